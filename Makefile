@@ -1,0 +1,88 @@
+# asyncio.h -- build the examples, run the tests, run the benchmarks.
+#   make              examples (same as make examples)
+#   make test         the whole suite: both continuation flavours, every
+#                     backend, ASan+UBSan, examples on the virtual clock,
+#                     C99 / C11 / C++ compile checks
+#   make test BACKEND=poll   the suite on one backend only
+#   make bench        benchmarks (needs hyperfine and python3)
+# Honours CC, CXX, CFLAGS.  Everything is built in build/.
+
+CC      ?= cc
+CXX     ?= c++
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -pedantic -Werror
+STD     := -std=c99
+BUILD   := build
+BACKENDS ?= epoll poll
+ifdef BACKEND
+BACKENDS := $(BACKEND)
+endif
+
+EXAMPLES := $(basename $(notdir $(wildcard examples/*.c)))
+TEST_SRC := $(wildcard tests/*.c)
+HDR      := asyncio.h
+
+.PHONY: all examples test test-unit test-examples test-compile bench clean help
+
+all: examples
+
+help:
+	@sed -n '1,9p' Makefile
+
+examples: $(EXAMPLES:%=$(BUILD)/examples/%)
+
+$(BUILD)/examples/%: examples/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $< -o $@
+
+# ---- tests ---------------------------------------------------------------
+# One binary per (flavour, backend, sanitizer) variant.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+backend_flag = -DASYNCIO_BACKEND_$(shell echo $(1) | tr a-z A-Z)=1
+
+define test_variant
+$(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h $(HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
+	    $(call backend_flag,$(2)) $(if $(filter san,$(3)),$(SAN) -O1 -g,$$(CFLAGS)) \
+	    -I. -Itests $(TEST_SRC) -o $$@
+TEST_BINS += $(BUILD)/tests/$(1)-$(2)-$(3)
+endef
+$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach s,plain san,$(eval $(call test_variant,$(f),$(b),$(s))))))
+
+test: test-compile test-unit test-examples
+	@echo "all test stages passed"
+
+test-unit: $(TEST_BINS)
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t; done
+
+test-examples: examples
+	@bash tests/run_examples.sh $(BUILD)/examples
+
+# The header alone: C99 and C11 with gcc and clang, declarations as C++.
+test-compile:
+	@mkdir -p $(BUILD)/compile
+	@printf '#define ASYNCIO_IMPLEMENTATION\n#include "asyncio.h"\nint main(void){return 0;}\n' > $(BUILD)/compile/one.c
+	@printf '#include "asyncio.h"\nint main(void){return 0;}\n' > $(BUILD)/compile/decl.cc
+	@set -e; for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
+	  for std in c99 c11; do for labels in 0 1; do \
+	    pedantic=-pedantic; [ $$labels = 1 ] || true; \
+	    $$cc -std=$$std $$pedantic -Wall -Wextra -Werror -DASYNCIO_LABELS=$$labels -I. \
+	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; \
+	    echo "ok: $$cc -std=$$std ASYNCIO_LABELS=$$labels"; done; done; done
+	@set -e; for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
+	  for std in c++11 c++17; do \
+	    $$cxx -std=$$std -Wall -Wextra -Werror -I. -c $(BUILD)/compile/decl.cc -o $(BUILD)/compile/decl.o; \
+	    echo "ok: $$cxx -std=$$std (declarations)"; done; done
+
+# ---- benchmarks ----------------------------------------------------------
+BENCH := gather spawn switch
+bench: $(BENCH:%=$(BUILD)/bench/%)
+	@bash bench/run.sh $(BUILD)/bench
+
+$(BUILD)/bench/%: bench/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. $< -o $@
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,2512 @@
+/* asyncio.h -- Python's asyncio for C, in one header.                 v0.1
+
+   Stackless coroutines (Duff's device or labels-as-values), Futures and
+   Tasks with CPython's semantics, and an event loop over epoll / kqueue /
+   poll with nanosecond timers and a virtual clock for tests.
+
+   USAGE
+   -----
+   In exactly one .c file, before any other #include:
+
+       #define ASYNCIO_IMPLEMENTATION
+       #include "asyncio.h"
+
+   Everywhere else include it plainly.  The implementation defines
+   _GNU_SOURCE when it is first in its file; if your build includes system
+   headers first, compile that file with -D_GNU_SOURCE (or -std=gnu11).
+
+   CONTENTS
+   --------
+     1. Quick start                 6. Futures
+     2. Rules of coroutine bodies   7. Tasks
+     3. Configuration macros        8. Combinators: gather, wait, as_completed,
+     4. Errors                         shield, timeouts and wait_for
+     5. The event loop              9. Coroutine macros
+   Python-to-C name table: README.md.
+
+   1. QUICK START
+   --------------
+       typedef struct { asyncio_coro co; int n; } square_t;     // a frame
+
+       static int square(asyncio_task *self, void *frame)
+       {
+           square_t *f = (square_t *)frame;
+           ASYNCIO_BEGIN(self, f);
+           ASYNCIO_SLEEP(0.5);                        // await asyncio.sleep(0.5)
+           ASYNCIO_RETURN(asyncio_int(f->n * f->n));  // return n * n
+           ASYNCIO_END();
+       }
+
+       int main(void)
+       {
+           square_t sq = { ASYNCIO_CORO_INIT, 10 };
+           asyncio_outcome out;
+           asyncio_run(square, &sq, &out);            // asyncio.run(square(10))
+           printf("%lld\n", out.value.i);             // 100
+       }
+
+   A coroutine is a function `int fn(asyncio_task *self, void *frame)` and a
+   frame: a struct whose FIRST member is `asyncio_coro co` and whose other
+   members are the coroutine's arguments and every local that must live
+   across a suspension.  The function returns ASYNCIO_PENDING while it is
+   suspended, then 0 (done, result in the task) or a negative error code;
+   the macros do all of that for you.
+
+   2. RULES OF COROUTINE BODIES
+   ----------------------------
+   Suspending (AWAIT, SLEEP, YIELD, ...) returns from the C function; it is
+   re-entered at the same point later.  Hence:
+   - Locals do not survive a suspension.  Keep anything you need after an
+     await in the frame (f->i, not i).  Never declare an initialised local
+     that a suspension point can jump over (an error in C++; gcc's
+     -Wjump-misses-init and -Wmaybe-uninitialized catch most cases).
+   - One suspending macro per line: the default flavour labels the resume
+     point with __LINE__.  For macro-generated code or two on a line, use
+     the _AT forms, which take an explicit label: a positive integer
+     constant, unique within the function and not equal to a line number
+     of another suspension point in it (e.g. 100000 + n).
+   - Default (switch) flavour: never suspend inside a `switch` of your own;
+     the resume `case` would belong to your switch.  The labels flavour
+     (ASYNCIO_LABELS=1, GCC and Clang) lifts this restriction.
+   - Macro arguments are evaluated more than once: pass frame members, not
+     expressions with side effects.
+   - Leave the body only through ASYNCIO_RETURN, ASYNCIO_RAISE or by falling
+     into ASYNCIO_END; never with a bare `return`.
+   - ASYNCIO_FINALLY (Python's `finally`) runs on return, on error and on
+     cancellation.  It is synchronous: it must not suspend, RETURN or RAISE.
+   - Errors propagate like exceptions: a failing ASYNCIO_AWAIT* leaves the
+     body through FINALLY with the same error.  The _RC forms "catch"
+     instead: they store the code (0 or negative) in an lvalue of yours and
+     continue; ASYNCIO_ERRMSG() then gives the message.
+   - A coroutine awaits a child coroutine inline with ASYNCIO_AWAIT_CORO:
+     the child's frame lives in the parent's frame, nothing is allocated and
+     no task is created (Python's `await child()`).
+
+   3. CONFIGURATION MACROS (define before including; * = must be the same
+      in every file of the program, because it changes struct layouts)
+   ------------------------------------------------------------------------
+   ASYNCIO_IMPLEMENTATION     emit the implementation (one .c file only).
+   ASYNCIO_LABELS *           1: labels-as-values continuations (GCC/Clang),
+                              which allow suspending inside your own switch.
+                              Default 0: portable switch-based (Duff's device).
+   ASYNCIO_DEBUG *            1: record where tasks are created, check
+                              pointers with ASYNCIO_ASSERT.  Default: 1
+                              unless NDEBUG is defined.
+   ASYNCIO_BACKEND_EPOLL      force a backend (define one to 1).  Default:
+   ASYNCIO_BACKEND_KQUEUE     epoll on Linux, kqueue on the BSDs and macOS,
+   ASYNCIO_BACKEND_POLL       poll elsewhere.
+   ASYNCIO_ASSERT(x)          assertion used for programmer errors
+                              (default: assert from <assert.h>).
+   ASYNCIO_REALLOC(ctx,p,n)   allocator, both or neither; ctx is the loop's
+   ASYNCIO_FREE(ctx,p)        config.alloc_ctx.  Default realloc / free.
+
+   Run time: asyncio_config (zero means default), and the environment
+   variable ASYNCIO_VIRTUAL_CLOCK=1, which puts loops created without an
+   explicit choice on the virtual clock (see asyncio_loop_init).
+
+   4-9: see the comments above each declaration below.
+
+   LICENCE: MIT, at the end of this file.
+*/
+#ifndef ASYNCIO_H
+#define ASYNCIO_H
+
+#if defined(ASYNCIO_IMPLEMENTATION) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1 /* clock_gettime, epoll_pwait2 under -std=c99 */
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef ASYNCIO_LABELS
+#define ASYNCIO_LABELS 0
+#endif
+#ifndef ASYNCIO_DEBUG
+#ifdef NDEBUG
+#define ASYNCIO_DEBUG 0
+#else
+#define ASYNCIO_DEBUG 1
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* =========================================================================
+   4. ERRORS
+   Every call returns 0 (or a count) on success and a negative code on
+   failure: -errno for system errors, and these library codes, far from
+   errno values.  A coroutine may raise any negative code; codes at or
+   below ASYNCIO_EUSER are free for applications.
+   ========================================================================= */
+#define ASYNCIO_ERRORS(X)                                                      \
+    X(ECANCELLED, -4001, "operation cancelled")                               \
+    X(ETIMEDOUT, -4002, "timed out")                                          \
+    X(EINVALIDSTATE, -4003, "invalid state")                                  \
+    X(ESTALLED, -4004, "nothing left to run: the awaited future can never complete") \
+    X(ELOOPCLOSED, -4005, "event loop is closed")                             \
+    X(ELOOPRUNNING, -4006, "event loop is already running")                   \
+    X(EUSER, -5000, "application error")
+
+enum asyncio_error {
+#define ASYNCIO__ENUM(name, value, text) ASYNCIO_##name = value,
+    ASYNCIO_ERRORS(ASYNCIO__ENUM)
+#undef ASYNCIO__ENUM
+    ASYNCIO_PENDING = 1 /* a coroutine function's "suspended" return */
+};
+
+/* asyncio_strerror: a static message for any code (library or -errno). */
+const char *asyncio_strerror(int err);
+/* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT"), or "UNKNOWN". */
+const char *asyncio_err_name(int err);
+
+/* =========================================================================
+   TYPES
+   All structs are declared here so that you can embed them (no allocation),
+   but their fields are private: use the calls.  Each future-like object
+   (asyncio_task, asyncio_gather, ...) begins with an asyncio_future named
+   `fut`; pass &x->fut wherever a future is expected (a Task is a Future).
+   ========================================================================= */
+typedef struct asyncio_loop asyncio_loop;
+typedef struct asyncio_future asyncio_future;
+typedef struct asyncio_task asyncio_task;
+
+/* A coroutine's result: one machine word, read as the member you wrote. */
+typedef union asyncio_value {
+    long long i;
+    double d;
+    void *p;
+} asyncio_value;
+
+static inline asyncio_value asyncio_int(long long i) { asyncio_value v; v.i = i; return v; }
+static inline asyncio_value asyncio_double(double d) { asyncio_value v; v.d = d; return v; }
+static inline asyncio_value asyncio_ptr(void *p) { asyncio_value v; v.p = p; return v; }
+
+/* How something finished: err is 0 (value holds the result) or negative
+   (msg says why; ASYNCIO_ECANCELLED when it was cancelled). */
+typedef struct asyncio_outcome {
+    int err;
+    const char *msg;
+    asyncio_value value;
+} asyncio_outcome;
+
+/* A coroutine function; see section 1. */
+typedef int (*asyncio_fn)(asyncio_task *self, void *frame);
+/* A plain callback for call_soon / call_later / call_at. */
+typedef void (*asyncio_callback)(asyncio_loop *loop, void *arg);
+/* A done-callback: called from the loop once the future is done. */
+typedef void (*asyncio_done_fn)(asyncio_future *fut, void *arg);
+
+#if ASYNCIO_LABELS
+typedef void *asyncio__lc;
+#else
+typedef int asyncio__lc;
+#endif
+
+/* The first member of every coroutine frame: where to resume. */
+typedef struct asyncio_coro {
+    asyncio__lc lc;
+} asyncio_coro;
+/* Initialiser for a frame's asyncio_coro: { ASYNCIO_CORO_INIT, args... }. */
+#define ASYNCIO_CORO_INIT { 0 }
+
+typedef struct asyncio__link {
+    struct asyncio__link *next, *prev;
+} asyncio__link;
+
+/* A hook several futures can share (gather, wait, shield, as_completed). */
+typedef struct asyncio__waiter {
+    void (*fn)(struct asyncio__waiter *self, asyncio_future *done);
+} asyncio__waiter;
+
+struct asyncio_future {
+    asyncio__link link;    /* ready queue or a timer list */
+    asyncio_loop *loop;
+    uintptr_t waiters;     /* tagged: task, waiter hook, or vector of them */
+    union {
+        asyncio_value value;    /* result, and a task's result register */
+        const char *msg;        /* error message when err < 0 */
+        asyncio_future *awaits; /* a suspended task: what it waits on */
+    } u;
+    unsigned char state, kind;
+    unsigned short ncancel;     /* a task's pending cancel requests */
+    union {
+        int err;          /* when done */
+        unsigned reg;     /* a pending task: its slot in the task registry */
+    } x;
+#if ASYNCIO_DEBUG
+    unsigned magic;
+#endif
+};
+
+struct asyncio_task {
+    asyncio_future fut;
+    asyncio_fn fn;
+    void *frame;
+    const char *name;
+#if ASYNCIO_DEBUG
+    const char *file;
+    int line;
+#endif
+};
+
+/* A scheduled callback (call_soon / call_later / call_at). */
+typedef struct asyncio_handle {
+    asyncio_future fut;
+    asyncio_callback fn;
+    void *arg;
+} asyncio_handle;
+
+/* Run-time options; a zeroed struct gives the defaults. */
+typedef struct asyncio_config {
+    /* 0: real clock unless ASYNCIO_VIRTUAL_CLOCK=1 is set; 1: virtual clock;
+       -1: real clock whatever the environment says. */
+    int virtual_clock;
+    /* Deadlines are rounded UP to a multiple of this (ns, default 1000):
+       timers a task schedules in the same microsecond share one heap node.
+       1 keeps full nanosecond precision. */
+    long long timer_resolution_ns;
+    /* Receives warnings (never-awaited coroutines, tasks destroyed while
+       pending); default: one line on stderr. */
+    void (*warn)(void *ctx, const char *message);
+    void *warn_ctx;
+    /* Passed as ctx to ASYNCIO_REALLOC / ASYNCIO_FREE. */
+    void *alloc_ctx;
+} asyncio_config;
+
+typedef struct asyncio__tgroup asyncio__tgroup;
+
+struct asyncio_loop {
+    asyncio_config cfg;
+    asyncio__link ready, running;  /* FIFO of futures to run */
+    long long now;                 /* the virtual clock, or last reading */
+    long long clock_base;
+    unsigned long long timer_seq;
+    asyncio__tgroup **heap;        /* timer groups, min-heap on (when, seq) */
+    size_t nheap, capheap;
+    asyncio__tgroup *tcache[64];   /* newest group for a deadline, by hash */
+    asyncio__tgroup *tfree;        /* recycled groups */
+    void **tchunks;                /* group allocations, freed at close */
+    size_t ntchunks;
+    asyncio_task **tasks;          /* registry of pending tasks */
+    size_t ntasks, captasks;
+    void *owned;                   /* loop-allocated tasks and handles */
+    asyncio_task *current;
+    int in_run, stopping, closed, is_virtual;
+    /* backend */
+    int backend_fd;
+    int backend_flags;
+    int timer_fd;
+};
+
+/* =========================================================================
+   5. THE EVENT LOOP
+   ========================================================================= */
+
+/* asyncio_loop_init: prepare a loop in caller storage.  cfg may be NULL.
+   Returns 0, or -errno if the backend cannot be created. */
+int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg);
+
+/* asyncio_loop_close: release the loop.  Pending tasks are not run: each is
+   reported through cfg.warn ("coroutine 'f' was never awaited" if it never
+   started, "Task was destroyed but it is pending!" otherwise) and
+   forgotten; loop-allocated objects are freed.  Returns the number of
+   pending tasks reported, or ASYNCIO_ELOOPRUNNING from inside the loop. */
+int asyncio_loop_close(asyncio_loop *loop);
+
+/* asyncio_loop_run_until_complete: run the loop until fut is done.
+   Returns fut's outcome code (0, its error, or ASYNCIO_ECANCELLED), or
+   ASYNCIO_ESTALLED if nothing is left that could ever complete it, or
+   ASYNCIO_ELOOPRUNNING / ASYNCIO_ELOOPCLOSED. */
+int asyncio_loop_run_until_complete(asyncio_loop *loop, asyncio_future *fut);
+
+/* asyncio_loop_run_forever: run until asyncio_loop_stop is called or no
+   work is left.  Returns 0, or ASYNCIO_ELOOPRUNNING / ELOOPCLOSED. */
+int asyncio_loop_run_forever(asyncio_loop *loop);
+
+/* asyncio_loop_stop: make the running loop return after this iteration. */
+void asyncio_loop_stop(asyncio_loop *loop);
+
+/* asyncio_loop_time: the loop's monotonic clock in seconds (virtual or
+   real); asyncio_loop_time_ns in nanoseconds. */
+double asyncio_loop_time(asyncio_loop *loop);
+long long asyncio_loop_time_ns(asyncio_loop *loop);
+
+/* asyncio_loop_is_virtual: 1 when the loop runs on the virtual clock. */
+int asyncio_loop_is_virtual(const asyncio_loop *loop);
+
+/* asyncio_backend_name: "epoll", "kqueue" or "poll", as compiled in. */
+const char *asyncio_backend_name(void);
+
+/* asyncio_run: Python's asyncio.run(main).  Creates a loop, runs fn(frame)
+   as its main task to completion, cancels and finishes every task left,
+   closes the loop.  out (may be NULL) receives main's outcome.  Returns
+   main's error code (0 on success) or a loop error. */
+int asyncio_run(asyncio_fn fn, void *frame, asyncio_outcome *out);
+/* asyncio_run_config: asyncio_run with loop options. */
+int asyncio_run_config(const asyncio_config *cfg, asyncio_fn fn, void *frame,
+                       asyncio_outcome *out);
+
+/* asyncio_call_soon: run fn(loop, arg) from the loop, after what is already
+   ready (FIFO).  h is caller storage that must stay valid until fn has run
+   or the handle was cancelled, or NULL to let the loop allocate (then it
+   cannot be cancelled).  Returns 0 or -ENOMEM. */
+int asyncio_call_soon(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg);
+
+/* asyncio_call_later: run fn after `delay` seconds (never earlier).
+   Negative delays mean 0; delays beyond ~290 years mean never.  Returns 0,
+   -EINVAL for a NaN delay, or -ENOMEM. */
+int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay,
+                       asyncio_callback fn, void *arg);
+
+/* asyncio_call_at: run fn at loop time `when` (seconds, as
+   asyncio_loop_time).  Timers with equal deadlines run in the order they
+   were scheduled.  Returns as asyncio_call_later. */
+int asyncio_call_at(asyncio_loop *loop, asyncio_handle *h, double when,
+                    asyncio_callback fn, void *arg);
+
+/* asyncio_handle_cancel: unschedule a pending handle.  Returns 1 if it was
+   pending, 0 if it already ran or was cancelled. */
+int asyncio_handle_cancel(asyncio_handle *h);
+
+/* =========================================================================
+   6. FUTURES
+   pending -> done with a result | done with an error | cancelled.
+   Done-callbacks (and awaiting tasks) run from the loop, in registration
+   order, each exactly once -- never inline from set_result.
+   ========================================================================= */
+
+/* asyncio_future_init: a pending future bound to loop, in caller storage. */
+void asyncio_future_init(asyncio_future *fut, asyncio_loop *loop);
+
+/* asyncio_future_set_result: complete with a result.  Returns 0, or
+   ASYNCIO_EINVALIDSTATE (nothing changes) if fut is already done. */
+int asyncio_future_set_result(asyncio_future *fut, asyncio_value value);
+
+/* asyncio_future_set_error: complete with error err (< 0) and msg (a
+   string that outlives the future; NULL for asyncio_strerror(err)).
+   Returns 0, -EINVAL if err >= 0, or ASYNCIO_EINVALIDSTATE if done. */
+int asyncio_future_set_error(asyncio_future *fut, int err, const char *msg);
+
+/* asyncio_future_cancel: cancel a pending future (for a task, this is
+   asyncio_task_cancel).  Returns 1, or ASYNCIO_EINVALIDSTATE (nothing
+   changes) if it is already done. */
+int asyncio_future_cancel(asyncio_future *fut);
+
+/* asyncio_future_done / _cancelled: 1 or 0. */
+int asyncio_future_done(const asyncio_future *fut);
+int asyncio_future_cancelled(const asyncio_future *fut);
+
+/* asyncio_future_result: store the result in *value (may be NULL) and
+   return 0; or return the future's error, ASYNCIO_ECANCELLED if it was
+   cancelled, ASYNCIO_EINVALIDSTATE if it is still pending. */
+int asyncio_future_result(const asyncio_future *fut, asyncio_value *value);
+
+/* asyncio_future_error: 0 if the future completed with a result, its
+   error if it failed, ASYNCIO_ECANCELLED if cancelled, ASYNCIO_EINVALIDSTATE
+   if pending.  asyncio_future_errmsg: the message of the first three cases
+   (NULL for a result). */
+int asyncio_future_error(const asyncio_future *fut);
+const char *asyncio_future_errmsg(const asyncio_future *fut);
+
+/* asyncio_future_add_done_callback: call fn(fut, arg) from the loop once
+   fut is done (soon, if it already is).  Returns 0 or -ENOMEM. */
+int asyncio_future_add_done_callback(asyncio_future *fut, asyncio_done_fn fn, void *arg);
+
+/* asyncio_future_remove_done_callback: remove every registration of
+   (fn, arg) not yet run.  Returns how many were removed. */
+int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn, void *arg);
+
+/* =========================================================================
+   7. TASKS
+   A Task is a Future that drives a coroutine.  Creating one schedules its
+   first step; it never runs eagerly.
+   ========================================================================= */
+
+/* asyncio_create_task(loop, storage, fn, frame): Python's create_task.
+   storage is an asyncio_task that stays valid until the task is done and
+   awaited, or NULL to let the loop allocate it (freed by
+   asyncio_task_free or at loop close).  frame's first member must be an
+   asyncio_coro; it is reset, so the coroutine starts from the top.  The
+   task's name is the function's name.  Returns the task, or NULL on
+   -ENOMEM or a closed loop. */
+#define asyncio_create_task(loop, storage, fn, frame)                           \
+    asyncio_task_create_at((loop), (storage), (fn), (frame), #fn, __FILE__, __LINE__)
+asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, asyncio_fn fn,
+                                     void *frame, const char *name, const char *file, int line);
+
+/* asyncio_task_cancel: request cancellation.  The coroutine sees
+   ASYNCIO_ECANCELLED at its next await (the future it awaits is cancelled
+   too); if it has not started, its body never runs.  Returns 1, or 0 if
+   the task is already done. */
+int asyncio_task_cancel(asyncio_task *task);
+
+/* asyncio_task_cancelling / _uncancel: the number of pending cancel
+   requests; uncancel decrements it and returns the new count. */
+int asyncio_task_cancelling(const asyncio_task *task);
+int asyncio_task_uncancel(asyncio_task *task);
+
+/* asyncio_task_name / _set_name: the name (a string you keep alive). */
+const char *asyncio_task_name(const asyncio_task *task);
+void asyncio_task_set_name(asyncio_task *task, const char *name);
+
+/* asyncio_task_free: release a loop-allocated task (storage NULL) that is
+   done.  Returns 0, ASYNCIO_EINVALIDSTATE if it is pending, -EINVAL if the
+   loop did not allocate it. */
+int asyncio_task_free(asyncio_task *task);
+
+/* asyncio_current_task: the task whose coroutine is running, or NULL. */
+asyncio_task *asyncio_current_task(const asyncio_loop *loop);
+
+/* asyncio_all_tasks: copy up to cap pending tasks to out (may be NULL);
+   returns how many are pending. */
+size_t asyncio_all_tasks(const asyncio_loop *loop, asyncio_task **out, size_t cap);
+
+/* =========================================================================
+   8. COMBINATORS (CPython's semantics; each lives in caller storage and is
+   awaited through its `fut` member)
+   ========================================================================= */
+
+typedef struct asyncio_gather {
+    asyncio_future fut;
+    asyncio__waiter hook;
+    asyncio_future *const *futs;   /* children, or NULL with tasks */
+    asyncio_task *tasks;
+    size_t n, ndone;
+    unsigned flags;
+} asyncio_gather_t;
+
+/* Flags for asyncio_gather. */
+#define ASYNCIO_RETURN_EXCEPTIONS 1u
+
+/* asyncio_gather: complete g->fut when all n futures are done.  Without
+   ASYNCIO_RETURN_EXCEPTIONS, the first error (or cancellation) of a child
+   completes g->fut with that error at once and the other children keep
+   running.  Cancelling g->fut cancels every child.  futs (caller storage,
+   kept until g is done) may hold tasks' &t->fut.  Read results with
+   asyncio_gather_result.  Returns 0. */
+int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *const *futs, size_t n,
+                   unsigned flags);
+
+/* asyncio_gather_map: create n tasks running fn over n frames (frame i at
+   (char *)frames + i * frame_size) in the caller's tasks[n], and gather
+   them: Python's gather(*(fn(x) for x in xs)).  Returns 0, or -ENOMEM
+   (then no task was created). */
+int asyncio_gather_map(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn,
+                       void *frames, size_t frame_size, size_t n, unsigned flags);
+
+/* asyncio_gather_child: the i-th child future. */
+asyncio_future *asyncio_gather_child(const asyncio_gather_t *g, size_t i);
+
+/* asyncio_gather_result: asyncio_future_result of the i-th child. */
+int asyncio_gather_result(const asyncio_gather_t *g, size_t i, asyncio_value *value);
+
+/* asyncio_wait: Python's asyncio.wait.  w->fut completes (never with an
+   error) when the condition holds or after timeout seconds (negative: no
+   timeout); check each future with asyncio_future_done.  Returns 0, or
+   -EINVAL for n == 0, a bad mode, or a NaN timeout. */
+typedef enum asyncio_wait_mode {
+    ASYNCIO_ALL_COMPLETED,
+    ASYNCIO_FIRST_COMPLETED,
+    ASYNCIO_FIRST_EXCEPTION
+} asyncio_wait_mode;
+
+typedef struct asyncio_wait_t {
+    asyncio_future fut;
+    asyncio__waiter hook;
+    asyncio_handle timer;
+    asyncio_future *const *futs;
+    size_t n, ndone;
+    asyncio_wait_mode mode;
+} asyncio_wait_t;
+
+int asyncio_wait(asyncio_wait_t *w, asyncio_loop *loop, asyncio_future *const *futs, size_t n,
+                 asyncio_wait_mode mode, double timeout);
+
+/* asyncio_as_completed: Python's as_completed.  Each call of
+   asyncio_as_completed_next returns a future to await, which completes
+   with the outcome of the next child to finish (ASYNCIO_ETIMEDOUT once
+   timeout seconds have passed; negative: none), or NULL when every child
+   has been handed out.  futs is reordered into completion order.
+   asyncio_as_completed_last: the child behind the last completed next().
+   Returns 0, or -EINVAL for a NaN timeout. */
+typedef struct asyncio_as_completed_t {
+    asyncio_future fut;
+    asyncio__waiter hook;
+    asyncio_handle timer;
+    asyncio_future **futs;
+    size_t n, ndone, nout;
+    int waiting, timed_out;
+} asyncio_as_completed_t;
+
+int asyncio_as_completed(asyncio_as_completed_t *ac, asyncio_loop *loop, asyncio_future **futs,
+                         size_t n, double timeout);
+asyncio_future *asyncio_as_completed_next(asyncio_as_completed_t *ac);
+asyncio_future *asyncio_as_completed_last(const asyncio_as_completed_t *ac);
+
+/* asyncio_shield: s->fut mirrors inner, but cancelling s->fut (or the task
+   awaiting it) leaves inner running.  Returns 0. */
+typedef struct asyncio_shield_t {
+    asyncio_future fut;
+    asyncio__waiter hook;
+    asyncio_future *inner;
+} asyncio_shield_t;
+
+int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inner);
+
+/* asyncio_timeout_enter / _exit: Python's `async with asyncio.timeout(d)`.
+   enter arms a timer that cancels task after delay seconds (negative: at
+   once; beyond ~290 years: never).  exit(rc) disarms it and returns rc,
+   except that a cancellation the timeout caused becomes ASYNCIO_ETIMEDOUT.
+   Call exit on every path out of the scope (use the _RC awaits inside it);
+   ASYNCIO_WAIT_FOR does both for you.  enter returns 0 or -EINVAL (NaN).
+   asyncio_timeout_expired: 1 once the timer has fired. */
+typedef struct asyncio_timeout {
+    asyncio_handle timer;
+    asyncio_task *task;
+    unsigned short cancelling;
+    unsigned char state;
+} asyncio_timeout;
+
+int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay);
+int asyncio_timeout_exit(asyncio_timeout *to, int rc);
+int asyncio_timeout_expired(const asyncio_timeout *to);
+
+/* =========================================================================
+   9. COROUTINE MACROS
+   Inside a body, `self` is the running task (ASYNCIO_SELF()).  Suspending
+   forms come in pairs: X propagates an error like an exception (the body
+   leaves through FINALLY with it); X_RC stores 0 or the error in `rc` and
+   carries on.  Each has an _AT twin taking an explicit label (section 2).
+   ========================================================================= */
+
+/* ASYNCIO_BEGIN(self, frame): start of every body. */
+#define ASYNCIO_BEGIN(self, frame)                                             \
+    asyncio_task *const asyncio__self = (self);                                \
+    asyncio_coro *const asyncio__co = &(frame)->co;                            \
+    int asyncio__rc = 0, asyncio__unwind = 0;                                  \
+    ASYNCIO__CHECK_FRAME(frame);                                               \
+    asyncio__dispatch:                                                         \
+    switch (asyncio__unwind == 1 ? -1 : asyncio__unwind ? -2 : ASYNCIO__LC_KEY) { \
+    case 0:                                                                    \
+        ASYNCIO__LC_RESUME
+
+/* ASYNCIO_RETURN(value): finish with an asyncio_value (via FINALLY). */
+#define ASYNCIO_RETURN(v_)                                                  \
+    do {                                                                       \
+        asyncio__self->fut.u.value = (v_);                                  \
+        asyncio__rc = 0;                                                       \
+        asyncio__unwind = asyncio__unwind ? 2 : 1;                             \
+        goto asyncio__dispatch;                                                \
+    } while (0)
+
+/* ASYNCIO_RAISE(err, msg): finish with error err (< 0) and a message that
+   outlives the task (NULL: asyncio_strerror(err)), via FINALLY. */
+#define ASYNCIO_RAISE(err, msg)                                                \
+    do {                                                                       \
+        asyncio__rc = asyncio__raise_code(asyncio__self, (err), (msg));        \
+        asyncio__unwind = asyncio__unwind ? 2 : 1;                             \
+        goto asyncio__dispatch;                                                \
+    } while (0)
+
+/* ASYNCIO_FINALLY: the cleanup section, once, at the top level of the body,
+   just before ASYNCIO_END.  Synchronous. */
+#define ASYNCIO_FINALLY                                                        \
+    if (!asyncio__unwind) {                                                    \
+        asyncio__self->fut.u.value.i = 0;                                      \
+        asyncio__unwind = 1;                                                   \
+    }                                                                          \
+    ASYNCIO__FALLTHROUGH;                                                      \
+    case -1:                                                                   \
+        asyncio__unwind = 2;
+
+/* ASYNCIO_END(): end of every body. */
+#define ASYNCIO_END()                                                          \
+    if (!asyncio__unwind)                                                      \
+        asyncio__self->fut.u.value.i = 0;                                      \
+    ASYNCIO__FALLTHROUGH;                                                      \
+    default:                                                                   \
+        break;                                                                 \
+    }                                                                          \
+    if (0)                                                                     \
+        goto asyncio__dispatch;                                                \
+    return asyncio__rc
+
+/* ASYNCIO_SELF(): the running task.  ASYNCIO_LOOP(): its loop. */
+#define ASYNCIO_SELF() (asyncio__self)
+#define ASYNCIO_LOOP() (asyncio__self->fut.loop)
+
+/* ASYNCIO_RESULT(): the asyncio_value of the last successful await; read
+   it before the next suspension.  ASYNCIO_ERRMSG(): the message of the
+   last failed _RC await. */
+#define ASYNCIO_RESULT() (asyncio__self->fut.u.value)
+#define ASYNCIO_ERRMSG() (asyncio__self->fut.u.msg)
+
+/* ASYNCIO_AWAIT(fut): wait for a future (or task, gather, ...) to be done;
+   resumes at once if it already is. */
+#define ASYNCIO_AWAIT(fut_) ASYNCIO_AWAIT_AT(__LINE__, fut_)
+#define ASYNCIO_AWAIT_AT(id_, fut_)                                              \
+    ASYNCIO_AWAIT_RC_AT(id_, asyncio__rc, fut_);                                 \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_AWAIT_RC(rc_, fut_) ASYNCIO_AWAIT_RC_AT(__LINE__, rc_, fut_)
+#define ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                       \
+    if (((rc_) = asyncio__await_begin(asyncio__self, (fut_))) == ASYNCIO_PENDING) { \
+        ASYNCIO__SUSPEND(id_);                                                  \
+        (rc_) = asyncio__await_end(asyncio__self, (fut_));                       \
+    }
+
+/* ASYNCIO_AWAIT_CORO(fn, child): run the child coroutine fn on frame child
+   (usually a member of this frame) inside this task, and wait for it. */
+#define ASYNCIO_AWAIT_CORO(fn_, child_) ASYNCIO_AWAIT_CORO_AT(__LINE__, fn_, child_)
+#define ASYNCIO_AWAIT_CORO_AT(id_, fn_, child_)                                   \
+    ASYNCIO_AWAIT_CORO_RC_AT(id_, asyncio__rc, fn_, child_);                      \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_AWAIT_CORO_RC(rc_, fn_, child_) ASYNCIO_AWAIT_CORO_RC_AT(__LINE__, rc_, fn_, child_)
+#define ASYNCIO_AWAIT_CORO_RC_AT(id_, rc_, fn_, child_)                            \
+    (child_)->co.lc = 0;                                                        \
+    ASYNCIO__LABEL(id_);                                                        \
+    if (((rc_) = (fn_)(asyncio__self, (child_))) == ASYNCIO_PENDING)              \
+        return ASYNCIO_PENDING
+
+/* ASYNCIO_SLEEP(seconds): asyncio.sleep.  0 (or less) yields to the loop
+   once; NaN fails with -EINVAL; huge values sleep until cancelled. */
+#define ASYNCIO_SLEEP(secs_) ASYNCIO_SLEEP_AT(__LINE__, secs_)
+#define ASYNCIO_SLEEP_AT(id_, secs_)                                             \
+    ASYNCIO_SLEEP_RC_AT(id_, asyncio__rc, secs_);                                \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_SLEEP_RC(rc_, secs_) ASYNCIO_SLEEP_RC_AT(__LINE__, rc_, secs_)
+#define ASYNCIO_SLEEP_RC_AT(id_, rc_, secs_)                                      \
+    if (((rc_) = asyncio__sleep_begin(asyncio__self, (secs_))) == ASYNCIO_PENDING) { \
+        ASYNCIO__SUSPEND(id_);                                                  \
+        (rc_) = asyncio__sleep_end(asyncio__self);                              \
+    }
+
+/* ASYNCIO_YIELD(): let every other ready task run once (asyncio.sleep(0)). */
+#define ASYNCIO_YIELD() ASYNCIO_SLEEP_AT(__LINE__, 0.0)
+#define ASYNCIO_YIELD_AT(id_) ASYNCIO_SLEEP_AT(id_, 0.0)
+
+/* ASYNCIO_WAIT_FOR(to, fut, seconds): asyncio.wait_for on a future or task,
+   with an asyncio_timeout `to` kept in the frame.  On timeout fut is
+   cancelled, awaited until it has finished, and the await fails with
+   ASYNCIO_ETIMEDOUT. */
+#define ASYNCIO_WAIT_FOR(to_, fut_, secs_) ASYNCIO_WAIT_FOR_AT(__LINE__, to_, fut_, secs_)
+#define ASYNCIO_WAIT_FOR_AT(id_, to_, fut_, secs_)                                 \
+    ASYNCIO_WAIT_FOR_RC_AT(id_, asyncio__rc, to_, fut_, secs_);                    \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_WAIT_FOR_RC(rc_, to_, fut_, secs_) ASYNCIO_WAIT_FOR_RC_AT(__LINE__, rc_, to_, fut_, secs_)
+#define ASYNCIO_WAIT_FOR_RC_AT(id_, rc_, to_, fut_, secs_)                          \
+    if (((rc_) = asyncio_timeout_enter((to_), asyncio__self, (secs_))) == 0) {    \
+        ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                       \
+        (rc_) = asyncio_timeout_exit((to_), (rc_));                               \
+    }
+
+/* ---- machinery behind the macros (private) ---- */
+#if ASYNCIO_LABELS
+#define ASYNCIO__LC_KEY 0
+#define ASYNCIO__LC_RESUME                                                     \
+    if (asyncio__co->lc) {                                                     \
+        _Pragma("GCC diagnostic push")                                         \
+        _Pragma("GCC diagnostic ignored \"-Wpedantic\"")                       \
+        goto *asyncio__co->lc;                                                 \
+        _Pragma("GCC diagnostic pop")                                          \
+    }
+#define ASYNCIO__LNAME(id_) ASYNCIO__LNAME2(asyncio__resume_, id_)
+#define ASYNCIO__LNAME2(a, b) ASYNCIO__LNAME3(a, b)
+#define ASYNCIO__LNAME3(a, b) a##b
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define ASYNCIO__SET_LC(id_)                                                   \
+    _Pragma("GCC diagnostic push")                                             \
+    _Pragma("GCC diagnostic ignored \"-Wdangling-pointer\"")                   \
+    asyncio__co->lc = __extension__ && ASYNCIO__LNAME(id_);                    \
+    _Pragma("GCC diagnostic pop") (void)0
+#else
+#define ASYNCIO__SET_LC(id_) asyncio__co->lc = __extension__ && ASYNCIO__LNAME(id_)
+#endif
+#define ASYNCIO__CASE(id_) ASYNCIO__LNAME(id_):
+#define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__CASE(id_)
+#else
+#define ASYNCIO__LC_KEY asyncio__co->lc
+#define ASYNCIO__LC_RESUME
+#define ASYNCIO__SET_LC(id_) asyncio__co->lc = (id_)
+#define ASYNCIO__CASE(id_) case (id_):
+#define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
+#endif
+
+/* Record the resume point, return to the loop; execution continues here. */
+#define ASYNCIO__SUSPEND(id_)                                                   \
+    ASYNCIO__SET_LC(id_);                                                       \
+    return ASYNCIO_PENDING;                                                    \
+    ASYNCIO__CASE(id_)
+
+#define ASYNCIO__PROPAGATE()                                                   \
+    do {                                                                       \
+        if (asyncio__rc < 0) {                                                 \
+            asyncio__unwind = asyncio__unwind ? 2 : 1;                         \
+            goto asyncio__dispatch;                                            \
+        }                                                                      \
+    } while (0)
+
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define ASYNCIO__FALLTHROUGH [[fallthrough]]
+#elif defined(__GNUC__) && __GNUC__ >= 7 || defined(__clang__)
+#define ASYNCIO__FALLTHROUGH __attribute__((fallthrough))
+#else
+#define ASYNCIO__FALLTHROUGH ((void)0)
+#endif
+
+#if ASYNCIO_DEBUG
+#define ASYNCIO__CHECK_FRAME(frame)                                            \
+    asyncio__check_frame(asyncio__self, asyncio__co, (frame))
+#else
+#define ASYNCIO__CHECK_FRAME(frame) ((void)0)
+#endif
+
+int asyncio__await_begin(asyncio_task *self, asyncio_future *fut);
+int asyncio__await_end(asyncio_task *self, asyncio_future *fut);
+int asyncio__sleep_begin(asyncio_task *self, double secs);
+int asyncio__sleep_end(asyncio_task *self);
+int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
+void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASYNCIO_H */
+
+/* =========================================================================
+   IMPLEMENTATION
+   ========================================================================= */
+#if defined(ASYNCIO_IMPLEMENTATION) && !defined(ASYNCIO__IMPLEMENTED)
+#define ASYNCIO__IMPLEMENTED
+
+/* >>config ---------------------------------------------------------------- */
+#if defined(ASYNCIO_REALLOC) != defined(ASYNCIO_FREE)
+#error "asyncio.h: define both ASYNCIO_REALLOC and ASYNCIO_FREE, or neither"
+#endif
+#ifndef ASYNCIO_REALLOC
+#include <stdlib.h>
+#define ASYNCIO_REALLOC(ctx, p, n) ((void)(ctx), realloc((p), (n)))
+#define ASYNCIO_FREE(ctx, p) ((void)(ctx), free(p))
+#endif
+#ifndef ASYNCIO_ASSERT
+#include <assert.h>
+#define ASYNCIO_ASSERT(x) assert(x)
+#endif
+
+#if defined(ASYNCIO_BACKEND_EPOLL) + defined(ASYNCIO_BACKEND_KQUEUE) + defined(ASYNCIO_BACKEND_POLL) > 1
+#error "asyncio.h: define at most one of ASYNCIO_BACKEND_EPOLL, ASYNCIO_BACKEND_KQUEUE, ASYNCIO_BACKEND_POLL"
+#elif defined(ASYNCIO_BACKEND_EPOLL)
+#define ASYNCIO__EPOLL 1
+#elif defined(ASYNCIO_BACKEND_KQUEUE)
+#define ASYNCIO__KQUEUE 1
+#elif defined(ASYNCIO_BACKEND_POLL)
+#define ASYNCIO__POLL 1
+#elif defined(__linux__)
+#define ASYNCIO__EPOLL 1
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+    defined(__DragonFly__)
+#define ASYNCIO__KQUEUE 1
+#else
+#define ASYNCIO__POLL 1
+#endif
+#ifndef ASYNCIO__EPOLL
+#define ASYNCIO__EPOLL 0
+#endif
+#ifndef ASYNCIO__KQUEUE
+#define ASYNCIO__KQUEUE 0
+#endif
+#ifndef ASYNCIO__POLL
+#define ASYNCIO__POLL 0
+#endif
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if ASYNCIO__EPOLL
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#elif ASYNCIO__KQUEUE
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+#else
+#include <poll.h>
+#endif
+
+/* >>util ------------------------------------------------------------------ */
+enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, ASYNCIO__S_MASK = 3 };
+/* flag bits in asyncio_future.state, above the state itself */
+#define ASYNCIO__F_LINKED 0x04u   /* in the ready queue or a timer list */
+#define ASYNCIO__F_TIMER 0x08u    /* ... and that is a timer list */
+#define ASYNCIO__F_CANCEL 0x10u   /* task: raise ECANCELLED when next resumed */
+#define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
+#define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
+#define ASYNCIO__F_FLAG 0x80u     /* kind-specific (gather: cancel requested) */
+
+enum { ASYNCIO__K_FUTURE, ASYNCIO__K_TASK, ASYNCIO__K_HANDLE, ASYNCIO__K_GATHER, ASYNCIO__K_WAIT,
+       ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD };
+
+#define ASYNCIO__MAGIC 0xA5F0C0DEu
+#define ASYNCIO__NEVER LLONG_MAX
+#define ASYNCIO__CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+#if ASYNCIO_DEBUG
+#define ASYNCIO__CHECK(f) ASYNCIO_ASSERT((f) != NULL && (f)->magic == ASYNCIO__MAGIC)
+#else
+#define ASYNCIO__CHECK(f) ((void)0)
+#endif
+
+static int asyncio__state(const asyncio_future *f) { return f->state & ASYNCIO__S_MASK; }
+
+static void asyncio__list_init(asyncio__link *s) { s->next = s->prev = s; }
+static int asyncio__list_empty(const asyncio__link *s) { return s->next == s; }
+static void asyncio__list_push(asyncio__link *s, asyncio__link *n)
+{
+    n->prev = s->prev;
+    n->next = s;
+    s->prev->next = n;
+    s->prev = n;
+}
+/* Append every node of src to dst, in order; src becomes empty. */
+static void asyncio__list_splice(asyncio__link *dst, asyncio__link *src)
+{
+    if (asyncio__list_empty(src))
+        return;
+    src->next->prev = dst->prev;
+    dst->prev->next = src->next;
+    src->prev->next = dst;
+    dst->prev = src->prev;
+    asyncio__list_init(src);
+}
+
+/* Loop-owned allocations sit behind a header on one list, so that closing
+   the loop frees whatever the program never got back to. */
+typedef struct asyncio__owned {
+    struct asyncio__owned *next, *prev;
+} asyncio__owned;
+
+static void *asyncio__alloc(asyncio_loop *L, size_t size)
+{
+    asyncio__owned *h = (asyncio__owned *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, sizeof(asyncio__owned) + size);
+    if (!h)
+        return NULL;
+    h->prev = NULL;
+    h->next = (asyncio__owned *)L->owned;
+    if (h->next)
+        h->next->prev = h;
+    L->owned = h;
+    return h + 1;
+}
+
+static void asyncio__release(asyncio_loop *L, void *p)
+{
+    asyncio__owned *h;
+    if (!p)
+        return;
+    h = (asyncio__owned *)p - 1;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        L->owned = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    ASYNCIO_FREE(L->cfg.alloc_ctx, h);
+}
+
+/* Grow *arr (elements of size elem) to hold at least need; 0 or -ENOMEM. */
+static int asyncio__reserve(asyncio_loop *L, void **arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap;
+    void *p;
+    if (need <= *cap)
+        return 0;
+    ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > (size_t)-1 / elem)
+        return -ENOMEM;
+    p = ASYNCIO_REALLOC(L->cfg.alloc_ctx, *arr, ncap * elem);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* >>errors ---------------------------------------------------------------- */
+const char *asyncio_strerror(int err)
+{
+    switch (err) {
+#define ASYNCIO__TEXT(name, value, text) case value: return text;
+        ASYNCIO_ERRORS(ASYNCIO__TEXT)
+#undef ASYNCIO__TEXT
+    case 0:
+        return "success";
+    default:
+        return err < 0 && err > -4000 ? strerror(-err) : "unknown error";
+    }
+}
+
+#define ASYNCIO__ERRNOS(X)                                                                      \
+    X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY) \
+    X(EEXIST) X(EINVAL) X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ERANGE) X(ENOSYS)           \
+    X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETUNREACH) X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS)   \
+    X(EISCONN) X(ENOTCONN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTUNREACH) X(EALREADY)          \
+    X(EINPROGRESS)
+
+const char *asyncio_err_name(int err)
+{
+    switch (err) {
+#define ASYNCIO__NAME(name, value, text) case value: return #name;
+        ASYNCIO_ERRORS(ASYNCIO__NAME)
+#undef ASYNCIO__NAME
+    default:
+        break;
+    }
+#define ASYNCIO__ERRNO_NAME(e) if (err == -(e)) return #e;
+    ASYNCIO__ERRNOS(ASYNCIO__ERRNO_NAME)
+#undef ASYNCIO__ERRNO_NAME
+    return "UNKNOWN";
+}
+
+/* >>clock ----------------------------------------------------------------- */
+static long long asyncio__monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The loop's time, read fresh: a deadline is computed from the moment the
+   timer is scheduled, so it can never fire early. */
+static long long asyncio__now(asyncio_loop *L)
+{
+    if (!L->is_virtual)
+        L->now = asyncio__monotonic_ns() - L->clock_base;
+    return L->now;
+}
+
+/* Seconds -> nanoseconds, rounded up, saturating at NEVER.  NaN: -EINVAL. */
+static int asyncio__secs_to_ns(double secs, long long *ns)
+{
+    double d;
+    if (secs != secs)
+        return -EINVAL;
+    if (secs <= 0) {
+        *ns = 0;
+        return 0;
+    }
+    d = secs * 1e9;
+    if (d >= 9.2e18) {
+        *ns = ASYNCIO__NEVER;
+        return 0;
+    }
+    *ns = (long long)d;
+    if ((double)*ns < d)
+        (*ns)++;
+    return 0;
+}
+
+static long long asyncio__deadline(asyncio_loop *L, long long delay_ns)
+{
+    long long now = asyncio__now(L), res = L->cfg.timer_resolution_ns, when;
+    if (delay_ns >= ASYNCIO__NEVER - now)
+        return ASYNCIO__NEVER;
+    when = now + delay_ns;
+    if (res > 1 && when % res && when < ASYNCIO__NEVER - res)
+        when += res - when % res;
+    return when;
+}
+
+long long asyncio_loop_time_ns(asyncio_loop *loop) { return asyncio__now(loop); }
+double asyncio_loop_time(asyncio_loop *loop) { return (double)asyncio__now(loop) / 1e9; }
+int asyncio_loop_is_virtual(const asyncio_loop *loop) { return loop->is_virtual; }
+
+/* >>backend-epoll --------------------------------------------------------- */
+/* Each backend: create, close, poll(timeout ns, -1 = forever), name.  The
+   loop sleeps in poll while it waits for the next timer.  (File
+   descriptors join in the next layer: interest changes and a fired list.) */
+#if ASYNCIO__EPOLL
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+#define ASYNCIO__HAVE_PWAIT2 1
+#else
+#define ASYNCIO__HAVE_PWAIT2 0
+#endif
+
+static int asyncio__backend_init(asyncio_loop *L)
+{
+    L->timer_fd = -1;
+    L->backend_flags = !ASYNCIO__HAVE_PWAIT2;
+    L->backend_fd = epoll_create1(EPOLL_CLOEXEC);
+    return L->backend_fd < 0 ? -errno : 0;
+}
+
+static void asyncio__backend_close(asyncio_loop *L)
+{
+    if (L->timer_fd >= 0)
+        close(L->timer_fd);
+    close(L->backend_fd);
+}
+
+/* Without epoll_pwait2 (old kernel or libc), a timerfd in the epoll set
+   carries the nanosecond timeout, so waits are never rounded to ms. */
+static int asyncio__epoll_timerfd_wait(asyncio_loop *L, struct epoll_event *ev, int nev, long long ns)
+{
+    struct itimerspec its;
+    if (L->timer_fd < 0) {
+        struct epoll_event tev;
+        L->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (L->timer_fd < 0)
+            return -errno;
+        memset(&tev, 0, sizeof tev);
+        tev.events = EPOLLIN;
+        tev.data.fd = L->timer_fd;
+        if (epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, L->timer_fd, &tev) < 0)
+            return -errno;
+    }
+    memset(&its, 0, sizeof its);
+    its.it_value.tv_sec = ns / 1000000000LL;
+    its.it_value.tv_nsec = ns % 1000000000LL;
+    if (timerfd_settime(L->timer_fd, 0, &its, NULL) < 0)
+        return -errno;
+    return epoll_wait(L->backend_fd, ev, nev, -1);
+}
+
+static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
+{
+    struct epoll_event ev[64];
+    int n, i;
+    if (timeout_ns <= 0)
+        n = epoll_wait(L->backend_fd, ev, 64, timeout_ns < 0 ? -1 : 0);
+    else {
+#if ASYNCIO__HAVE_PWAIT2
+        if (!L->backend_flags) {
+            struct timespec ts;
+            ts.tv_sec = timeout_ns / 1000000000LL;
+            ts.tv_nsec = timeout_ns % 1000000000LL;
+            n = epoll_pwait2(L->backend_fd, ev, 64, &ts, NULL);
+            if (n < 0 && errno == ENOSYS)
+                L->backend_flags = 1;
+            else
+                goto polled;
+        }
+#endif
+        n = asyncio__epoll_timerfd_wait(L, ev, 64, timeout_ns);
+    }
+#if ASYNCIO__HAVE_PWAIT2
+polled:
+#endif
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < n; i++)
+        if (ev[i].data.fd == L->timer_fd) {
+            unsigned long long expirations;
+            if (read(L->timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: nothing to clear */
+            }
+        }
+    return n;
+}
+
+const char *asyncio_backend_name(void) { return "epoll"; }
+
+/* >>backend-kqueue -------------------------------------------------------- */
+#elif ASYNCIO__KQUEUE
+static int asyncio__backend_init(asyncio_loop *L)
+{
+    L->timer_fd = -1;
+    L->backend_fd = kqueue();
+    return L->backend_fd < 0 ? -errno : 0;
+}
+
+static void asyncio__backend_close(asyncio_loop *L) { close(L->backend_fd); }
+
+static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
+{
+    struct kevent ev[64];
+    struct timespec ts;
+    int n;
+    ts.tv_sec = timeout_ns / 1000000000LL;
+    ts.tv_nsec = timeout_ns % 1000000000LL;
+    n = kevent(L->backend_fd, NULL, 0, ev, 64, timeout_ns < 0 ? NULL : &ts);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    return n;
+}
+
+const char *asyncio_backend_name(void) { return "kqueue"; }
+
+/* >>backend-poll ---------------------------------------------------------- */
+#else
+static int asyncio__backend_init(asyncio_loop *L)
+{
+    L->timer_fd = -1;
+    L->backend_fd = -1;
+    return 0;
+}
+
+static void asyncio__backend_close(asyncio_loop *L) { (void)L; }
+
+static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
+{
+    int n;
+    (void)L;
+#ifdef __linux__
+    {
+        struct timespec ts;
+        ts.tv_sec = timeout_ns / 1000000000LL;
+        ts.tv_nsec = timeout_ns % 1000000000LL;
+        n = ppoll(NULL, 0, timeout_ns < 0 ? NULL : &ts, NULL);
+    }
+#else
+    /* poll(2) counts milliseconds: round up, so a timer never fires early */
+    n = poll(NULL, 0, timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000 > INT_MAX ? INT_MAX : (timeout_ns + 999999) / 1000000));
+#endif
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    return n;
+}
+
+const char *asyncio_backend_name(void) { return "poll"; }
+#endif
+
+/* >>timers ---------------------------------------------------------------- */
+/* Timers with the same deadline share a group: a FIFO list under one heap
+   node.  Tasks that sleep for the same delay in the same microsecond (the
+   usual case under load) then cost one list append each, equal deadlines
+   fire in scheduling order for free, and the heap holds few nodes.  Groups
+   are ordered by (when, seq); tcache maps a deadline's hash to the newest
+   group for it, so a group never receives a timer after a younger group
+   with its deadline exists -- FIFO holds across groups too. */
+struct asyncio__tgroup {
+    asyncio__link list;
+    long long when;
+    unsigned long long seq;
+    size_t idx;
+};
+
+static int asyncio__tless(const asyncio__tgroup *a, const asyncio__tgroup *b)
+{
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void asyncio__heap_set(asyncio_loop *L, size_t i, asyncio__tgroup *g)
+{
+    L->heap[i] = g;
+    g->idx = i;
+}
+
+static void asyncio__heap_up(asyncio_loop *L, size_t i)
+{
+    asyncio__tgroup *g = L->heap[i];
+    while (i > 0 && asyncio__tless(g, L->heap[(i - 1) / 2])) {
+        asyncio__heap_set(L, i, L->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    asyncio__heap_set(L, i, g);
+}
+
+static void asyncio__heap_down(asyncio_loop *L, size_t i)
+{
+    asyncio__tgroup *g = L->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= L->nheap)
+            break;
+        if (c + 1 < L->nheap && asyncio__tless(L->heap[c + 1], L->heap[c]))
+            c++;
+        if (!asyncio__tless(L->heap[c], g))
+            break;
+        asyncio__heap_set(L, i, L->heap[c]);
+        i = c;
+    }
+    asyncio__heap_set(L, i, g);
+}
+
+static size_t asyncio__tslot(long long when)
+{
+    return (size_t)(((unsigned long long)when * 0x9E3779B97F4A7C15ull) >> 58);
+}
+
+static void asyncio__group_free(asyncio_loop *L, asyncio__tgroup *g)
+{
+    size_t i = g->idx, slot = asyncio__tslot(g->when);
+    if (L->tcache[slot] == g)
+        L->tcache[slot] = NULL;
+    L->nheap--;
+    if (i < L->nheap) {
+        asyncio__heap_set(L, i, L->heap[L->nheap]);
+        asyncio__heap_down(L, i);
+        asyncio__heap_up(L, L->heap[i]->idx);
+    }
+    g->list.next = (asyncio__link *)(void *)L->tfree;
+    L->tfree = g;
+}
+
+static asyncio__tgroup *asyncio__group_get(asyncio_loop *L, long long when)
+{
+    size_t slot = asyncio__tslot(when);
+    asyncio__tgroup *g = L->tcache[slot];
+    if (g && g->when == when)
+        return g;
+    if (asyncio__reserve(L, (void **)&L->heap, &L->capheap, L->nheap + 1, sizeof *L->heap) < 0)
+        return NULL;
+    if (!L->tfree) {
+        enum { CHUNK = 256 };
+        asyncio__tgroup *chunk;
+        size_t i, cap = L->ntchunks;
+        if (asyncio__reserve(L, (void **)&L->tchunks, &cap, L->ntchunks + 1, sizeof *L->tchunks) < 0)
+            return NULL;
+        chunk = (asyncio__tgroup *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, CHUNK * sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        L->tchunks[L->ntchunks++] = chunk;
+        for (i = 0; i < CHUNK; i++) {
+            chunk[i].list.next = (asyncio__link *)(void *)L->tfree;
+            L->tfree = &chunk[i];
+        }
+    }
+    g = L->tfree;
+    L->tfree = (asyncio__tgroup *)(void *)g->list.next;
+    asyncio__list_init(&g->list);
+    g->when = when;
+    g->seq = L->timer_seq++;
+    L->heap[L->nheap] = g;
+    g->idx = L->nheap++;
+    asyncio__heap_up(L, g->idx);
+    L->tcache[slot] = g;
+    return g;
+}
+
+/* Schedule f (a task or handle) to enter the ready queue at `when`. */
+static int asyncio__timer_add(asyncio_loop *L, asyncio_future *f, long long when)
+{
+    asyncio__tgroup *g = asyncio__group_get(L, when);
+    if (!g)
+        return -ENOMEM;
+    asyncio__list_push(&g->list, &f->link);
+    f->state |= ASYNCIO__F_LINKED | ASYNCIO__F_TIMER;
+    return 0;
+}
+
+/* Take f off the ready queue or its timer list. */
+static void asyncio__unlink(asyncio_loop *L, asyncio_future *f)
+{
+    asyncio__link *prev = f->link.prev, *next = f->link.next;
+    prev->next = next;
+    next->prev = prev;
+    f->state &= ~(ASYNCIO__F_LINKED | ASYNCIO__F_TIMER);
+    /* Only a sentinel points to itself: an emptied timer group goes away. */
+    if (prev->next == prev && prev != &L->ready && prev != &L->running)
+        asyncio__group_free(L, (asyncio__tgroup *)(void *)prev);
+}
+
+static void asyncio__enqueue(asyncio_loop *L, asyncio_future *f)
+{
+    asyncio__list_push(&L->ready, &f->link);
+    f->state |= ASYNCIO__F_LINKED;
+}
+
+/* Move every timer due at `now` to the ready queue, in (when, seq) order. */
+static void asyncio__fire_timers(asyncio_loop *L, long long now)
+{
+    while (L->nheap && L->heap[0]->when <= now) {
+        asyncio__tgroup *g = L->heap[0];
+        asyncio__link *n;
+        for (n = g->list.next; n != &g->list; n = n->next)
+            ((asyncio_future *)(void *)n)->state &= ~ASYNCIO__F_TIMER;
+        asyncio__list_splice(&L->ready, &g->list);
+        asyncio__group_free(L, g);
+    }
+}
+
+/* >>future ---------------------------------------------------------------- */
+/* waiters: 0, a task (tag 0), a shared hook (tag 1), or a vector (tag 2). */
+#define ASYNCIO__W_HOOK 1u
+#define ASYNCIO__W_VEC 2u
+typedef struct asyncio__wvec {
+    size_t n, cap;
+    uintptr_t e[1];
+} asyncio__wvec;
+
+/* A user's done-callback, as a hook the loop allocated. */
+typedef struct asyncio__usercb {
+    asyncio__waiter hook;
+    asyncio_done_fn fn;
+    void *arg;
+} asyncio__usercb;
+
+static void asyncio__future_setup(asyncio_future *f, asyncio_loop *L, int kind)
+{
+    memset(f, 0, sizeof *f);
+    f->loop = L;
+    f->kind = (unsigned char)kind;
+#if ASYNCIO_DEBUG
+    f->magic = ASYNCIO__MAGIC;
+#endif
+}
+
+void asyncio_future_init(asyncio_future *fut, asyncio_loop *loop)
+{
+    ASYNCIO_ASSERT(fut != NULL && loop != NULL);
+    asyncio__future_setup(fut, loop, ASYNCIO__K_FUTURE);
+}
+
+/* Complete f and schedule its waiters through the ready queue. */
+static void asyncio__complete(asyncio_future *f, int state, int err)
+{
+    f->state = (unsigned char)((f->state & ~ASYNCIO__S_MASK) | state);
+    f->x.err = err;
+    if (f->waiters && !(f->state & ASYNCIO__F_LINKED))
+        asyncio__enqueue(f->loop, f);
+}
+
+static int asyncio__add_waiter(asyncio_future *f, uintptr_t w)
+{
+    asyncio_loop *L = f->loop;
+    if (!f->waiters)
+        f->waiters = w;
+    else {
+        asyncio__wvec *v;
+        if (f->waiters & ASYNCIO__W_VEC)
+            v = (asyncio__wvec *)(f->waiters & ~(uintptr_t)3);
+        else {
+            v = (asyncio__wvec *)asyncio__alloc(L, sizeof *v + 3 * sizeof(uintptr_t));
+            if (!v)
+                return -ENOMEM;
+            v->cap = 4;
+            v->n = 1;
+            v->e[0] = f->waiters;
+            f->waiters = (uintptr_t)v | ASYNCIO__W_VEC;
+        }
+        if (v->n == v->cap) {
+            asyncio__wvec *nv = (asyncio__wvec *)asyncio__alloc(L, sizeof *v + (2 * v->cap - 1) * sizeof(uintptr_t));
+            if (!nv)
+                return -ENOMEM;
+            memcpy(nv->e, v->e, v->n * sizeof(uintptr_t));
+            nv->n = v->n;
+            nv->cap = 2 * v->cap;
+            asyncio__release(L, v);
+            v = nv;
+            f->waiters = (uintptr_t)v | ASYNCIO__W_VEC;
+        }
+        v->e[v->n++] = w;
+    }
+    /* A done future calls a late waiter soon, never inline (CPython). */
+    if (asyncio__state(f) != ASYNCIO__S_PENDING && !(f->state & ASYNCIO__F_LINKED))
+        asyncio__enqueue(L, f);
+    return 0;
+}
+
+/* Remove every registration of w not yet run; returns how many. */
+static int asyncio__remove_waiter(asyncio_future *f, uintptr_t w)
+{
+    int removed = 0;
+    if (f->waiters == w) {
+        f->waiters = 0;
+        return 1;
+    }
+    if (f->waiters & ASYNCIO__W_VEC) {
+        asyncio__wvec *v = (asyncio__wvec *)(f->waiters & ~(uintptr_t)3);
+        size_t i, j = 0;
+        for (i = 0; i < v->n; i++) {
+            if (v->e[i] == w)
+                removed++;
+            else
+                v->e[j++] = v->e[i];
+        }
+        v->n = j;
+    }
+    return removed;
+}
+
+static void asyncio__task_step(asyncio_loop *L, asyncio_task *t);
+
+static void asyncio__call_waiter(asyncio_future *f, uintptr_t w)
+{
+    if (w & ASYNCIO__W_HOOK) {
+        asyncio__waiter *hook = (asyncio__waiter *)(w & ~(uintptr_t)3);
+        hook->fn(hook, f);
+    } else {
+        asyncio_task *t = (asyncio_task *)w;
+        if ((t->fut.state & ASYNCIO__F_AWAITING) && t->fut.u.awaits == f)
+            asyncio__task_step(f->loop, t);
+    }
+}
+
+/* Run f's waiters, detached first: each runs exactly once, and one that
+   registers again (or frees f) does not disturb the walk. */
+static void asyncio__run_waiters(asyncio_future *f)
+{
+    asyncio_loop *L = f->loop;
+    uintptr_t w = f->waiters;
+    f->waiters = 0;
+    if (w & ASYNCIO__W_VEC) {
+        asyncio__wvec *v = (asyncio__wvec *)(w & ~(uintptr_t)3);
+        size_t i;
+        for (i = 0; i < v->n; i++)
+            asyncio__call_waiter(f, v->e[i]);
+        asyncio__release(L, v);
+    } else if (w)
+        asyncio__call_waiter(f, w);
+}
+
+int asyncio_future_set_result(asyncio_future *fut, asyncio_value value)
+{
+    ASYNCIO__CHECK(fut);
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING || fut->kind == ASYNCIO__K_TASK)
+        return ASYNCIO_EINVALIDSTATE;
+    fut->u.value = value;
+    asyncio__complete(fut, ASYNCIO__S_DONE, 0);
+    return 0;
+}
+
+int asyncio_future_set_error(asyncio_future *fut, int err, const char *msg)
+{
+    ASYNCIO__CHECK(fut);
+    if (err >= 0)
+        return -EINVAL;
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING || fut->kind == ASYNCIO__K_TASK)
+        return ASYNCIO_EINVALIDSTATE;
+    fut->u.msg = msg ? msg : asyncio_strerror(err);
+    asyncio__complete(fut, ASYNCIO__S_DONE, err);
+    return 0;
+}
+
+static void asyncio__cancel_plain(asyncio_future *f)
+{
+    f->u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+    asyncio__complete(f, ASYNCIO__S_CANCELLED, ASYNCIO_ECANCELLED);
+}
+
+static int asyncio__gather_cancel(asyncio_gather_t *g);
+static void asyncio__detach_hooks(asyncio_future *const *futs, size_t n, asyncio__waiter *hook);
+
+int asyncio_future_cancel(asyncio_future *fut)
+{
+    ASYNCIO__CHECK(fut);
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING)
+        return ASYNCIO_EINVALIDSTATE;
+    switch (fut->kind) {
+    case ASYNCIO__K_TASK:
+        return asyncio_task_cancel((asyncio_task *)fut);
+    case ASYNCIO__K_HANDLE:
+        return asyncio_handle_cancel((asyncio_handle *)fut);
+    case ASYNCIO__K_GATHER:
+        return asyncio__gather_cancel((asyncio_gather_t *)fut);
+    case ASYNCIO__K_WAIT: {
+        asyncio_wait_t *w = (asyncio_wait_t *)fut;
+        asyncio_handle_cancel(&w->timer);
+        asyncio__detach_hooks(w->futs, w->n, &w->hook);
+        break;
+    }
+    case ASYNCIO__K_ASCOMPLETED: {
+        asyncio_as_completed_t *ac = (asyncio_as_completed_t *)fut;
+        ac->waiting = 0;
+        break;
+    }
+    case ASYNCIO__K_SHIELD: {
+        asyncio_shield_t *s = (asyncio_shield_t *)fut;
+        asyncio__remove_waiter(s->inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK);
+        break;
+    }
+    default:
+        break;
+    }
+    asyncio__cancel_plain(fut);
+    return 1;
+}
+
+int asyncio_future_done(const asyncio_future *fut)
+{
+    ASYNCIO__CHECK(fut);
+    return asyncio__state(fut) != ASYNCIO__S_PENDING;
+}
+
+int asyncio_future_cancelled(const asyncio_future *fut)
+{
+    ASYNCIO__CHECK(fut);
+    return asyncio__state(fut) == ASYNCIO__S_CANCELLED;
+}
+
+int asyncio_future_error(const asyncio_future *fut)
+{
+    ASYNCIO__CHECK(fut);
+    return asyncio__state(fut) == ASYNCIO__S_PENDING ? ASYNCIO_EINVALIDSTATE : fut->x.err;
+}
+
+const char *asyncio_future_errmsg(const asyncio_future *fut)
+{
+    ASYNCIO__CHECK(fut);
+    return asyncio__state(fut) == ASYNCIO__S_PENDING
+               ? asyncio_strerror(ASYNCIO_EINVALIDSTATE)
+               : fut->x.err ? fut->u.msg : NULL;
+}
+
+int asyncio_future_result(const asyncio_future *fut, asyncio_value *value)
+{
+    int err = asyncio_future_error(fut);
+    if (err == 0 && value)
+        *value = fut->u.value;
+    return err;
+}
+
+static void asyncio__usercb_run(asyncio__waiter *hook, asyncio_future *f)
+{
+    asyncio__usercb *cb = (asyncio__usercb *)hook;
+    asyncio_done_fn fn = cb->fn;
+    void *arg = cb->arg;
+    asyncio__release(f->loop, cb);
+    fn(f, arg);
+}
+
+int asyncio_future_add_done_callback(asyncio_future *fut, asyncio_done_fn fn, void *arg)
+{
+    asyncio__usercb *cb;
+    ASYNCIO__CHECK(fut);
+    ASYNCIO_ASSERT(fn != NULL);
+    cb = (asyncio__usercb *)asyncio__alloc(fut->loop, sizeof *cb);
+    if (!cb)
+        return -ENOMEM;
+    cb->hook.fn = asyncio__usercb_run;
+    cb->fn = fn;
+    cb->arg = arg;
+    if (asyncio__add_waiter(fut, (uintptr_t)cb | ASYNCIO__W_HOOK) < 0) {
+        asyncio__release(fut->loop, cb);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int asyncio__is_usercb(uintptr_t w, asyncio_done_fn fn, void *arg)
+{
+    asyncio__usercb *cb = (asyncio__usercb *)(w & ~(uintptr_t)3);
+    return (w & 3) == ASYNCIO__W_HOOK && cb->hook.fn == asyncio__usercb_run && cb->fn == fn && cb->arg == arg;
+}
+
+int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn, void *arg)
+{
+    int removed = 0;
+    ASYNCIO__CHECK(fut);
+    if (fut->waiters & ASYNCIO__W_VEC) {
+        asyncio__wvec *v = (asyncio__wvec *)(fut->waiters & ~(uintptr_t)3);
+        size_t i, j = 0;
+        for (i = 0; i < v->n; i++) {
+            if (asyncio__is_usercb(v->e[i], fn, arg)) {
+                asyncio__release(fut->loop, (void *)(v->e[i] & ~(uintptr_t)3));
+                removed++;
+            } else
+                v->e[j++] = v->e[i];
+        }
+        v->n = j;
+    } else if (fut->waiters && asyncio__is_usercb(fut->waiters, fn, arg)) {
+        asyncio__release(fut->loop, (void *)(fut->waiters & ~(uintptr_t)3));
+        fut->waiters = 0;
+        removed = 1;
+    }
+    return removed;
+}
+
+/* >>task ------------------------------------------------------------------ */
+static void asyncio__registry_remove(asyncio_loop *L, asyncio_task *t)
+{
+    unsigned i = t->fut.x.reg;
+    asyncio_task *last = L->tasks[--L->ntasks];
+    L->tasks[i] = last;
+    last->fut.x.reg = i;
+}
+
+static void asyncio__task_finish(asyncio_task *t, int rc)
+{
+    asyncio_loop *L = t->fut.loop;
+    asyncio__registry_remove(L, t);
+    t->fut.state &= ~(ASYNCIO__F_CANCEL | ASYNCIO__F_AWAITING);
+    if (rc > 0) /* a body that returned something other than the macros' codes */
+        rc = -EINVAL;
+    asyncio__complete(&t->fut, rc == ASYNCIO_ECANCELLED ? ASYNCIO__S_CANCELLED : ASYNCIO__S_DONE, rc);
+}
+
+static void asyncio__task_step(asyncio_loop *L, asyncio_task *t)
+{
+    int rc;
+    t->fut.state &= ~ASYNCIO__F_AWAITING;
+    if ((t->fut.state & ASYNCIO__F_CANCEL) && !((asyncio_coro *)t->frame)->lc) {
+        /* cancelled before its first step: the body never runs */
+        t->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        rc = ASYNCIO_ECANCELLED;
+    } else {
+        L->current = t;
+        rc = t->fn(t, t->frame);
+        L->current = NULL;
+        if (rc == ASYNCIO_PENDING)
+            return;
+    }
+    asyncio__task_finish(t, rc);
+}
+
+asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, asyncio_fn fn, void *frame,
+                                     const char *name, const char *file, int line)
+{
+    asyncio_task *t = storage;
+    ASYNCIO_ASSERT(loop != NULL && fn != NULL && frame != NULL);
+    if (loop->closed)
+        return NULL;
+    if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + 1, sizeof *loop->tasks) < 0)
+        return NULL;
+    if (!t && !(t = (asyncio_task *)asyncio__alloc(loop, sizeof *t)))
+        return NULL;
+    asyncio__future_setup(&t->fut, loop, ASYNCIO__K_TASK);
+    if (!storage)
+        t->fut.state |= ASYNCIO__F_OWNED;
+    t->fn = fn;
+    t->frame = frame;
+    t->name = name;
+#if ASYNCIO_DEBUG
+    t->file = file;
+    t->line = line;
+#else
+    (void)file;
+    (void)line;
+#endif
+    ((asyncio_coro *)frame)->lc = 0;
+    t->fut.x.reg = (unsigned)loop->ntasks;
+    loop->tasks[loop->ntasks++] = t;
+    asyncio__enqueue(loop, &t->fut);
+    return t;
+}
+
+int asyncio_task_cancel(asyncio_task *task)
+{
+    asyncio_future *f = &task->fut;
+    ASYNCIO__CHECK(f);
+    if (asyncio__state(f) != ASYNCIO__S_PENDING)
+        return 0;
+    if (f->ncancel < USHRT_MAX)
+        f->ncancel++;
+    if (f->state & ASYNCIO__F_AWAITING) {
+        /* CPython: cancel what the task waits on; only if that fails, mark
+           the task to raise at its next step. */
+        if (asyncio_future_cancel(f->u.awaits) == 1)
+            return 1;
+    } else if (f->state & ASYNCIO__F_TIMER) {
+        asyncio__unlink(f->loop, f);
+        asyncio__enqueue(f->loop, f);
+    }
+    f->state |= ASYNCIO__F_CANCEL;
+    return 1;
+}
+
+int asyncio_task_cancelling(const asyncio_task *task)
+{
+    ASYNCIO__CHECK(&task->fut);
+    return task->fut.ncancel;
+}
+
+int asyncio_task_uncancel(asyncio_task *task)
+{
+    ASYNCIO__CHECK(&task->fut);
+    if (task->fut.ncancel > 0)
+        task->fut.ncancel--;
+    return task->fut.ncancel;
+}
+
+const char *asyncio_task_name(const asyncio_task *task)
+{
+    ASYNCIO__CHECK(&task->fut);
+    return task->name ? task->name : "Task";
+}
+
+void asyncio_task_set_name(asyncio_task *task, const char *name)
+{
+    ASYNCIO__CHECK(&task->fut);
+    task->name = name;
+}
+
+int asyncio_task_free(asyncio_task *task)
+{
+    ASYNCIO__CHECK(&task->fut);
+    if (!(task->fut.state & ASYNCIO__F_OWNED))
+        return -EINVAL;
+    if (asyncio__state(&task->fut) == ASYNCIO__S_PENDING || (task->fut.state & ASYNCIO__F_LINKED))
+        return ASYNCIO_EINVALIDSTATE;
+    asyncio__release(task->fut.loop, task);
+    return 0;
+}
+
+asyncio_task *asyncio_current_task(const asyncio_loop *loop) { return loop->current; }
+
+size_t asyncio_all_tasks(const asyncio_loop *loop, asyncio_task **out, size_t cap)
+{
+    size_t i;
+    for (i = 0; out && i < cap && i < loop->ntasks; i++)
+        out[i] = loop->tasks[i];
+    return loop->ntasks;
+}
+
+/* The coroutine side of awaiting: begin registers the task and suspends
+   unless fut is already done; end reads the outcome into the task's
+   result register.  Cancellation asked for while the task ran is
+   delivered here, at its next await, by cancelling what it awaits. */
+static int asyncio__take_outcome(asyncio_task *self, const asyncio_future *fut)
+{
+    if (asyncio__state(fut) == ASYNCIO__S_CANCELLED) {
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        return ASYNCIO_ECANCELLED;
+    }
+    if (fut->x.err) {
+        self->fut.u.msg = fut->u.msg;
+        return fut->x.err;
+    }
+    self->fut.u.value = fut->u.value;
+    return 0;
+}
+
+int asyncio__await_begin(asyncio_task *self, asyncio_future *fut)
+{
+    ASYNCIO__CHECK(&self->fut);
+    ASYNCIO__CHECK(fut);
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING)
+        return asyncio__take_outcome(self, fut);
+    if (fut == &self->fut) {
+        self->fut.u.msg = "a task cannot await itself";
+        return -EDEADLK;
+    }
+    if (asyncio__add_waiter(fut, (uintptr_t)self) < 0) {
+        self->fut.u.msg = asyncio_strerror(-ENOMEM);
+        return -ENOMEM;
+    }
+    self->fut.u.awaits = fut;
+    self->fut.state |= ASYNCIO__F_AWAITING;
+    if ((self->fut.state & ASYNCIO__F_CANCEL) && asyncio_future_cancel(fut) == 1)
+        self->fut.state &= ~ASYNCIO__F_CANCEL;
+    return ASYNCIO_PENDING;
+}
+
+int asyncio__await_end(asyncio_task *self, asyncio_future *fut)
+{
+    if (self->fut.state & ASYNCIO__F_CANCEL) {
+        self->fut.state &= ~ASYNCIO__F_CANCEL;
+        /* the wake-up came from elsewhere: stop listening to fut */
+        if (asyncio__state(fut) == ASYNCIO__S_PENDING)
+            asyncio__remove_waiter(fut, (uintptr_t)self);
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        return ASYNCIO_ECANCELLED;
+    }
+    return asyncio__take_outcome(self, fut);
+}
+
+int asyncio__sleep_begin(asyncio_task *self, double secs)
+{
+    asyncio_loop *L = self->fut.loop;
+    long long ns;
+    int rc;
+    ASYNCIO__CHECK(&self->fut);
+    if (asyncio__secs_to_ns(secs, &ns) < 0) {
+        self->fut.u.msg = "sleep: delay is NaN";
+        return -EINVAL;
+    }
+    if (ns == 0 || (self->fut.state & ASYNCIO__F_CANCEL))
+        asyncio__enqueue(L, &self->fut);
+    else if ((rc = asyncio__timer_add(L, &self->fut, asyncio__deadline(L, ns))) < 0) {
+        self->fut.u.msg = asyncio_strerror(rc);
+        return rc;
+    }
+    return ASYNCIO_PENDING;
+}
+
+int asyncio__sleep_end(asyncio_task *self)
+{
+    if (self->fut.state & ASYNCIO__F_CANCEL) {
+        self->fut.state &= ~ASYNCIO__F_CANCEL;
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        return ASYNCIO_ECANCELLED;
+    }
+    self->fut.u.value.i = 0;
+    return 0;
+}
+
+int asyncio__raise_code(asyncio_task *self, int err, const char *msg)
+{
+    ASYNCIO_ASSERT(err < 0);
+    if (err >= 0)
+        err = -EINVAL;
+    self->fut.u.msg = msg ? msg : asyncio_strerror(err);
+    return err;
+}
+
+void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
+{
+    ASYNCIO__CHECK(&self->fut);
+    ASYNCIO_ASSERT(co == frame); /* asyncio_coro must be the frame's first member */
+    (void)self;
+    (void)co;
+    (void)frame;
+}
+
+/* >>handles --------------------------------------------------------------- */
+static asyncio_handle *asyncio__handle_new(asyncio_loop *L, asyncio_handle *h, asyncio_callback fn, void *arg)
+{
+    int owned = !h;
+    ASYNCIO_ASSERT(fn != NULL);
+    if (!h && !(h = (asyncio_handle *)asyncio__alloc(L, sizeof *h)))
+        return NULL;
+    asyncio__future_setup(&h->fut, L, ASYNCIO__K_HANDLE);
+    if (owned)
+        h->fut.state |= ASYNCIO__F_OWNED;
+    h->fn = fn;
+    h->arg = arg;
+    return h;
+}
+
+int asyncio_call_soon(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg)
+{
+    if (!(h = asyncio__handle_new(loop, h, fn, arg)))
+        return -ENOMEM;
+    asyncio__enqueue(loop, &h->fut);
+    return 0;
+}
+
+static int asyncio__call_at_ns(asyncio_loop *L, asyncio_handle *h, long long when, asyncio_callback fn, void *arg)
+{
+    if (!(h = asyncio__handle_new(L, h, fn, arg)))
+        return -ENOMEM;
+    if (asyncio__timer_add(L, &h->fut, when) < 0) {
+        if (h->fut.state & ASYNCIO__F_OWNED)
+            asyncio__release(L, h);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay, asyncio_callback fn, void *arg)
+{
+    long long ns;
+    if (asyncio__secs_to_ns(delay, &ns) < 0)
+        return -EINVAL;
+    return asyncio__call_at_ns(loop, h, asyncio__deadline(loop, ns), fn, arg);
+}
+
+int asyncio_call_at(asyncio_loop *loop, asyncio_handle *h, double when, asyncio_callback fn, void *arg)
+{
+    long long ns;
+    if (when != when)
+        return -EINVAL;
+    if (when < 0)
+        when = 0;
+    if (asyncio__secs_to_ns(when, &ns) < 0)
+        return -EINVAL;
+    return asyncio__call_at_ns(loop, h, ns, fn, arg);
+}
+
+int asyncio_handle_cancel(asyncio_handle *h)
+{
+    asyncio_loop *L = h->fut.loop;
+    ASYNCIO__CHECK(&h->fut);
+    if (asyncio__state(&h->fut) != ASYNCIO__S_PENDING || h->fut.kind != ASYNCIO__K_HANDLE)
+        return 0;
+    if (h->fut.state & ASYNCIO__F_LINKED)
+        asyncio__unlink(L, &h->fut);
+    h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_CANCELLED);
+    if (h->fut.state & ASYNCIO__F_OWNED)
+        asyncio__release(L, h);
+    return 1;
+}
+
+static void asyncio__handle_run(asyncio_loop *L, asyncio_handle *h)
+{
+    asyncio_callback fn = h->fn;
+    void *arg = h->arg;
+    h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_DONE);
+    if (h->fut.state & ASYNCIO__F_OWNED)
+        asyncio__release(L, h);
+    fn(L, arg);
+}
+
+/* >>combinators ----------------------------------------------------------- */
+static void asyncio__detach_hooks(asyncio_future *const *futs, size_t n, asyncio__waiter *hook)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        asyncio__remove_waiter(futs[i], (uintptr_t)hook | ASYNCIO__W_HOOK);
+}
+
+/* A handle that never runs, so that cancelling it is always safe. */
+static void asyncio__handle_idle(asyncio_loop *L, asyncio_handle *h)
+{
+    asyncio__future_setup(&h->fut, L, ASYNCIO__K_HANDLE);
+    h->fut.state = ASYNCIO__S_DONE;
+}
+
+static void asyncio__copy_outcome(asyncio_future *dst, const asyncio_future *src)
+{
+    if (asyncio__state(src) == ASYNCIO__S_CANCELLED)
+        asyncio__cancel_plain(dst);
+    else if (src->x.err)
+        asyncio_future_set_error(dst, src->x.err, src->u.msg);
+    else
+        asyncio_future_set_result(dst, src->u.value);
+}
+
+/* gather */
+asyncio_future *asyncio_gather_child(const asyncio_gather_t *g, size_t i)
+{
+    ASYNCIO_ASSERT(i < g->n);
+    return g->futs ? g->futs[i] : &g->tasks[i].fut;
+}
+
+int asyncio_gather_result(const asyncio_gather_t *g, size_t i, asyncio_value *value)
+{
+    return asyncio_future_result(asyncio_gather_child(g, i), value);
+}
+
+static void asyncio__gather_detach(asyncio_gather_t *g)
+{
+    size_t i;
+    for (i = 0; i < g->n; i++)
+        asyncio__remove_waiter(asyncio_gather_child(g, i), (uintptr_t)&g->hook | ASYNCIO__W_HOOK);
+}
+
+static void asyncio__gather_child_done(asyncio__waiter *hook, asyncio_future *child)
+{
+    asyncio_gather_t *g = ASYNCIO__CONTAINER(hook, asyncio_gather_t, hook);
+    if (asyncio__state(&g->fut) != ASYNCIO__S_PENDING)
+        return;
+    g->ndone++;
+    if (!(g->flags & ASYNCIO_RETURN_EXCEPTIONS) && child->x.err) {
+        /* the first error reaches the awaiter; the other children run on */
+        asyncio__gather_detach(g);
+        asyncio_future_set_error(&g->fut, child->x.err, child->u.msg);
+        return;
+    }
+    if (g->ndone == g->n) {
+        if (g->fut.state & ASYNCIO__F_FLAG)
+            asyncio_future_set_error(&g->fut, ASYNCIO_ECANCELLED, NULL);
+        else
+            asyncio_future_set_result(&g->fut, asyncio_int((long long)g->n));
+    }
+}
+
+static int asyncio__gather_cancel(asyncio_gather_t *g)
+{
+    size_t i;
+    int any = 0;
+    if (g->fut.state & ASYNCIO__F_FLAG)
+        return 0;
+    for (i = 0; i < g->n; i++)
+        if (asyncio_future_cancel(asyncio_gather_child(g, i)) == 1)
+            any = 1;
+    if (any)
+        g->fut.state |= ASYNCIO__F_FLAG;
+    return any;
+}
+
+static int asyncio__gather_start(asyncio_gather_t *g)
+{
+    size_t i;
+    if (g->n == 0)
+        return asyncio_future_set_result(&g->fut, asyncio_int(0));
+    for (i = 0; i < g->n; i++)
+        if (asyncio__add_waiter(asyncio_gather_child(g, i), (uintptr_t)&g->hook | ASYNCIO__W_HOOK) < 0) {
+            asyncio__gather_detach(g);
+            return -ENOMEM;
+        }
+    return 0;
+}
+
+static void asyncio__gather_setup(asyncio_gather_t *g, asyncio_loop *loop, size_t n, unsigned flags)
+{
+    asyncio__future_setup(&g->fut, loop, ASYNCIO__K_GATHER);
+    g->hook.fn = asyncio__gather_child_done;
+    g->futs = NULL;
+    g->tasks = NULL;
+    g->n = n;
+    g->ndone = 0;
+    g->flags = flags;
+}
+
+int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *const *futs, size_t n, unsigned flags)
+{
+    ASYNCIO_ASSERT(g != NULL && loop != NULL && (futs != NULL || n == 0));
+    asyncio__gather_setup(g, loop, n, flags);
+    g->futs = futs;
+    return asyncio__gather_start(g);
+}
+
+int asyncio_gather_map(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn, void *frames,
+                       size_t frame_size, size_t n, unsigned flags)
+{
+    size_t i;
+    ASYNCIO_ASSERT(g != NULL && loop != NULL && ((tasks != NULL && frames != NULL) || n == 0));
+    if (loop->closed)
+        return ASYNCIO_ELOOPCLOSED;
+    /* reserve first: either every task is created or none */
+    if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + n, sizeof *loop->tasks) < 0)
+        return -ENOMEM;
+    asyncio__gather_setup(g, loop, n, flags);
+    g->tasks = tasks;
+    for (i = 0; i < n; i++)
+        asyncio_task_create_at(loop, &tasks[i], fn, (char *)frames + i * frame_size, "gather_map", __FILE__,
+                               __LINE__);
+    /* each child has no waiter yet, so registering needs no memory */
+    return asyncio__gather_start(g);
+}
+
+/* wait */
+static void asyncio__wait_finish(asyncio_wait_t *w)
+{
+    asyncio_handle_cancel(&w->timer);
+    asyncio__detach_hooks(w->futs, w->n, &w->hook);
+    asyncio_future_set_result(&w->fut, asyncio_int((long long)w->ndone));
+}
+
+static void asyncio__wait_child_done(asyncio__waiter *hook, asyncio_future *child)
+{
+    asyncio_wait_t *w = ASYNCIO__CONTAINER(hook, asyncio_wait_t, hook);
+    if (asyncio__state(&w->fut) != ASYNCIO__S_PENDING)
+        return;
+    w->ndone++;
+    if (w->ndone == w->n || w->mode == ASYNCIO_FIRST_COMPLETED ||
+        (w->mode == ASYNCIO_FIRST_EXCEPTION && asyncio__state(child) == ASYNCIO__S_DONE && child->x.err))
+        asyncio__wait_finish(w);
+}
+
+static void asyncio__wait_timeout(asyncio_loop *L, void *arg)
+{
+    (void)L;
+    asyncio__wait_finish((asyncio_wait_t *)arg);
+}
+
+int asyncio_wait(asyncio_wait_t *w, asyncio_loop *loop, asyncio_future *const *futs, size_t n,
+                 asyncio_wait_mode mode, double timeout)
+{
+    size_t i;
+    int rc;
+    ASYNCIO_ASSERT(w != NULL && loop != NULL);
+    if (n == 0 || !futs || timeout != timeout ||
+        (mode != ASYNCIO_ALL_COMPLETED && mode != ASYNCIO_FIRST_COMPLETED && mode != ASYNCIO_FIRST_EXCEPTION))
+        return -EINVAL;
+    asyncio__future_setup(&w->fut, loop, ASYNCIO__K_WAIT);
+    w->hook.fn = asyncio__wait_child_done;
+    w->futs = futs;
+    w->n = n;
+    w->ndone = 0;
+    w->mode = mode;
+    asyncio__handle_idle(loop, &w->timer);
+    if (timeout >= 0 && (rc = asyncio_call_later(loop, &w->timer, timeout, asyncio__wait_timeout, w)) < 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if (asyncio__add_waiter(futs[i], (uintptr_t)&w->hook | ASYNCIO__W_HOOK) < 0) {
+            asyncio_handle_cancel(&w->timer);
+            asyncio__detach_hooks(futs, n, &w->hook);
+            return -ENOMEM;
+        }
+    return 0;
+}
+
+/* as_completed */
+static void asyncio__ac_deliver(asyncio_as_completed_t *ac)
+{
+    ac->waiting = 0;
+    if (ac->nout < ac->ndone)
+        asyncio__copy_outcome(&ac->fut, ac->futs[ac->nout++]);
+    else {
+        ac->nout++;
+        asyncio_future_set_error(&ac->fut, ASYNCIO_ETIMEDOUT, NULL);
+    }
+}
+
+static void asyncio__ac_child_done(asyncio__waiter *hook, asyncio_future *child)
+{
+    asyncio_as_completed_t *ac = ASYNCIO__CONTAINER(hook, asyncio_as_completed_t, hook);
+    size_t i;
+    for (i = ac->ndone; i < ac->n && ac->futs[i] != child; i++)
+        ;
+    if (i == ac->n)
+        return;
+    ac->futs[i] = ac->futs[ac->ndone];
+    ac->futs[ac->ndone++] = child;
+    if (ac->ndone == ac->n)
+        asyncio_handle_cancel(&ac->timer);
+    if (ac->waiting)
+        asyncio__ac_deliver(ac);
+}
+
+static void asyncio__ac_timeout(asyncio_loop *L, void *arg)
+{
+    asyncio_as_completed_t *ac = (asyncio_as_completed_t *)arg;
+    (void)L;
+    ac->timed_out = 1;
+    asyncio__detach_hooks((asyncio_future *const *)ac->futs + ac->ndone, ac->n - ac->ndone, &ac->hook);
+    if (ac->waiting)
+        asyncio__ac_deliver(ac);
+}
+
+int asyncio_as_completed(asyncio_as_completed_t *ac, asyncio_loop *loop, asyncio_future **futs, size_t n,
+                         double timeout)
+{
+    size_t i;
+    int rc;
+    ASYNCIO_ASSERT(ac != NULL && loop != NULL && (futs != NULL || n == 0));
+    if (timeout != timeout)
+        return -EINVAL;
+    asyncio__future_setup(&ac->fut, loop, ASYNCIO__K_ASCOMPLETED);
+    ac->hook.fn = asyncio__ac_child_done;
+    ac->futs = futs;
+    ac->n = n;
+    ac->ndone = ac->nout = 0;
+    ac->waiting = ac->timed_out = 0;
+    asyncio__handle_idle(loop, &ac->timer);
+    if (timeout >= 0 && n && (rc = asyncio_call_later(loop, &ac->timer, timeout, asyncio__ac_timeout, ac)) < 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if (asyncio__add_waiter(futs[i], (uintptr_t)&ac->hook | ASYNCIO__W_HOOK) < 0) {
+            asyncio_handle_cancel(&ac->timer);
+            asyncio__detach_hooks((asyncio_future *const *)futs, n, &ac->hook);
+            return -ENOMEM;
+        }
+    return 0;
+}
+
+asyncio_future *asyncio_as_completed_next(asyncio_as_completed_t *ac)
+{
+    ASYNCIO__CHECK(&ac->fut);
+    if (ac->nout >= ac->n)
+        return NULL;
+    ASYNCIO_ASSERT(!ac->fut.waiters && !(ac->fut.state & ASYNCIO__F_LINKED));
+    ac->fut.state = ASYNCIO__S_PENDING;
+    ac->fut.x.err = 0;
+    if (ac->nout < ac->ndone || ac->timed_out)
+        asyncio__ac_deliver(ac);
+    else
+        ac->waiting = 1;
+    return &ac->fut;
+}
+
+asyncio_future *asyncio_as_completed_last(const asyncio_as_completed_t *ac)
+{
+    return ac->nout && ac->nout <= ac->ndone ? ac->futs[ac->nout - 1] : NULL;
+}
+
+/* shield */
+static void asyncio__shield_inner_done(asyncio__waiter *hook, asyncio_future *inner)
+{
+    asyncio_shield_t *s = ASYNCIO__CONTAINER(hook, asyncio_shield_t, hook);
+    if (asyncio__state(&s->fut) == ASYNCIO__S_PENDING)
+        asyncio__copy_outcome(&s->fut, inner);
+}
+
+int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inner)
+{
+    ASYNCIO_ASSERT(s != NULL && loop != NULL);
+    ASYNCIO__CHECK(inner);
+    asyncio__future_setup(&s->fut, loop, ASYNCIO__K_SHIELD);
+    s->hook.fn = asyncio__shield_inner_done;
+    s->inner = inner;
+    if (asyncio__state(inner) != ASYNCIO__S_PENDING) {
+        asyncio__copy_outcome(&s->fut, inner);
+        return 0;
+    }
+    return asyncio__add_waiter(inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK);
+}
+
+/* timeout scopes */
+enum { ASYNCIO__TO_ARMED = 1, ASYNCIO__TO_EXPIRING, ASYNCIO__TO_EXPIRED, ASYNCIO__TO_EXITED };
+
+static void asyncio__timeout_fire(asyncio_loop *L, void *arg)
+{
+    asyncio_timeout *to = (asyncio_timeout *)arg;
+    (void)L;
+    to->state = ASYNCIO__TO_EXPIRING;
+    asyncio_task_cancel(to->task);
+}
+
+int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay)
+{
+    asyncio_loop *L = task->fut.loop;
+    long long ns;
+    int rc;
+    ASYNCIO_ASSERT(to != NULL);
+    ASYNCIO__CHECK(&task->fut);
+    asyncio__handle_idle(L, &to->timer);
+    to->task = task;
+    to->cancelling = task->fut.ncancel;
+    to->state = ASYNCIO__TO_ARMED;
+    if (asyncio__secs_to_ns(delay, &ns) < 0) {
+        to->state = ASYNCIO__TO_EXITED;
+        task->fut.u.msg = "timeout: delay is NaN";
+        return -EINVAL;
+    }
+    if (ns == ASYNCIO__NEVER)
+        return 0;
+    rc = ns == 0 ? asyncio_call_soon(L, &to->timer, asyncio__timeout_fire, to)
+                 : asyncio__call_at_ns(L, &to->timer, asyncio__deadline(L, ns), asyncio__timeout_fire, to);
+    if (rc < 0) {
+        to->state = ASYNCIO__TO_EXITED;
+        task->fut.u.msg = asyncio_strerror(rc);
+    }
+    return rc;
+}
+
+int asyncio_timeout_exit(asyncio_timeout *to, int rc)
+{
+    if (to->state == ASYNCIO__TO_ARMED)
+        asyncio_handle_cancel(&to->timer);
+    else if (to->state == ASYNCIO__TO_EXPIRING) {
+        to->state = ASYNCIO__TO_EXPIRED;
+        if (asyncio_task_uncancel(to->task) <= to->cancelling && rc == ASYNCIO_ECANCELLED) {
+            to->task->fut.u.msg = asyncio_strerror(ASYNCIO_ETIMEDOUT);
+            return ASYNCIO_ETIMEDOUT;
+        }
+        return rc;
+    }
+    if (to->state != ASYNCIO__TO_EXPIRED)
+        to->state = ASYNCIO__TO_EXITED;
+    return rc;
+}
+
+int asyncio_timeout_expired(const asyncio_timeout *to)
+{
+    return to->state == ASYNCIO__TO_EXPIRING || to->state == ASYNCIO__TO_EXPIRED;
+}
+
+/* >>loop ------------------------------------------------------------------ */
+static void asyncio__warn_stderr(void *ctx, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, "asyncio.h: %s\n", message);
+}
+
+int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
+{
+    int rc;
+    ASYNCIO_ASSERT(loop != NULL);
+    memset(loop, 0, sizeof *loop);
+    if (cfg)
+        loop->cfg = *cfg;
+    if (loop->cfg.timer_resolution_ns <= 0)
+        loop->cfg.timer_resolution_ns = 1000;
+    if (!loop->cfg.warn)
+        loop->cfg.warn = asyncio__warn_stderr;
+    if (loop->cfg.virtual_clock == 0) {
+        const char *env = getenv("ASYNCIO_VIRTUAL_CLOCK");
+        loop->is_virtual = env && *env && strcmp(env, "0") != 0;
+    } else
+        loop->is_virtual = loop->cfg.virtual_clock > 0;
+    asyncio__list_init(&loop->ready);
+    asyncio__list_init(&loop->running);
+    loop->clock_base = 0;
+    if ((rc = asyncio__backend_init(loop)) < 0)
+        return rc;
+    return 0;
+}
+
+/* Is there anything that could still make progress? */
+static int asyncio__has_timers(const asyncio_loop *L)
+{
+    return L->nheap && L->heap[0]->when != ASYNCIO__NEVER;
+}
+
+static void asyncio__dispatch(asyncio_loop *L, asyncio_future *f)
+{
+    if (f->kind == ASYNCIO__K_HANDLE)
+        asyncio__handle_run(L, (asyncio_handle *)f);
+    else if (f->kind == ASYNCIO__K_TASK && asyncio__state(f) == ASYNCIO__S_PENDING)
+        asyncio__task_step(L, (asyncio_task *)f);
+    else
+        asyncio__run_waiters(f);
+}
+
+/* One iteration, CPython's: wait (in the backend) for the first timer
+   unless something is ready, move due timers to the ready queue, then run
+   what was ready when the iteration began.  Returns 0 or ESTALLED. */
+static int asyncio__run_once(asyncio_loop *L)
+{
+    long long timeout = -1;
+    int rc;
+    if (!asyncio__list_empty(&L->ready) || L->stopping)
+        timeout = 0;
+    else if (asyncio__has_timers(L)) {
+        timeout = L->heap[0]->when - asyncio__now(L);
+        if (timeout < 0)
+            timeout = 0;
+    } else
+        return ASYNCIO_ESTALLED;
+    if (L->is_virtual)
+        L->now += timeout; /* nothing to wait for but the clock: jump */
+    else if ((rc = asyncio__backend_poll(L, timeout)) < 0)
+        return rc;
+    asyncio__fire_timers(L, asyncio__now(L));
+    asyncio__list_splice(&L->running, &L->ready);
+    while (!asyncio__list_empty(&L->running)) {
+        asyncio_future *f = (asyncio_future *)(void *)L->running.next;
+        asyncio__unlink(L, f);
+        asyncio__dispatch(L, f);
+    }
+    return 0;
+}
+
+static int asyncio__run(asyncio_loop *L, asyncio_future *until)
+{
+    int rc = 0;
+    if (L->closed)
+        return ASYNCIO_ELOOPCLOSED;
+    if (L->in_run)
+        return ASYNCIO_ELOOPRUNNING;
+    L->in_run = 1;
+    L->stopping = 0;
+    while (!(until && asyncio__state(until) != ASYNCIO__S_PENDING)) {
+        if (L->stopping)
+            break;
+        if ((rc = asyncio__run_once(L)) < 0)
+            break;
+    }
+    L->in_run = 0;
+    L->stopping = 0;
+    return rc;
+}
+
+int asyncio_loop_run_until_complete(asyncio_loop *loop, asyncio_future *fut)
+{
+    int rc;
+    ASYNCIO__CHECK(fut);
+    if ((rc = asyncio__run(loop, fut)) < 0)
+        return rc;
+    if (asyncio__state(fut) == ASYNCIO__S_PENDING)
+        return ASYNCIO_ESTALLED; /* stopped early */
+    return asyncio_future_error(fut);
+}
+
+int asyncio_loop_run_forever(asyncio_loop *loop)
+{
+    int rc = asyncio__run(loop, NULL);
+    return rc == ASYNCIO_ESTALLED ? 0 : rc;
+}
+
+void asyncio_loop_stop(asyncio_loop *loop) { loop->stopping = 1; }
+
+static void asyncio__report_pending(asyncio_loop *L, asyncio_task *t)
+{
+    char msg[512];
+    if (!((asyncio_coro *)t->frame)->lc)
+        snprintf(msg, sizeof msg, "RuntimeWarning: coroutine '%s' was never awaited", asyncio_task_name(t));
+    else
+        snprintf(msg, sizeof msg, "Task was destroyed but it is pending! (task '%s')", asyncio_task_name(t));
+#if ASYNCIO_DEBUG
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (created at %s:%d)", t->file, t->line);
+#endif
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+}
+
+int asyncio_loop_close(asyncio_loop *loop)
+{
+    size_t i;
+    int reported = 0;
+    if (loop->closed)
+        return 0;
+    if (loop->in_run)
+        return ASYNCIO_ELOOPRUNNING;
+    for (i = 0; i < loop->ntasks; i++, reported++)
+        asyncio__report_pending(loop, loop->tasks[i]);
+    while (loop->owned) {
+        asyncio__owned *h = (asyncio__owned *)loop->owned;
+        loop->owned = h->next;
+        ASYNCIO_FREE(loop->cfg.alloc_ctx, h);
+    }
+    for (i = 0; i < loop->ntchunks; i++)
+        ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tchunks[i]);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tchunks);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->heap);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tasks);
+    asyncio__backend_close(loop);
+    loop->tchunks = NULL;
+    loop->heap = NULL;
+    loop->tasks = NULL;
+    loop->ntasks = loop->nheap = 0;
+    loop->closed = 1;
+    return reported;
+}
+
+/* asyncio.run's epilogue: cancel what is left and let it finish. */
+static void asyncio__cancel_all(asyncio_loop *L)
+{
+    asyncio_future **futs;
+    asyncio_gather_t g;
+    size_t i, n = L->ntasks;
+    if (!n)
+        return;
+    futs = (asyncio_future **)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, n * sizeof *futs);
+    if (!futs)
+        return; /* close reports them instead */
+    for (i = 0; i < n; i++)
+        futs[i] = &L->tasks[i]->fut;
+    for (i = 0; i < n; i++)
+        asyncio_task_cancel((asyncio_task *)futs[i]);
+    if (asyncio_gather(&g, L, (asyncio_future *const *)futs, n, ASYNCIO_RETURN_EXCEPTIONS) == 0 &&
+        asyncio_loop_run_until_complete(L, &g.fut) == ASYNCIO_ESTALLED)
+        asyncio__gather_detach(&g);
+    ASYNCIO_FREE(L->cfg.alloc_ctx, futs);
+}
+
+int asyncio_run_config(const asyncio_config *cfg, asyncio_fn fn, void *frame, asyncio_outcome *out)
+{
+    asyncio_loop loop;
+    asyncio_task main_task;
+    asyncio_outcome o;
+    int rc;
+    memset(&o, 0, sizeof o);
+    if ((rc = asyncio_loop_init(&loop, cfg)) < 0) {
+        o.err = rc;
+        o.msg = asyncio_strerror(rc);
+    } else {
+        if (!asyncio_task_create_at(&loop, &main_task, fn, frame, "main", __FILE__, __LINE__))
+            rc = -ENOMEM;
+        else
+            rc = asyncio_loop_run_until_complete(&loop, &main_task.fut);
+        asyncio__cancel_all(&loop);
+        if (rc == -ENOMEM || rc == ASYNCIO_ESTALLED || asyncio__state(&main_task.fut) == ASYNCIO__S_PENDING) {
+            o.err = rc ? rc : ASYNCIO_ESTALLED;
+            o.msg = asyncio_strerror(o.err);
+        } else {
+            o.err = asyncio_future_result(&main_task.fut, &o.value);
+            o.msg = asyncio_future_errmsg(&main_task.fut);
+        }
+        asyncio_loop_close(&loop);
+    }
+    if (out)
+        *out = o;
+    return o.err;
+}
+
+int asyncio_run(asyncio_fn fn, void *frame, asyncio_outcome *out) { return asyncio_run_config(NULL, fn, frame, out); }
+
+#endif /* ASYNCIO_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the asyncio.h authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
