@@ -22,6 +22,7 @@ EXAMPLES := $(basename $(notdir $(wildcard examples/*.c)))
 TEST_SRC := $(wildcard tests/*.c)
 HDR      := asyncio.h
 
+SHELL := /bin/bash
 .PHONY: all examples test test-unit test-examples test-compile bench clean help
 
 all: examples
@@ -50,8 +51,11 @@ TEST_BINS += $(BUILD)/tests/$(1)-$(2)-$(3)
 endef
 $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach s,plain san,$(eval $(call test_variant,$(f),$(b),$(s))))))
 
-test: test-compile test-unit test-examples
-	@echo "all test stages passed"
+# Every stage prints "N passed, M failed"; the last line adds them up.
+test:
+	@mkdir -p $(BUILD); set -o pipefail; $(MAKE) --no-print-directory test-compile test-unit test-examples 2>&1 | tee $(BUILD)/test.log; \
+	status=$$?; awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
+	  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }' $(BUILD)/test.log && exit $$status
 
 test-unit: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t; done
@@ -64,16 +68,18 @@ test-compile:
 	@mkdir -p $(BUILD)/compile
 	@printf '#define ASYNCIO_IMPLEMENTATION\n#include "asyncio.h"\nint main(void){return 0;}\n' > $(BUILD)/compile/one.c
 	@printf '#include "asyncio.h"\nint main(void){return 0;}\n' > $(BUILD)/compile/decl.cc
-	@set -e; for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
+	@p=0; f=0; \
+	check() { if "$$@" 2>$(BUILD)/compile/err; then echo "ok: $$*"; p=$$((p+1)); \
+	          else echo "not ok: $$*"; cat $(BUILD)/compile/err; f=$$((f+1)); fi; }; \
+	for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
 	  for std in c99 c11; do for labels in 0 1; do \
-	    pedantic=-pedantic; [ $$labels = 1 ] || true; \
-	    $$cc -std=$$std $$pedantic -Wall -Wextra -Werror -DASYNCIO_LABELS=$$labels -I. \
-	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; \
-	    echo "ok: $$cc -std=$$std ASYNCIO_LABELS=$$labels"; done; done; done
-	@set -e; for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
+	    check $$cc -std=$$std -pedantic -Wall -Wextra -Werror -DASYNCIO_LABELS=$$labels -I. \
+	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; done; done; done; \
+	for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
 	  for std in c++11 c++17; do \
-	    $$cxx -std=$$std -Wall -Wextra -Werror -I. -c $(BUILD)/compile/decl.cc -o $(BUILD)/compile/decl.o; \
-	    echo "ok: $$cxx -std=$$std (declarations)"; done; done
+	    check $$cxx -std=$$std -Wall -Wextra -Werror -I. -c $(BUILD)/compile/decl.cc -o $(BUILD)/compile/decl.o; \
+	  done; done; \
+	echo "$$p passed, $$f failed"; [ $$f = 0 ]
 
 # ---- benchmarks ----------------------------------------------------------
 BENCH := gather spawn switch

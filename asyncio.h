@@ -68,8 +68,9 @@
    - Default (switch) flavour: never suspend inside a `switch` of your own;
      the resume `case` would belong to your switch.  The labels flavour
      (ASYNCIO_LABELS=1, GCC and Clang) lifts this restriction.
-   - Macro arguments are evaluated more than once: pass frame members, not
-     expressions with side effects.
+   - The awaited expression of ASYNCIO_AWAIT* is evaluated once; other
+     macro arguments (rc, child frames, timeouts) may be evaluated more than
+     once: pass frame members, not expressions with side effects.
    - Leave the body only through ASYNCIO_RETURN, ASYNCIO_RAISE or by falling
      into ASYNCIO_END; never with a bare `return`.
    - ASYNCIO_FINALLY (Python's `finally`) runs on return, on error and on
@@ -158,7 +159,8 @@ enum asyncio_error {
 
 /* asyncio_strerror: a static message for any code (library or -errno). */
 const char *asyncio_strerror(int err);
-/* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT"), or "UNKNOWN". */
+/* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT", "OK" for 0), or
+   "UNKNOWN". */
 const char *asyncio_err_name(int err);
 
 /* =========================================================================
@@ -653,7 +655,7 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
 #define ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                       \
     if (((rc_) = asyncio__await_begin(asyncio__self, (fut_))) == ASYNCIO_PENDING) { \
         ASYNCIO__SUSPEND(id_);                                                  \
-        (rc_) = asyncio__await_end(asyncio__self, (fut_));                       \
+        (rc_) = asyncio__await_end(asyncio__self);                       \
     }
 
 /* ASYNCIO_AWAIT_CORO(fn, child): run the child coroutine fn on frame child
@@ -763,7 +765,7 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
 #endif
 
 int asyncio__await_begin(asyncio_task *self, asyncio_future *fut);
-int asyncio__await_end(asyncio_task *self, asyncio_future *fut);
+int asyncio__await_end(asyncio_task *self);
 int asyncio__sleep_begin(asyncio_task *self, double secs);
 int asyncio__sleep_end(asyncio_task *self);
 int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
@@ -962,6 +964,8 @@ const char *asyncio_strerror(int err)
 const char *asyncio_err_name(int err)
 {
     switch (err) {
+    case 0:
+        return "OK";
 #define ASYNCIO__NAME(name, value, text) case value: return #name;
         ASYNCIO_ERRORS(ASYNCIO__NAME)
 #undef ASYNCIO__NAME
@@ -1786,8 +1790,9 @@ int asyncio__await_begin(asyncio_task *self, asyncio_future *fut)
     return ASYNCIO_PENDING;
 }
 
-int asyncio__await_end(asyncio_task *self, asyncio_future *fut)
+int asyncio__await_end(asyncio_task *self)
 {
+    asyncio_future *fut = self->fut.u.awaits; /* so the macro evaluates its argument once */
     if (self->fut.state & ASYNCIO__F_CANCEL) {
         self->fut.state &= ~ASYNCIO__F_CANCEL;
         /* the wake-up came from elsewhere: stop listening to fut */
@@ -2349,21 +2354,30 @@ static int asyncio__run_once(asyncio_loop *L)
     return 0;
 }
 
+/* run_until_complete stops the way CPython's does: a done-callback on the
+   future stops the loop, so it ends after the iteration that runs it. */
+static void asyncio__stop_hook(asyncio__waiter *hook, asyncio_future *done)
+{
+    (void)hook;
+    asyncio_loop_stop(done->loop);
+}
+
 static int asyncio__run(asyncio_loop *L, asyncio_future *until)
 {
+    asyncio__waiter stop = {asyncio__stop_hook};
     int rc = 0;
     if (L->closed)
         return ASYNCIO_ELOOPCLOSED;
     if (L->in_run)
         return ASYNCIO_ELOOPRUNNING;
+    if (until && (rc = asyncio__add_waiter(until, (uintptr_t)&stop | ASYNCIO__W_HOOK)) < 0)
+        return rc;
     L->in_run = 1;
     L->stopping = 0;
-    while (!(until && asyncio__state(until) != ASYNCIO__S_PENDING)) {
-        if (L->stopping)
-            break;
-        if ((rc = asyncio__run_once(L)) < 0)
-            break;
-    }
+    while (!L->stopping && (rc = asyncio__run_once(L)) == 0)
+        ;
+    if (until)
+        asyncio__remove_waiter(until, (uintptr_t)&stop | ASYNCIO__W_HOOK);
     L->in_run = 0;
     L->stopping = 0;
     return rc;
@@ -2376,7 +2390,7 @@ int asyncio_loop_run_until_complete(asyncio_loop *loop, asyncio_future *fut)
     if ((rc = asyncio__run(loop, fut)) < 0)
         return rc;
     if (asyncio__state(fut) == ASYNCIO__S_PENDING)
-        return ASYNCIO_ESTALLED; /* stopped early */
+        return ASYNCIO_ESTALLED; /* stopped before fut was done */
     return asyncio_future_error(fut);
 }
 

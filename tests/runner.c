@@ -1,0 +1,99 @@
+/* Runs every test of list.h in a forked child with a 20 s limit; prints
+   TAP-like lines and the closing "N passed, N failed". */
+/* the implementation wants POSIX and Linux calls: ask before any header */
+#define _GNU_SOURCE 1
+#define ASYNCIO_IMPLEMENTATION
+#include <stdarg.h>
+#include <stdlib.h>
+static long alloc_budget = -1;
+static void *test_realloc(void *p, size_t n)
+{
+    if (alloc_budget == 0)
+        return NULL;
+    if (alloc_budget > 0)
+        alloc_budget--;
+    return realloc(p, n);
+}
+#define ASYNCIO_REALLOC(ctx, p, n) ((void)(ctx), test_realloc((p), (n)))
+#define ASYNCIO_FREE(ctx, p) ((void)(ctx), free(p))
+#include "tests.h"
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void alloc_fail_after(long n) { alloc_budget = n; }
+
+static char trace_buf[8192];
+void trace(const char *fmt, ...)
+{
+    va_list ap;
+    size_t len = strlen(trace_buf);
+    if (len && len < sizeof trace_buf - 1)
+        trace_buf[len++] = ' ';
+    va_start(ap, fmt);
+    vsnprintf(trace_buf + len, sizeof trace_buf - len, fmt, ap);
+    va_end(ap);
+}
+const char *trace_get(void) { return trace_buf; }
+void trace_reset(void) { trace_buf[0] = 0; }
+
+int warnings_seen;
+char last_warning[512];
+static void capture_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    warnings_seen++;
+    snprintf(last_warning, sizeof last_warning, "%s", msg);
+}
+
+void vloop_init(asyncio_loop *loop)
+{
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    cfg.warn = capture_warning;
+    CHECK_EQ(asyncio_loop_init(loop, &cfg), 0);
+}
+
+struct test {
+    const char *name;
+    void (*fn)(void);
+};
+static const struct test tests[] = {
+#define TEST(name) {#name, test_##name},
+#include "list.h"
+#undef TEST
+};
+
+int main(int argc, char **argv)
+{
+    size_t i, n = sizeof tests / sizeof tests[0];
+    int passed = 0, failed = 0;
+    printf("# asyncio.h tests, backend %s, %s flavour\n", asyncio_backend_name(),
+           ASYNCIO_LABELS ? "labels" : "switch");
+    for (i = 0; i < n; i++) {
+        pid_t pid;
+        int status;
+        if (argc > 1 && !strstr(tests[i].name, argv[1]))
+            continue;
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+            alarm(20);
+            tests[i].fn();
+            exit(0);
+        }
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            passed++;
+            printf("ok %d - %s\n", passed + failed, tests[i].name);
+        } else {
+            failed++;
+            printf("not ok %d - %s (%s %d)\n", passed + failed, tests[i].name,
+                   WIFSIGNALED(status) ? "signal" : "exit",
+                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,54 @@
+/* The test framework: each test is a function run in its own forked
+   process with a time limit, so a crash, hang or leak fails only it. */
+#ifndef TESTS_H
+#define TESTS_H
+#include "asyncio.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "  %s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);     \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+#define CHECK_EQ(a, b)                                                                     \
+    do {                                                                                   \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                \
+        if (a_ != b_) {                                                                    \
+            fprintf(stderr, "  %s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n", __FILE__, \
+                    __LINE__, #a, a_, #b, b_);                                             \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+#define CHECK_STR(a, b)                                                                    \
+    do {                                                                                   \
+        const char *a_ = (a), *b_ = (b);                                                   \
+        if (strcmp(a_, b_) != 0) {                                                         \
+            fprintf(stderr, "  %s:%d: CHECK_STR failed:\n    got:  %s\n    want: %s\n",    \
+                    __FILE__, __LINE__, a_, b_);                                           \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+/* An event trace: tests append words, then compare the whole sequence. */
+void trace(const char *fmt, ...);
+const char *trace_get(void);
+void trace_reset(void);
+
+/* A loop on the virtual clock, warnings captured into the trace. */
+void vloop_init(asyncio_loop *loop);
+extern int warnings_seen;
+extern char last_warning[512];
+
+/* The allocator behind ASYNCIO_REALLOC in tests: fail after n more calls
+   (-1: never). */
+void alloc_fail_after(long n);
+
+#define TEST(name) void test_##name(void);
+#include "list.h"
+#undef TEST
+#endif
