@@ -265,9 +265,10 @@ typedef struct asyncio_config {
     /* 0: real clock unless ASYNCIO_VIRTUAL_CLOCK=1 is set; 1: virtual clock;
        -1: real clock whatever the environment says. */
     int virtual_clock;
-    /* Deadlines are rounded UP to a multiple of this (ns, default 1000):
-       timers a task schedules in the same microsecond share one heap node.
-       1 keeps full nanosecond precision. */
+    /* Deadlines are rounded UP to a multiple of this (ns, default 16000):
+       timers due in the same 16 us share one heap node, which is what
+       makes a million sleeping tasks cheap.  1 keeps full nanosecond
+       precision (a timer never fires early either way). */
     long long timer_resolution_ns;
     /* Receives warnings (never-awaited coroutines, tasks destroyed while
        pending); default: one line on stderr. */
@@ -291,8 +292,8 @@ struct asyncio_loop {
     asyncio__tgroup *tfree;        /* recycled groups */
     void **tchunks;                /* group allocations, freed at close */
     size_t ntchunks;
-    asyncio_task **tasks;          /* registry of pending tasks */
-    size_t ntasks, captasks;
+    asyncio_task **tasks;          /* registry of pending tasks; NULL: finished */
+    size_t ntasks, captasks, nfinished;
     void *owned;                   /* loop-allocated tasks and handles */
     asyncio_task *current;
     int in_run, stopping, closed, is_virtual;
@@ -1180,7 +1181,7 @@ const char *asyncio_backend_name(void) { return "poll"; }
 
 /* >>timers ---------------------------------------------------------------- */
 /* Timers with the same deadline share a group: a FIFO list under one heap
-   node.  Tasks that sleep for the same delay in the same microsecond (the
+   node.  Tasks that sleep for the same delay within one timer resolution (the
    usual case under load) then cost one list append each, equal deadlines
    fire in scheduling order for free, and the heap holds few nodes.  Groups
    are ordered by (when, seq); tcache maps a deadline's hash to the newest
@@ -1616,12 +1617,23 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
 }
 
 /* >>task ------------------------------------------------------------------ */
+/* A finished task leaves a hole rather than moving another task into its
+   slot: touching a random live task per completion costs a cache miss.
+   Holes are squeezed out once they are half the registry. */
 static void asyncio__registry_remove(asyncio_loop *L, asyncio_task *t)
 {
-    unsigned i = t->fut.x.reg;
-    asyncio_task *last = L->tasks[--L->ntasks];
-    L->tasks[i] = last;
-    last->fut.x.reg = i;
+    size_t i, j = 0;
+    L->tasks[t->fut.x.reg] = NULL;
+    if (++L->nfinished < 64 || L->nfinished < L->ntasks / 2)
+        return;
+    for (i = 0; i < L->ntasks; i++)
+        if (L->tasks[i]) {
+            L->tasks[j] = L->tasks[i];
+            L->tasks[j]->fut.x.reg = (unsigned)j;
+            j++;
+        }
+    L->ntasks = j;
+    L->nfinished = 0;
 }
 
 static void asyncio__task_finish(asyncio_task *t, int rc)
@@ -1745,10 +1757,11 @@ asyncio_task *asyncio_current_task(const asyncio_loop *loop) { return loop->curr
 
 size_t asyncio_all_tasks(const asyncio_loop *loop, asyncio_task **out, size_t cap)
 {
-    size_t i;
-    for (i = 0; out && i < cap && i < loop->ntasks; i++)
-        out[i] = loop->tasks[i];
-    return loop->ntasks;
+    size_t i, n = 0;
+    for (i = 0; i < loop->ntasks; i++)
+        if (loop->tasks[i] && n++ < cap && out)
+            out[n - 1] = loop->tasks[i];
+    return n;
 }
 
 /* The coroutine side of awaiting: begin registers the task and suspends
@@ -2293,7 +2306,7 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
     if (cfg)
         loop->cfg = *cfg;
     if (loop->cfg.timer_resolution_ns <= 0)
-        loop->cfg.timer_resolution_ns = 1000;
+        loop->cfg.timer_resolution_ns = 16000;
     if (!loop->cfg.warn)
         loop->cfg.warn = asyncio__warn_stderr;
     if (loop->cfg.virtual_clock == 0) {
@@ -2340,11 +2353,15 @@ static int asyncio__run_once(asyncio_loop *L)
             timeout = 0;
     } else
         return ASYNCIO_ESTALLED;
+    /* No file descriptors exist at this layer, so a zero timeout needs no
+       system call; otherwise sleep in the backend, or, on the virtual
+       clock, jump straight to the deadline. */
     if (L->is_virtual)
-        L->now += timeout; /* nothing to wait for but the clock: jump */
-    else if ((rc = asyncio__backend_poll(L, timeout)) < 0)
+        L->now += timeout;
+    else if (timeout != 0 && (rc = asyncio__backend_poll(L, timeout)) < 0)
         return rc;
-    asyncio__fire_timers(L, asyncio__now(L));
+    if (L->nheap)
+        asyncio__fire_timers(L, asyncio__now(L));
     asyncio__list_splice(&L->running, &L->ready);
     while (!asyncio__list_empty(&L->running)) {
         asyncio_future *f = (asyncio_future *)(void *)L->running.next;
@@ -2423,8 +2440,11 @@ int asyncio_loop_close(asyncio_loop *loop)
         return 0;
     if (loop->in_run)
         return ASYNCIO_ELOOPRUNNING;
-    for (i = 0; i < loop->ntasks; i++, reported++)
-        asyncio__report_pending(loop, loop->tasks[i]);
+    for (i = 0; i < loop->ntasks; i++)
+        if (loop->tasks[i]) {
+            asyncio__report_pending(loop, loop->tasks[i]);
+            reported++;
+        }
     while (loop->owned) {
         asyncio__owned *h = (asyncio__owned *)loop->owned;
         loop->owned = h->next;
@@ -2439,7 +2459,7 @@ int asyncio_loop_close(asyncio_loop *loop)
     loop->tchunks = NULL;
     loop->heap = NULL;
     loop->tasks = NULL;
-    loop->ntasks = loop->nheap = 0;
+    loop->ntasks = loop->nheap = loop->nfinished = 0;
     loop->closed = 1;
     return reported;
 }
@@ -2449,14 +2469,15 @@ static void asyncio__cancel_all(asyncio_loop *L)
 {
     asyncio_future **futs;
     asyncio_gather_t g;
-    size_t i, n = L->ntasks;
+    size_t i, n = asyncio_all_tasks(L, NULL, 0);
     if (!n)
         return;
     futs = (asyncio_future **)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, n * sizeof *futs);
     if (!futs)
         return; /* close reports them instead */
+    asyncio_all_tasks(L, (asyncio_task **)futs, n); /* a task begins with its future */
     for (i = 0; i < n; i++)
-        futs[i] = &L->tasks[i]->fut;
+        futs[i] = &((asyncio_task *)futs[i])->fut;
     for (i = 0; i < n; i++)
         asyncio_task_cancel((asyncio_task *)futs[i]);
     if (asyncio_gather(&g, L, (asyncio_future *const *)futs, n, ASYNCIO_RETURN_EXCEPTIONS) == 0 &&
