@@ -494,10 +494,14 @@ int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *cons
 
 /* asyncio_gather_map: create n tasks running fn over n frames (frame i at
    (char *)frames + i * frame_size) in the caller's tasks[n], and gather
-   them: Python's gather(*(fn(x) for x in xs)).  Returns 0, or -ENOMEM
-   (then no task was created). */
-int asyncio_gather_map(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn,
-                       void *frames, size_t frame_size, size_t n, unsigned flags);
+   them: Python's gather(*(fn(x) for x in xs)).  The tasks are named after
+   fn.  Returns 0, -ENOMEM (then no task was created) or
+   ASYNCIO_ELOOPCLOSED. */
+#define asyncio_gather_map(g, loop, tasks, fn, frames, frame_size, n, flags)                        \
+    asyncio_gather_map_at((g), (loop), (tasks), (fn), (frames), (frame_size), (n), (flags), #fn, __FILE__, __LINE__)
+int asyncio_gather_map_at(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn,
+                          void *frames, size_t frame_size, size_t n, unsigned flags, const char *name,
+                          const char *file, int line);
 
 /* asyncio_gather_child: the i-th child future. */
 asyncio_future *asyncio_gather_child(const asyncio_gather_t *g, size_t i);
@@ -2054,8 +2058,9 @@ int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *cons
     return asyncio__gather_start(g);
 }
 
-int asyncio_gather_map(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn, void *frames,
-                       size_t frame_size, size_t n, unsigned flags)
+int asyncio_gather_map_at(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn,
+                          void *frames, size_t frame_size, size_t n, unsigned flags, const char *name,
+                          const char *file, int line)
 {
     size_t i;
     ASYNCIO_ASSERT(g != NULL && loop != NULL && ((tasks != NULL && frames != NULL) || n == 0));
@@ -2067,8 +2072,7 @@ int asyncio_gather_map(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *ta
     asyncio__gather_setup(g, loop, n, flags);
     g->tasks = tasks;
     for (i = 0; i < n; i++)
-        asyncio_task_create_at(loop, &tasks[i], fn, (char *)frames + i * frame_size, "gather_map", __FILE__,
-                               __LINE__);
+        asyncio_task_create_at(loop, &tasks[i], fn, (char *)frames + i * frame_size, name, file, line);
     /* each child has no waiter yet, so registering needs no memory */
     return asyncio__gather_start(g);
 }
