@@ -142,12 +142,12 @@ extern "C" {
    below ASYNCIO_EUSER are free for applications.
    ========================================================================= */
 #define ASYNCIO_ERRORS(X)                                                      \
-    X(ECANCELLED, -4001, "operation cancelled")                               \
-    X(ETIMEDOUT, -4002, "timed out")                                          \
-    X(EINVALIDSTATE, -4003, "invalid state")                                  \
+    X(ECANCELLED, -4001, "operation cancelled")                                \
+    X(ETIMEDOUT, -4002, "timed out")                                           \
+    X(EINVALIDSTATE, -4003, "invalid state")                                   \
     X(ESTALLED, -4004, "nothing left to run: the awaited future can never complete") \
-    X(ELOOPCLOSED, -4005, "event loop is closed")                             \
-    X(ELOOPRUNNING, -4006, "event loop is already running")                   \
+    X(ELOOPCLOSED, -4005, "event loop is closed")                              \
+    X(ELOOPRUNNING, -4006, "event loop is already running")                    \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -434,7 +434,7 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
    asyncio_coro; it is reset, so the coroutine starts from the top.  The
    task's name is the function's name.  Returns the task, or NULL on
    -ENOMEM or a closed loop. */
-#define asyncio_create_task(loop, storage, fn, frame)                           \
+#define asyncio_create_task(loop, storage, fn, frame)                          \
     asyncio_task_create_at((loop), (storage), (fn), (frame), #fn, __FILE__, __LINE__)
 asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, asyncio_fn fn,
                                      void *frame, const char *name, const char *file, int line);
@@ -497,7 +497,7 @@ int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *cons
    them: Python's gather(*(fn(x) for x in xs)).  The tasks are named after
    fn.  Returns 0, -ENOMEM (then no task was created) or
    ASYNCIO_ELOOPCLOSED. */
-#define asyncio_gather_map(g, loop, tasks, fn, frames, frame_size, n, flags)                        \
+#define asyncio_gather_map(g, loop, tasks, fn, frames, frame_size, n, flags)   \
     asyncio_gather_map_at((g), (loop), (tasks), (fn), (frames), (frame_size), (n), (flags), #fn, __FILE__, __LINE__)
 int asyncio_gather_map_at(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task *tasks, asyncio_fn fn,
                           void *frames, size_t frame_size, size_t n, unsigned flags, const char *name,
@@ -600,9 +600,9 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
         ASYNCIO__LC_RESUME
 
 /* ASYNCIO_RETURN(value): finish with an asyncio_value (via FINALLY). */
-#define ASYNCIO_RETURN(v_)                                                  \
+#define ASYNCIO_RETURN(v_)                                                     \
     do {                                                                       \
-        asyncio__self->fut.u.value = (v_);                                  \
+        asyncio__self->fut.u.value = (v_);                                     \
         asyncio__rc = 0;                                                       \
         asyncio__unwind = asyncio__unwind ? 2 : 1;                             \
         goto asyncio__dispatch;                                                \
@@ -653,40 +653,40 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
 /* ASYNCIO_AWAIT(fut): wait for a future (or task, gather, ...) to be done;
    resumes at once if it already is. */
 #define ASYNCIO_AWAIT(fut_) ASYNCIO_AWAIT_AT(__LINE__, fut_)
-#define ASYNCIO_AWAIT_AT(id_, fut_)                                              \
-    ASYNCIO_AWAIT_RC_AT(id_, asyncio__rc, fut_);                                 \
+#define ASYNCIO_AWAIT_AT(id_, fut_)                                            \
+    ASYNCIO_AWAIT_RC_AT(id_, asyncio__rc, fut_);                               \
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_AWAIT_RC(rc_, fut_) ASYNCIO_AWAIT_RC_AT(__LINE__, rc_, fut_)
-#define ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                       \
+#define ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                    \
     if (((rc_) = asyncio__await_begin(asyncio__self, (fut_))) == ASYNCIO_PENDING) { \
-        ASYNCIO__SUSPEND(id_);                                                  \
-        (rc_) = asyncio__await_end(asyncio__self);                       \
+        ASYNCIO__SUSPEND(id_);                                                 \
+        (rc_) = asyncio__await_end(asyncio__self);                             \
     }
 
 /* ASYNCIO_AWAIT_CORO(fn, child): run the child coroutine fn on frame child
    (usually a member of this frame) inside this task, and wait for it. */
 #define ASYNCIO_AWAIT_CORO(fn_, child_) ASYNCIO_AWAIT_CORO_AT(__LINE__, fn_, child_)
-#define ASYNCIO_AWAIT_CORO_AT(id_, fn_, child_)                                   \
-    ASYNCIO_AWAIT_CORO_RC_AT(id_, asyncio__rc, fn_, child_);                      \
+#define ASYNCIO_AWAIT_CORO_AT(id_, fn_, child_)                                \
+    ASYNCIO_AWAIT_CORO_RC_AT(id_, asyncio__rc, fn_, child_);                   \
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_AWAIT_CORO_RC(rc_, fn_, child_) ASYNCIO_AWAIT_CORO_RC_AT(__LINE__, rc_, fn_, child_)
-#define ASYNCIO_AWAIT_CORO_RC_AT(id_, rc_, fn_, child_)                            \
-    (child_)->co.lc = 0;                                                        \
-    ASYNCIO__LABEL(id_);                                                        \
-    if (((rc_) = (fn_)(asyncio__self, (child_))) == ASYNCIO_PENDING)              \
+#define ASYNCIO_AWAIT_CORO_RC_AT(id_, rc_, fn_, child_)                        \
+    (child_)->co.lc = 0;                                                       \
+    ASYNCIO__LABEL(id_);                                                       \
+    if (((rc_) = (fn_)(asyncio__self, (child_))) == ASYNCIO_PENDING)           \
         return ASYNCIO_PENDING
 
 /* ASYNCIO_SLEEP(seconds): asyncio.sleep.  0 (or less) yields to the loop
    once; NaN fails with -EINVAL; huge values sleep until cancelled. */
 #define ASYNCIO_SLEEP(secs_) ASYNCIO_SLEEP_AT(__LINE__, secs_)
-#define ASYNCIO_SLEEP_AT(id_, secs_)                                             \
-    ASYNCIO_SLEEP_RC_AT(id_, asyncio__rc, secs_);                                \
+#define ASYNCIO_SLEEP_AT(id_, secs_)                                           \
+    ASYNCIO_SLEEP_RC_AT(id_, asyncio__rc, secs_);                              \
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_SLEEP_RC(rc_, secs_) ASYNCIO_SLEEP_RC_AT(__LINE__, rc_, secs_)
-#define ASYNCIO_SLEEP_RC_AT(id_, rc_, secs_)                                      \
+#define ASYNCIO_SLEEP_RC_AT(id_, rc_, secs_)                                   \
     if (((rc_) = asyncio__sleep_begin(asyncio__self, (secs_))) == ASYNCIO_PENDING) { \
-        ASYNCIO__SUSPEND(id_);                                                  \
-        (rc_) = asyncio__sleep_end(asyncio__self);                              \
+        ASYNCIO__SUSPEND(id_);                                                 \
+        (rc_) = asyncio__sleep_end(asyncio__self);                             \
     }
 
 /* ASYNCIO_YIELD(): let every other ready task run once (asyncio.sleep(0)). */
@@ -698,14 +698,14 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
    cancelled, awaited until it has finished, and the await fails with
    ASYNCIO_ETIMEDOUT. */
 #define ASYNCIO_WAIT_FOR(to_, fut_, secs_) ASYNCIO_WAIT_FOR_AT(__LINE__, to_, fut_, secs_)
-#define ASYNCIO_WAIT_FOR_AT(id_, to_, fut_, secs_)                                 \
-    ASYNCIO_WAIT_FOR_RC_AT(id_, asyncio__rc, to_, fut_, secs_);                    \
+#define ASYNCIO_WAIT_FOR_AT(id_, to_, fut_, secs_)                             \
+    ASYNCIO_WAIT_FOR_RC_AT(id_, asyncio__rc, to_, fut_, secs_);                \
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_WAIT_FOR_RC(rc_, to_, fut_, secs_) ASYNCIO_WAIT_FOR_RC_AT(__LINE__, rc_, to_, fut_, secs_)
-#define ASYNCIO_WAIT_FOR_RC_AT(id_, rc_, to_, fut_, secs_)                          \
-    if (((rc_) = asyncio_timeout_enter((to_), asyncio__self, (secs_))) == 0) {    \
-        ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                       \
-        (rc_) = asyncio_timeout_exit((to_), (rc_));                               \
+#define ASYNCIO_WAIT_FOR_RC_AT(id_, rc_, to_, fut_, secs_)                     \
+    if (((rc_) = asyncio_timeout_enter((to_), asyncio__self, (secs_))) == 0) { \
+        ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                    \
+        (rc_) = asyncio_timeout_exit((to_), (rc_));                            \
     }
 
 /* ---- machinery behind the macros (private) ---- */
@@ -741,8 +741,8 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
 #endif
 
 /* Record the resume point, return to the loop; execution continues here. */
-#define ASYNCIO__SUSPEND(id_)                                                   \
-    ASYNCIO__SET_LC(id_);                                                       \
+#define ASYNCIO__SUSPEND(id_)                                                  \
+    ASYNCIO__SET_LC(id_);                                                      \
     return ASYNCIO_PENDING;                                                    \
     ASYNCIO__CASE(id_)
 
@@ -959,11 +959,11 @@ const char *asyncio_strerror(int err)
     }
 }
 
-#define ASYNCIO__ERRNOS(X)                                                                      \
+#define ASYNCIO__ERRNOS(X)                                                     \
     X(EPERM) X(ENOENT) X(EINTR) X(EIO) X(EBADF) X(EAGAIN) X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY) \
-    X(EEXIST) X(EINVAL) X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ERANGE) X(ENOSYS)           \
-    X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETUNREACH) X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS)   \
-    X(EISCONN) X(ENOTCONN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTUNREACH) X(EALREADY)          \
+    X(EEXIST) X(EINVAL) X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ERANGE) X(ENOSYS) \
+    X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETUNREACH) X(ECONNABORTED) X(ECONNRESET) X(ENOBUFS) \
+    X(EISCONN) X(ENOTCONN) X(ETIMEDOUT) X(ECONNREFUSED) X(EHOSTUNREACH) X(EALREADY) \
     X(EINPROGRESS)
 
 const char *asyncio_err_name(int err)
