@@ -2,7 +2,7 @@
 
    Stackless coroutines (Duff's device or labels-as-values), Futures and
    Tasks with CPython's semantics, and an event loop over epoll / kqueue /
-   poll with nanosecond timers and a virtual clock for tests.
+   poll whose timers never fire early, with a virtual clock for tests.
 
    USAGE
    -----
@@ -113,7 +113,7 @@
 #define ASYNCIO_H
 
 #if defined(ASYNCIO_IMPLEMENTATION) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE 1 /* clock_gettime, epoll_pwait2 under -std=c99 */
+#define _GNU_SOURCE 1 /* clock_gettime, timerfd, ppoll under -std=c99 */
 #endif
 
 #include <stddef.h>
@@ -159,8 +159,8 @@ enum asyncio_error {
 
 /* asyncio_strerror: a static message for any code (library or -errno). */
 const char *asyncio_strerror(int err);
-/* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT", "OK" for 0), or
-   "UNKNOWN". */
+/* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT", "OK" for 0,
+   "EUSER" for every application code), or "UNKNOWN". */
 const char *asyncio_err_name(int err);
 
 /* =========================================================================
@@ -299,7 +299,6 @@ struct asyncio_loop {
     int in_run, stopping, closed, is_virtual;
     /* backend */
     int backend_fd;
-    int backend_flags;
     int timer_fd;
 };
 
@@ -488,7 +487,7 @@ typedef struct asyncio_gather {
    completes g->fut with that error at once and the other children keep
    running.  Cancelling g->fut cancels every child.  futs (caller storage,
    kept until g is done) may hold tasks' &t->fut.  Read results with
-   asyncio_gather_result.  Returns 0. */
+   asyncio_gather_result.  Returns 0, or -ENOMEM (nothing registered). */
 int asyncio_gather(asyncio_gather_t *g, asyncio_loop *loop, asyncio_future *const *futs, size_t n,
                    unsigned flags);
 
@@ -975,6 +974,8 @@ const char *asyncio_err_name(int err)
         ASYNCIO_ERRORS(ASYNCIO__NAME)
 #undef ASYNCIO__NAME
     default:
+        if (err < ASYNCIO_EUSER)
+            return "EUSER";
         break;
     }
 #define ASYNCIO__ERRNO_NAME(e) if (err == -(e)) return #e;
@@ -1041,81 +1042,55 @@ int asyncio_loop_is_virtual(const asyncio_loop *loop) { return loop->is_virtual;
    loop sleeps in poll while it waits for the next timer.  (File
    descriptors join in the next layer: interest changes and a fired list.) */
 #if ASYNCIO__EPOLL
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
-#define ASYNCIO__HAVE_PWAIT2 1
-#else
-#define ASYNCIO__HAVE_PWAIT2 0
-#endif
-
 static int asyncio__backend_init(asyncio_loop *L)
 {
-    L->timer_fd = -1;
-    L->backend_flags = !ASYNCIO__HAVE_PWAIT2;
+    struct epoll_event tev;
     L->backend_fd = epoll_create1(EPOLL_CLOEXEC);
-    return L->backend_fd < 0 ? -errno : 0;
+    if (L->backend_fd < 0)
+        return -errno;
+    L->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    memset(&tev, 0, sizeof tev);
+    tev.events = EPOLLIN;
+    tev.data.fd = L->timer_fd;
+    if (L->timer_fd < 0 || epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, L->timer_fd, &tev) < 0) {
+        int err = -errno;
+        if (L->timer_fd >= 0)
+            close(L->timer_fd);
+        close(L->backend_fd);
+        return err;
+    }
+    return 0;
 }
 
 static void asyncio__backend_close(asyncio_loop *L)
 {
-    if (L->timer_fd >= 0)
-        close(L->timer_fd);
+    close(L->timer_fd);
     close(L->backend_fd);
 }
 
-/* Without epoll_pwait2 (old kernel or libc), a timerfd in the epoll set
-   carries the nanosecond timeout, so waits are never rounded to ms. */
-static int asyncio__epoll_timerfd_wait(asyncio_loop *L, struct epoll_event *ev, int nev, long long ns)
-{
-    struct itimerspec its;
-    if (L->timer_fd < 0) {
-        struct epoll_event tev;
-        L->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-        if (L->timer_fd < 0)
-            return -errno;
-        memset(&tev, 0, sizeof tev);
-        tev.events = EPOLLIN;
-        tev.data.fd = L->timer_fd;
-        if (epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, L->timer_fd, &tev) < 0)
-            return -errno;
-    }
-    memset(&its, 0, sizeof its);
-    its.it_value.tv_sec = ns / 1000000000LL;
-    its.it_value.tv_nsec = ns % 1000000000LL;
-    if (timerfd_settime(L->timer_fd, 0, &its, NULL) < 0)
-        return -errno;
-    return epoll_wait(L->backend_fd, ev, nev, -1);
-}
-
+/* Timeouts go through a timerfd rather than epoll_wait's (or
+   epoll_pwait2's) own argument: the kernel gives poll-style timeouts a
+   slack of 0.1% of their length (a 1 s sleep woke 1.1 ms late here),
+   while a timerfd is an hrtimer with only the thread's fixed ~50 us. */
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
     struct epoll_event ev[64];
     int n, i;
-    if (timeout_ns <= 0)
-        n = epoll_wait(L->backend_fd, ev, 64, timeout_ns < 0 ? -1 : 0);
-    else {
-#if ASYNCIO__HAVE_PWAIT2
-        if (!L->backend_flags) {
-            struct timespec ts;
-            ts.tv_sec = timeout_ns / 1000000000LL;
-            ts.tv_nsec = timeout_ns % 1000000000LL;
-            n = epoll_pwait2(L->backend_fd, ev, 64, &ts, NULL);
-            if (n < 0 && errno == ENOSYS)
-                L->backend_flags = 1;
-            else
-                goto polled;
-        }
-#endif
-        n = asyncio__epoll_timerfd_wait(L, ev, 64, timeout_ns);
+    if (timeout_ns > 0) {
+        struct itimerspec its;
+        memset(&its, 0, sizeof its);
+        its.it_value.tv_sec = timeout_ns / 1000000000LL;
+        its.it_value.tv_nsec = timeout_ns % 1000000000LL;
+        if (timerfd_settime(L->timer_fd, 0, &its, NULL) < 0)
+            return -errno;
     }
-#if ASYNCIO__HAVE_PWAIT2
-polled:
-#endif
+    n = epoll_wait(L->backend_fd, ev, 64, timeout_ns > 0 ? -1 : (int)timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++)
         if (ev[i].data.fd == L->timer_fd) {
             unsigned long long expirations;
-            if (read(L->timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: nothing to clear */
+            if (read(L->timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: already cleared */
             }
         }
     return n;
