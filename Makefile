@@ -60,8 +60,14 @@ test:
 test-unit: $(TEST_BINS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t; done
 
-test-examples: examples
+# The README's program is checked like an example.
+test-examples: examples $(BUILD)/examples/readme
 	@bash tests/run_examples.sh $(BUILD)/examples
+
+$(BUILD)/examples/readme: README.md $(HDR)
+	@mkdir -p $(@D)
+	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $(BUILD)/examples/readme.c
+	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $(BUILD)/examples/readme.c -o $@
 
 # The header alone: C99 and C11 with gcc and clang, declarations as C++.
 test-compile:
