@@ -288,7 +288,7 @@ struct asyncio_loop {
     unsigned long long timer_seq;
     asyncio__tgroup **heap;        /* timer groups, min-heap on (when, seq) */
     size_t nheap, capheap;
-    asyncio__tgroup *tcache[64];   /* newest group for a deadline, by hash */
+    asyncio__tgroup *tcache[128];  /* newest group for a deadline: 2 slots each */
     asyncio__tgroup *tfree;        /* recycled groups */
     void **tchunks;                /* group allocations, freed at close */
     size_t ntchunks;
@@ -1163,9 +1163,10 @@ const char *asyncio_backend_name(void) { return "poll"; }
    node.  Tasks that sleep for the same delay within one timer resolution (the
    usual case under load) then cost one list append each, equal deadlines
    fire in scheduling order for free, and the heap holds few nodes.  Groups
-   are ordered by (when, seq); tcache maps a deadline's hash to the newest
-   group for it, so a group never receives a timer after a younger group
-   with its deadline exists -- FIFO holds across groups too. */
+   are ordered by (when, seq); tcache maps a deadline to the newest group
+   for it (in one of two slots, so that two busy deadlines sharing a slot
+   do not evict each other), so a group never receives a timer after a
+   younger group with its deadline exists -- FIFO holds across groups. */
 struct asyncio__tgroup {
     asyncio__link list;
     long long when;
@@ -1211,16 +1212,26 @@ static void asyncio__heap_down(asyncio_loop *L, size_t i)
     asyncio__heap_set(L, i, g);
 }
 
-static size_t asyncio__tslot(long long when)
+/* The two cache slots a deadline may use. */
+static size_t asyncio__tslot(long long when, int which)
 {
-    return (size_t)(((unsigned long long)when * 0x9E3779B97F4A7C15ull) >> 58);
+    unsigned long long h = (unsigned long long)when * 0x9E3779B97F4A7C15ull;
+    return (size_t)(which ? (h >> 50) & 127 : h >> 57);
+}
+
+static void asyncio__tcache_forget(asyncio_loop *L, const asyncio__tgroup *g)
+{
+    size_t a = asyncio__tslot(g->when, 0), b = asyncio__tslot(g->when, 1);
+    if (L->tcache[a] == g)
+        L->tcache[a] = NULL;
+    if (L->tcache[b] == g)
+        L->tcache[b] = NULL;
 }
 
 static void asyncio__group_free(asyncio_loop *L, asyncio__tgroup *g)
 {
-    size_t i = g->idx, slot = asyncio__tslot(g->when);
-    if (L->tcache[slot] == g)
-        L->tcache[slot] = NULL;
+    size_t i = g->idx;
+    asyncio__tcache_forget(L, g);
     L->nheap--;
     if (i < L->nheap) {
         asyncio__heap_set(L, i, L->heap[L->nheap]);
@@ -1233,10 +1244,12 @@ static void asyncio__group_free(asyncio_loop *L, asyncio__tgroup *g)
 
 static asyncio__tgroup *asyncio__group_get(asyncio_loop *L, long long when)
 {
-    size_t slot = asyncio__tslot(when);
-    asyncio__tgroup *g = L->tcache[slot];
-    if (g && g->when == when)
-        return g;
+    size_t a = asyncio__tslot(when, 0), b = asyncio__tslot(when, 1);
+    asyncio__tgroup *g;
+    if (L->tcache[a] && L->tcache[a]->when == when)
+        return L->tcache[a];
+    if (L->tcache[b] && L->tcache[b]->when == when)
+        return L->tcache[b];
     if (asyncio__reserve(L, (void **)&L->heap, &L->capheap, L->nheap + 1, sizeof *L->heap) < 0)
         return NULL;
     if (!L->tfree) {
@@ -1262,7 +1275,10 @@ static asyncio__tgroup *asyncio__group_get(asyncio_loop *L, long long when)
     L->heap[L->nheap] = g;
     g->idx = L->nheap++;
     asyncio__heap_up(L, g->idx);
-    L->tcache[slot] = g;
+    /* evict the older group: the newest ones are the deadlines in use */
+    if (L->tcache[a] && (!L->tcache[b] || L->tcache[b]->seq < L->tcache[a]->seq))
+        a = b;
+    L->tcache[a] = g;
     return g;
 }
 
@@ -2330,6 +2346,11 @@ static int asyncio__run_once(asyncio_loop *L)
         timeout = L->heap[0]->when - asyncio__now(L);
         if (timeout < 0)
             timeout = 0;
+        else if (!L->is_virtual)
+            /* Sleep a little past the first deadline so the groups due
+               just after it fire in the same wake-up: the OS adds about
+               as much slack anyway, and each wake-up costs ~20 us. */
+            timeout += L->cfg.timer_resolution_ns;
     } else
         return ASYNCIO_ESTALLED;
     /* No file descriptors exist at this layer, so a zero timeout needs no
