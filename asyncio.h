@@ -657,10 +657,8 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_AWAIT_RC(rc_, fut_) ASYNCIO_AWAIT_RC_AT(__LINE__, rc_, fut_)
 #define ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                    \
-    if (((rc_) = asyncio__await_begin(asyncio__self, (fut_))) == ASYNCIO_PENDING) { \
-        ASYNCIO__SUSPEND(id_);                                                 \
-        (rc_) = asyncio__await_end(asyncio__self);                             \
-    }
+    ASYNCIO__WAIT_AT(id_, rc_, asyncio__await_begin(asyncio__self, (fut_)),    \
+                     asyncio__await_end(asyncio__self))
 
 /* ASYNCIO_AWAIT_CORO(fn, child): run the child coroutine fn on frame child
    (usually a member of this frame) inside this task, and wait for it. */
@@ -683,10 +681,8 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_SLEEP_RC(rc_, secs_) ASYNCIO_SLEEP_RC_AT(__LINE__, rc_, secs_)
 #define ASYNCIO_SLEEP_RC_AT(id_, rc_, secs_)                                   \
-    if (((rc_) = asyncio__sleep_begin(asyncio__self, (secs_))) == ASYNCIO_PENDING) { \
-        ASYNCIO__SUSPEND(id_);                                                 \
-        (rc_) = asyncio__sleep_end(asyncio__self);                             \
-    }
+    ASYNCIO__WAIT_AT(id_, rc_, asyncio__sleep_begin(asyncio__self, (secs_)),   \
+                     asyncio__sleep_end(asyncio__self))
 
 /* ASYNCIO_YIELD(): let every other ready task run once (asyncio.sleep(0)). */
 #define ASYNCIO_YIELD() ASYNCIO_SLEEP_AT(__LINE__, 0.0)
@@ -738,6 +734,15 @@ int asyncio_timeout_expired(const asyncio_timeout *to);
 #define ASYNCIO__CASE(id_) case (id_):
 #define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
 #endif
+
+/* Every suspension: begin_ either finishes at once (0 or an error) or
+   registers the task and gives ASYNCIO_PENDING; then the body returns to
+   the loop, and on resumption end_ collects the outcome. */
+#define ASYNCIO__WAIT_AT(id_, rc_, begin_, end_)                               \
+    if (((rc_) = (begin_)) == ASYNCIO_PENDING) {                               \
+        ASYNCIO__SUSPEND(id_);                                                 \
+        (rc_) = (end_);                                                        \
+    }
 
 /* Record the resume point, return to the loop; execution continues here. */
 #define ASYNCIO__SUSPEND(id_)                                                  \
