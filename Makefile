@@ -92,9 +92,9 @@ BENCH := gather spawn switch
 bench: $(BENCH:%=$(BUILD)/bench/%)
 	@bash bench/run.sh $(BUILD)/bench
 
-$(BUILD)/bench/%: bench/%.c $(HDR)
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(HDR)
 	@mkdir -p $(@D)
-	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. $< -o $@
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench $< -o $@
 
 clean:
 	rm -rf $(BUILD)

@@ -853,7 +853,7 @@ void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
 enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, ASYNCIO__S_MASK = 3 };
 /* flag bits in asyncio_future.state, above the state itself */
 #define ASYNCIO__F_LINKED 0x04u   /* in the ready queue or a timer list */
-#define ASYNCIO__F_TIMER 0x08u    /* ... and that is a timer list */
+#define ASYNCIO__F_TIMER 0x08u    /* ... put there by a timer (until popped) */
 #define ASYNCIO__F_CANCEL 0x10u   /* task: raise ECANCELLED when next resumed */
 #define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
 #define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
@@ -1316,14 +1316,15 @@ static void asyncio__enqueue(asyncio_loop *L, asyncio_future *f)
     f->state |= ASYNCIO__F_LINKED;
 }
 
-/* Move every timer due at `now` to the ready queue, in (when, seq) order. */
+/* Move every timer due at `now` to the ready queue, in (when, seq) order.
+   A whole group moves in O(1): its members keep F_TIMER until they are
+   popped, so a task cancelled in between is moved to the back of the
+   queue -- it still runs exactly once, an iteration later, as it would
+   in CPython, where a timer only schedules the task's wake-up. */
 static void asyncio__fire_timers(asyncio_loop *L, long long now)
 {
     while (L->nheap && L->heap[0]->when <= now) {
         asyncio__tgroup *g = L->heap[0];
-        asyncio__link *n;
-        for (n = g->list.next; n != &g->list; n = n->next)
-            ((asyncio_future *)(void *)n)->state &= ~ASYNCIO__F_TIMER;
         asyncio__list_splice(&L->ready, &g->list);
         asyncio__group_free(L, g);
     }

@@ -684,3 +684,33 @@ void test_foreign_pointer_caught_by_assert_in_debug(void)
 #else
 void test_foreign_pointer_caught_by_assert_in_debug(void) {}
 #endif
+
+/* A task cancelled after its timer fired but before it ran still runs
+   exactly once, and sees the cancellation. */
+typedef struct { asyncio_coro co; const char *name; asyncio_task *victim; int rc; } pair_t;
+static int pair(asyncio_task *self, void *frame)
+{
+    pair_t *f = (pair_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_SLEEP_RC(f->rc, 1);
+    trace("%s:%s", f->name, asyncio_err_name(f->rc));
+    if (f->victim)
+        trace("cancel=%d", asyncio_task_cancel(f->victim));
+    ASYNCIO_END();
+}
+void test_cancel_between_timer_and_step(void)
+{
+    asyncio_loop loop;
+    asyncio_task a, b;
+    pair_t fa, fb;
+    vloop_init(&loop);
+    fa.name = "a";
+    fa.victim = &b;
+    fb.name = "b";
+    fb.victim = NULL;
+    asyncio_create_task(&loop, &a, pair, &fa);
+    asyncio_create_task(&loop, &b, pair, &fb);
+    CHECK_EQ(asyncio_loop_run_until_complete(&loop, &b.fut), 0);
+    CHECK_STR(trace_get(), "a:OK cancel=1 b:ECANCELLED");
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+}
