@@ -49,4 +49,33 @@ static inline long long current_rss_bytes(void)
     return resident * (long long)sysconf(_SC_PAGESIZE);
 }
 
+
+/* After asyncio_run: main must have succeeded and child i of g must hold
+   the value i.  Prints what is wrong; returns 0 if all is well. */
+static inline int bench_check(const char *bench, const asyncio_outcome *out, const asyncio_gather_t *g,
+                              size_t n)
+{
+    size_t i, bad = 0;
+    if (out->err != 0) {
+        fprintf(stderr, "%s: main failed: %s (%s)\n", bench, out->msg ? out->msg : "?",
+                asyncio_err_name(out->err));
+        return 1;
+    }
+    for (i = 0; i < n; i++) {
+        asyncio_value v;
+        int err;
+        v.i = -1;
+        err = asyncio_gather_result(g, i, &v);
+        if ((err != 0 || v.i != (long long)i) && bad++ < 5)
+            fprintf(stderr, "%s: task %zu: err %d value %lld\n", bench, i, err, v.i);
+    }
+    if (asyncio_future_result(&g->fut, NULL) != 0) {
+        fprintf(stderr, "%s: the gather itself failed\n", bench);
+        bad++;
+    }
+    if (bad)
+        fprintf(stderr, "%s: %zu of %zu results wrong\n", bench, bad, n);
+    return bad != 0;
+}
+
 #endif

@@ -72,7 +72,7 @@ static int main_coro(asyncio_task *self, void *frame)
 int main(int argc, char **argv)
 {
     long long n_arg = argc > 1 ? atoll(argv[1]) : 1000000;
-    size_t n, i, bad = 0;
+    size_t n;
     long long rss0, rss1;
     asyncio_config cfg;
     asyncio_outcome out;
@@ -101,28 +101,8 @@ int main(int argc, char **argv)
     asyncio_run_config(&cfg, main_coro, &m, &out);
     rss1 = peak_rss_bytes();
 
-    if (out.err != 0) {
-        fprintf(stderr, "spawn: main failed: %s (%s)\n", out.msg ? out.msg : "?", asyncio_err_name(out.err));
+    if (bench_check("spawn", &out, &m.g, n))
         return 1;
-    }
-    for (i = 0; i < n; i++) {
-        asyncio_value v;
-        int err;
-        v.i = -1;
-        err = asyncio_gather_result(&m.g, i, &v);
-        if (err != 0 || v.i != (long long)i) {
-            if (bad++ < 5)
-                fprintf(stderr, "spawn: task %zu: err %d value %lld\n", i, err, v.i);
-        }
-    }
-    if (asyncio_future_result(&m.g.fut, NULL) != 0) {
-        fprintf(stderr, "spawn: the gather itself failed\n");
-        bad++;
-    }
-    if (bad) {
-        fprintf(stderr, "spawn: %zu of %zu results wrong\n", bad, n);
-        return 1;
-    }
 
     wall_s = (double)(m.t1 - m.t0) / 1e9;
     printf("{\"bench\":\"spawn\",\"n\":%zu,\"wall_ms\":%.3f,\"tasks_per_sec\":%.0f,"

@@ -14,27 +14,11 @@ span, / N; rss: (peak RSS at the end - RSS before the tasks are created) / N.
 """
 import asyncio
 import json
-import os
 import resource
 import sys
 import time
 
-
-def cpu_ns():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return (ru.ru_utime + ru.ru_stime) * 1e9
-
-
-def current_rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGESIZE")
-
-
-def peak_rss_bytes():
-    # ru_maxrss, but never below the current RSS: the kernel's ru_maxrss
-    # reads approximate per-CPU RSS counters and can lag statm at small N.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return max(peak, current_rss_bytes())
+from measure import cpu_ns, current_rss_bytes, peak_rss_bytes
 
 
 async def trivial(i):

@@ -15,10 +15,7 @@ import resource
 import sys
 import time
 
-
-def cpu_ns():
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return (ru.ru_utime + ru.ru_stime) * 1e9
+from measure import cpu_ns
 
 
 async def yielder(n):
