@@ -84,7 +84,10 @@ test-compile:
 	for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
 	  for std in c++11 c++17; do \
 	    check $$cxx -std=$$std -Wall -Wextra -Werror -I. -c $(BUILD)/compile/decl.cc -o $(BUILD)/compile/decl.o; \
-	  done; done; \
+	    check $$cxx -std=$$std -Wall -Wextra -Werror -I. -c tests/macros.cc -o $(BUILD)/compile/macros.o; \
+	  done; \
+	  check $$cxx -std=gnu++17 -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -c tests/macros.cc -o $(BUILD)/compile/macros.o; \
+	done; \
 	echo "$$p passed, $$f failed"; [ $$f = 0 ]
 
 # ---- benchmarks ----------------------------------------------------------

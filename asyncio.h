@@ -105,6 +105,9 @@
    variable ASYNCIO_VIRTUAL_CLOCK=1, which puts loops created without an
    explicit choice on the virtual clock (see asyncio_loop_init).
 
+   THREADS: a loop, and every future, task and handle on it, belong to the
+   one thread that runs the loop; nothing here is safe to call from another.
+
    4-9: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
