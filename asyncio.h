@@ -71,6 +71,8 @@
    - The awaited expression of ASYNCIO_AWAIT* is evaluated once; other
      macro arguments (rc, child frames, timeouts) may be evaluated more than
      once: pass frame members, not expressions with side effects.
+   - Suspending macros expand to several statements: under if / else /
+     for, put them in braces.
    - Leave the body only through ASYNCIO_RETURN, ASYNCIO_RAISE or by falling
      into ASYNCIO_END; never with a bare `return`.
    - ASYNCIO_FINALLY (Python's `finally`) runs on return, on error and on
@@ -151,6 +153,8 @@ extern "C" {
     X(ESTALLED, -4004, "nothing left to run: the awaited future can never complete") \
     X(ELOOPCLOSED, -4005, "event loop is closed")                              \
     X(ELOOPRUNNING, -4006, "event loop is already running")                    \
+    X(EINCOMPLETE, -4007, "incomplete read: end of stream before the expected data") \
+    X(ELIMIT, -4008, "line longer than the stream's limit")                   \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -303,6 +307,13 @@ struct asyncio_loop {
     /* backend */
     int backend_fd;
     int timer_fd;
+    struct asyncio__fd *fds;       /* fd-indexed: waiters and readiness */
+    size_t capfds;
+    size_t nfdwait;                /* fd waiters: the loop must poll */
+    struct asyncio__fired *fired;  /* what the backend's poll reported */
+    size_t nfired, capfired;
+    void *backend_buf;             /* backend scratch (poll: its pollfd array) */
+    size_t capbackend;
 };
 
 /* =========================================================================
@@ -583,6 +594,199 @@ int asyncio_timeout_exit(asyncio_timeout *to, int rc);
 int asyncio_timeout_expired(const asyncio_timeout *to);
 
 /* =========================================================================
+   10. FILE DESCRIPTORS AND SOCKETS
+   The loop watches fds it knows: add one with asyncio_fd_add (sockets
+   made by the calls below are added for you) and close it with
+   asyncio_fd_close, never close(2), so that its waiters hear of it.
+   Every socket call and stream operation is a coroutine you run inline:
+       ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_recv(&f->op, fd, buf, n));
+       n = ASYNCIO_RESULT().i;
+   The setup call fills an operation frame kept in your frame and returns
+   it; errors are -errno (ECONNREFUSED, ECONNRESET, EPIPE, ...); SIGPIPE is
+   never raised.
+   ========================================================================= */
+
+/* Events for ASYNCIO_WAIT_FD. */
+#define ASYNCIO_READABLE 1u
+#define ASYNCIO_WRITABLE 2u
+
+/* asyncio_fd_add: make fd non-blocking and watch it.  Returns 0, -EBADF,
+   -EEXIST if already added, -ENOMEM, or the backend's -errno. */
+int asyncio_fd_add(asyncio_loop *loop, int fd);
+
+/* asyncio_fd_close: stop watching fd and close it; a task waiting on it
+   resumes with -EBADF.  Returns 0 or -EBADF if the loop does not know fd. */
+int asyncio_fd_close(asyncio_loop *loop, int fd);
+
+/* ASYNCIO_WAIT_FD(fd, events): suspend until fd is readable or writable
+   (an error or hang-up counts as both: the next I/O call reports it).
+   Level-triggered: returns at once if fd is ready now.  One reader and one
+   writer per fd: another fails with -EBUSY.  Cancellation and timeouts
+   (asyncio_timeout) work as for any await. */
+#define ASYNCIO_WAIT_FD(fd_, ev_) ASYNCIO_WAIT_FD_AT(__LINE__, fd_, ev_)
+#define ASYNCIO_WAIT_FD_AT(id_, fd_, ev_)                                      \
+    ASYNCIO_WAIT_FD_RC_AT(id_, asyncio__rc, fd_, ev_);                         \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_WAIT_FD_RC(rc_, fd_, ev_) ASYNCIO_WAIT_FD_RC_AT(__LINE__, rc_, fd_, ev_)
+#define ASYNCIO_WAIT_FD_RC_AT(id_, rc_, fd_, ev_)                              \
+    ASYNCIO__WAIT_AT(id_, rc_, asyncio__fd_begin(asyncio__self, (fd_), (ev_), 1), \
+                     asyncio__fd_end(asyncio__self))
+
+/* Socket operations (Python's loop.sock_*): fill an asyncio_sock_t with
+   one of the setup calls and await the coroutine asyncio_sock on it.
+   asyncio_sock_recv: result = bytes received (0 at EOF).
+   asyncio_sock_sendall: result = len; everything is sent or it fails.
+   asyncio_sock_accept: result = the new connection's fd (non-blocking,
+     close-on-exec, already added to the loop); the peer's address is in
+     op->addr.
+   asyncio_sock_connect: result 0 once connected (fd must be added). */
+typedef struct asyncio_sock_t {
+    asyncio_coro co;
+    int kind, fd;
+    void *buf;
+    size_t len, done;
+    union {
+        unsigned char bytes[128];       /* a struct sockaddr_storage */
+        long long align_;
+    } addr;
+    unsigned addrlen;
+} asyncio_sock_t;
+
+asyncio_sock_t *asyncio_sock_recv(asyncio_sock_t *op, int fd, void *buf, size_t len);
+asyncio_sock_t *asyncio_sock_sendall(asyncio_sock_t *op, int fd, const void *buf, size_t len);
+asyncio_sock_t *asyncio_sock_accept(asyncio_sock_t *op, int fd);
+asyncio_sock_t *asyncio_sock_connect(asyncio_sock_t *op, int fd, const void *addr, unsigned addrlen);
+/* asyncio_sock: the coroutine behind the four calls above. */
+int asyncio_sock(asyncio_task *self, void *frame);
+
+/* =========================================================================
+   11. STREAMS (asyncio.open_connection / start_server)
+   A stream is both of Python's StreamReader and StreamWriter over one
+   connection.  Reads hand back a view into the stream's buffer:
+   ASYNCIO_RESULT().i bytes at asyncio_stream_data(s), valid until the
+   next read.  Data is never lost: a cancelled or failed read leaves what
+   arrived in the buffer for the next one.
+   ========================================================================= */
+typedef struct asyncio_stream asyncio_stream;
+
+/* Reads: fill an asyncio_read_t with one of these and await the coroutine
+   asyncio_reader on it:
+       ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, s));
+   read:        up to n bytes (n > 0); 0 at end of stream.
+   readexactly: exactly n bytes, or ASYNCIO_EINCOMPLETE with the partial
+                data as the view.
+   readline:    through "\n" (included); at end of stream, what is left
+                (0 bytes: EOF).  A line longer than the stream's limit fails
+                with ASYNCIO_ELIMIT and is skipped, so the next readline
+                gets the next line.
+   readuntil:   through sep (included); ASYNCIO_EINCOMPLETE with the partial
+                data at end of stream; ASYNCIO_ELIMIT (data left in the
+                buffer) past the limit. */
+typedef struct asyncio_read_t {
+    asyncio_coro co;
+    asyncio_stream *s;
+    int kind;
+    size_t n;
+    const char *sep;
+    size_t seplen;
+} asyncio_read_t;
+
+asyncio_read_t *asyncio_stream_read(asyncio_read_t *rd, asyncio_stream *s, size_t n);
+asyncio_read_t *asyncio_stream_readexactly(asyncio_read_t *rd, asyncio_stream *s, size_t n);
+asyncio_read_t *asyncio_stream_readline(asyncio_read_t *rd, asyncio_stream *s);
+asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, const char *sep, size_t seplen);
+/* asyncio_reader: the coroutine behind the four calls above. */
+int asyncio_reader(asyncio_task *self, void *frame);
+
+/* asyncio_stream_open: a stream over a connected socket (or pipe) you
+   already have, like open_connection(sock=...); fd is added to the loop
+   if it is not yet.  Returns NULL on -ENOMEM or a bad fd. */
+asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd);
+
+/* asyncio_stream_data / _data_size: the bytes of the last read (see
+   above), also the partial data of a failed readexactly / readuntil. */
+const char *asyncio_stream_data(const asyncio_stream *s);
+size_t asyncio_stream_data_size(const asyncio_stream *s);
+/* asyncio_stream_at_eof: 1 once the peer has closed and the buffer is empty. */
+int asyncio_stream_at_eof(const asyncio_stream *s);
+/* asyncio_stream_set_limit: the line limit (default 65536 bytes). */
+void asyncio_stream_set_limit(asyncio_stream *s, size_t limit);
+
+/* asyncio_stream_write: queue len bytes; they are written in order, once.
+   Tries the socket first, buffers the rest.  Returns 0, the connection's
+   error (-EPIPE, -ECONNRESET, ...), -ENOMEM, or -EBADF once closing. */
+int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
+
+/* asyncio_stream_drain: a future to await before writing more (Python's
+   drain): done at once while the buffered output is at most the high
+   water mark, otherwise once it has fallen to the low one; it fails with
+   the connection's error.  Default marks 64 KiB / 16 KiB. */
+asyncio_future *asyncio_stream_drain(asyncio_stream *s);
+void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low);
+/* asyncio_stream_write_buffer_size: bytes queued, not yet written. */
+size_t asyncio_stream_write_buffer_size(const asyncio_stream *s);
+
+/* asyncio_stream_close: flush what is queued, then close (Python's close
+   and wait_closed in one).  Returns a future that completes once the fd
+   is closed; await it or not.  The stream is freed after that: do not use
+   it once you have called close. */
+asyncio_future *asyncio_stream_close(asyncio_stream *s);
+
+/* asyncio_stream_peer: the peer's address as text ("127.0.0.1:5000",
+   "[::1]:5000", a socket path, or "" if unknown) in buf; returns buf. */
+char *asyncio_stream_peer(const asyncio_stream *s, char *buf, size_t size);
+/* asyncio_stream_fd: the connection's file descriptor. */
+int asyncio_stream_fd(const asyncio_stream *s);
+
+/* Opening a connection: fill an asyncio_connect_t and await the coroutine
+   asyncio_open_connection on it; the result's .p is the asyncio_stream.
+       ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", port));
+   Hosts are numeric or "localhost" (resolved blocking).  Errors: -ECONNREFUSED
+   and other -errno, -ENOENT for an unknown host. */
+typedef struct asyncio_connect_t {
+    asyncio_coro co;
+    const char *host, *path;
+    int port, fd, err;
+    void *ai, *cur;                     /* struct addrinfo list being tried */
+    asyncio_sock_t op;
+} asyncio_connect_t;
+
+asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, int port);
+asyncio_connect_t *asyncio_connect_unix(asyncio_connect_t *oc, const char *path);
+int asyncio_open_connection(asyncio_task *self, void *frame);
+
+/* A server runs handler(frame) as a new task for each connection, with a
+   zeroed frame of frame_size bytes (allocated by the loop) that must begin
+   with an asyncio_conn: its stream is the connection.  When the handler
+   finishes, the stream is closed (flushed first) and the frame freed. */
+typedef struct asyncio_conn {
+    asyncio_coro co;
+    asyncio_stream *stream;
+} asyncio_conn;
+
+typedef struct asyncio_server {
+    asyncio_loop *loop;
+    int fd, port;
+    asyncio_fn handler;
+    size_t frame_size;
+    size_t nconns;                      /* connections being served */
+    asyncio_handle accept;              /* runs when the socket is readable */
+    asyncio_handle retry;               /* accept again after EMFILE */
+    int closing;
+} asyncio_server;
+
+/* asyncio_start_server: listen on host:port (port 0: any; numeric host or
+   "localhost"; IPv4 or IPv6) and serve.  Returns 0 or -errno. */
+int asyncio_start_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                         const char *host, int port);
+/* asyncio_start_unix_server: the same on a Unix socket path (an old
+   socket file there is replaced). */
+int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                              const char *path);
+/* asyncio_server_close: stop listening; connections being served go on. */
+void asyncio_server_close(asyncio_server *srv);
+
+/* =========================================================================
    9. COROUTINE MACROS
    Inside a body, `self` is the running task (ASYNCIO_SELF()).  Suspending
    forms come in pairs: X propagates an error like an exception (the body
@@ -781,6 +985,8 @@ int asyncio__await_end(asyncio_task *self);
 int asyncio__sleep_begin(asyncio_task *self, double secs);
 int asyncio__sleep_end(asyncio_task *self);
 int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
+int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level);
+int asyncio__fd_end(asyncio_task *self);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
 
 #ifdef __cplusplus
@@ -841,15 +1047,25 @@ void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
 #if ASYNCIO__EPOLL
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #elif ASYNCIO__KQUEUE
-#include <sys/types.h>
-#include <sys/event.h>
 #include <sys/time.h>
+#ifdef ASYNCIO_KQUEUE_HEADER /* tests build the kqueue backend on Linux */
+#include ASYNCIO_KQUEUE_HEADER
 #else
-#include <poll.h>
+#include <sys/event.h>
+#endif
 #endif
 
 /* >>util ------------------------------------------------------------------ */
@@ -860,7 +1076,8 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_CANCEL 0x10u   /* task: raise ECANCELLED when next resumed */
 #define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
 #define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
-#define ASYNCIO__F_FLAG 0x80u     /* kind-specific (gather: cancel requested) */
+#define ASYNCIO__F_FLAG 0x80u     /* kind-specific: */
+#define ASYNCIO__F_FDWAIT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd */
 
 enum { ASYNCIO__K_FUTURE, ASYNCIO__K_TASK, ASYNCIO__K_HANDLE, ASYNCIO__K_GATHER, ASYNCIO__K_WAIT,
        ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD };
@@ -1045,11 +1262,47 @@ long long asyncio_loop_time_ns(asyncio_loop *loop) { return asyncio__now(loop); 
 double asyncio_loop_time(asyncio_loop *loop) { return (double)asyncio__now(loop) / 1e9; }
 int asyncio_loop_is_virtual(const asyncio_loop *loop) { return loop->is_virtual; }
 
+/* >>fds ------------------------------------------------------------------- */
+/* The core owns an fd-indexed table; the backends only translate kernel
+   events into a list of fired (fd, generation, events).  Each fd is
+   registered once for both directions, edge-triggered where the kernel
+   offers it: readiness is remembered in `ready` and cleared by whoever
+   meets EAGAIN, so waiting costs no system call.  The generation makes
+   events for a closed fd harmless when its number is reused. */
+#define ASYNCIO__ERR 4u /* error or hang-up: wakes both directions */
+
+typedef struct asyncio__fd {
+    asyncio_future *waiter[2]; /* [0] reader, [1] writer: a task or a handle */
+    unsigned gen;
+    unsigned char ready, added;
+} asyncio__fd;
+
+typedef struct asyncio__fired {
+    int fd;
+    unsigned gen, events;
+} asyncio__fired;
+
+#define ASYNCIO__MAXEVENTS 256
+
+static asyncio__fd *asyncio__fd_get(const asyncio_loop *L, int fd)
+{
+    return fd >= 0 && (size_t)fd < L->capfds && L->fds[fd].added ? &L->fds[fd] : NULL;
+}
+
+static void asyncio__fired_push(asyncio_loop *L, int fd, unsigned gen, unsigned events)
+{
+    asyncio__fired *f = &L->fired[L->nfired++];
+    f->fd = fd;
+    f->gen = gen;
+    f->events = events;
+}
+
 /* >>backend-epoll --------------------------------------------------------- */
-/* Each backend: create, close, poll(timeout ns, -1 = forever), name.  The
-   loop sleeps in poll while it waits for the next timer.  (File
-   descriptors join in the next layer: interest changes and a fired list.) */
+/* Each backend: init, close, add(fd), del(fd), poll(timeout ns, -1 =
+   forever) into L->fired, name. */
 #if ASYNCIO__EPOLL
+#define ASYNCIO__TIMERFD_KEY (~0ull)
+
 static int asyncio__backend_init(asyncio_loop *L)
 {
     struct epoll_event tev;
@@ -1059,7 +1312,7 @@ static int asyncio__backend_init(asyncio_loop *L)
     L->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     memset(&tev, 0, sizeof tev);
     tev.events = EPOLLIN;
-    tev.data.fd = L->timer_fd;
+    tev.data.u64 = ASYNCIO__TIMERFD_KEY;
     if (L->timer_fd < 0 || epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, L->timer_fd, &tev) < 0) {
         int err = -errno;
         if (L->timer_fd >= 0)
@@ -1076,13 +1329,28 @@ static void asyncio__backend_close(asyncio_loop *L)
     close(L->backend_fd);
 }
 
+static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.u64 = (unsigned long long)gen << 32 | (unsigned)fd;
+    return epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void asyncio__backend_del(asyncio_loop *L, int fd)
+{
+    struct epoll_event ev; /* non-NULL for kernels before 2.6.9 */
+    epoll_ctl(L->backend_fd, EPOLL_CTL_DEL, fd, &ev);
+}
+
 /* Timeouts go through a timerfd rather than epoll_wait's (or
    epoll_pwait2's) own argument: the kernel gives poll-style timeouts a
    slack of 0.1% of their length (a 1 s sleep woke 1.1 ms late here),
    while a timerfd is an hrtimer with only the thread's fixed ~50 us. */
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
-    struct epoll_event ev[64];
+    struct epoll_event ev[ASYNCIO__MAXEVENTS];
     int n, i;
     if (timeout_ns > 0) {
         struct itimerspec its;
@@ -1092,15 +1360,25 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
         if (timerfd_settime(L->timer_fd, 0, &its, NULL) < 0)
             return -errno;
     }
-    n = epoll_wait(L->backend_fd, ev, 64, timeout_ns > 0 ? -1 : (int)timeout_ns);
+    n = epoll_wait(L->backend_fd, ev, ASYNCIO__MAXEVENTS, timeout_ns > 0 ? -1 : (int)timeout_ns);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    for (i = 0; i < n; i++)
-        if (ev[i].data.fd == L->timer_fd) {
+    for (i = 0; i < n; i++) {
+        unsigned e = ev[i].events, events = 0;
+        if (ev[i].data.u64 == ASYNCIO__TIMERFD_KEY) {
             unsigned long long expirations;
             if (read(L->timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: already cleared */
             }
+            continue;
         }
+        if (e & (EPOLLIN | EPOLLRDHUP))
+            events |= ASYNCIO_READABLE;
+        if (e & EPOLLOUT)
+            events |= ASYNCIO_WRITABLE;
+        if (e & (EPOLLERR | EPOLLHUP))
+            events |= ASYNCIO__ERR;
+        asyncio__fired_push(L, (int)(ev[i].data.u64 & 0xffffffffu), (unsigned)(ev[i].data.u64 >> 32), events);
+    }
     return n;
 }
 
@@ -1112,21 +1390,49 @@ static int asyncio__backend_init(asyncio_loop *L)
 {
     L->timer_fd = -1;
     L->backend_fd = kqueue();
-    return L->backend_fd < 0 ? -errno : 0;
+    if (L->backend_fd < 0)
+        return -errno;
+    fcntl(L->backend_fd, F_SETFD, FD_CLOEXEC);
+    return 0;
 }
 
 static void asyncio__backend_close(asyncio_loop *L) { close(L->backend_fd); }
 
+/* EV_CLEAR: edge-triggered, like the epoll backend. */
+static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
+{
+    struct kevent ch[2];
+    EV_SET(&ch[0], fd, EVFILT_READ, EV_ADD | EV_CLEAR, 0, 0, (void *)(uintptr_t)gen);
+    EV_SET(&ch[1], fd, EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, 0, (void *)(uintptr_t)gen);
+    return kevent(L->backend_fd, ch, 2, NULL, 0, NULL) < 0 ? -errno : 0;
+}
+
+static void asyncio__backend_del(asyncio_loop *L, int fd)
+{
+    struct kevent ch[2];
+    EV_SET(&ch[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    EV_SET(&ch[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    kevent(L->backend_fd, ch, 2, NULL, 0, NULL);
+}
+
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
-    struct kevent ev[64];
+    struct kevent ev[ASYNCIO__MAXEVENTS];
     struct timespec ts;
-    int n;
+    int n, i;
     ts.tv_sec = timeout_ns / 1000000000LL;
     ts.tv_nsec = timeout_ns % 1000000000LL;
-    n = kevent(L->backend_fd, NULL, 0, ev, 64, timeout_ns < 0 ? NULL : &ts);
+    n = kevent(L->backend_fd, NULL, 0, ev, ASYNCIO__MAXEVENTS, timeout_ns < 0 ? NULL : &ts);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < n; i++) {
+        unsigned events = ev[i].filter == EVFILT_WRITE ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
+        /* EOF on the read side is readable (read returns 0); on the write
+           side, or with an error, both directions must hear of it. */
+        if ((ev[i].flags & EV_ERROR) || ((ev[i].flags & EV_EOF) && (ev[i].filter == EVFILT_WRITE || ev[i].fflags)))
+            events |= ASYNCIO__ERR;
+        asyncio__fired_push(L, (int)ev[i].ident, (unsigned)(uintptr_t)ev[i].udata, events);
+    }
     return n;
 }
 
@@ -1141,25 +1447,56 @@ static int asyncio__backend_init(asyncio_loop *L)
     return 0;
 }
 
-static void asyncio__backend_close(asyncio_loop *L) { (void)L; }
+static void asyncio__backend_close(asyncio_loop *L) { ASYNCIO_FREE(L->cfg.alloc_ctx, L->backend_buf); }
+static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
+{
+    (void)L, (void)fd, (void)gen;
+    return 0;
+}
+static void asyncio__backend_del(asyncio_loop *L, int fd) { (void)L, (void)fd; }
 
+/* poll(2) is level-triggered and asks only about fds someone waits on. */
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
-    int n;
-    (void)L;
+    struct pollfd *p;
+    size_t fd, np = 0;
+    int n, i;
+    if (asyncio__reserve(L, &L->backend_buf, &L->capbackend, L->nfdwait ? L->nfdwait : 1, sizeof *p) < 0)
+        return -ENOMEM;
+    p = (struct pollfd *)L->backend_buf;
+    for (fd = 0; fd < L->capfds && np < L->nfdwait; fd++) {
+        asyncio__fd *e = &L->fds[fd];
+        if (!e->added || !(e->waiter[0] || e->waiter[1]))
+            continue;
+        p[np].fd = (int)fd;
+        p[np].events = (short)((e->waiter[0] ? POLLIN : 0) | (e->waiter[1] ? POLLOUT : 0));
+        p[np++].revents = 0;
+    }
 #ifdef __linux__
     {
         struct timespec ts;
         ts.tv_sec = timeout_ns / 1000000000LL;
         ts.tv_nsec = timeout_ns % 1000000000LL;
-        n = ppoll(NULL, 0, timeout_ns < 0 ? NULL : &ts, NULL);
+        n = ppoll(p, (nfds_t)np, timeout_ns < 0 ? NULL : &ts, NULL);
     }
 #else
     /* poll(2) counts milliseconds: round up, so a timer never fires early */
-    n = poll(NULL, 0, timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000 > INT_MAX ? INT_MAX : (timeout_ns + 999999) / 1000000));
+    n = poll(p, (nfds_t)np, timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000 > INT_MAX ? INT_MAX : (timeout_ns + 999999) / 1000000));
 #endif
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < (int)np && L->nfired < ASYNCIO__MAXEVENTS; i++) {
+        unsigned events = 0;
+        if (!p[i].revents)
+            continue;
+        if (p[i].revents & POLLIN)
+            events |= ASYNCIO_READABLE;
+        if (p[i].revents & POLLOUT)
+            events |= ASYNCIO_WRITABLE;
+        if (p[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+            events |= ASYNCIO__ERR;
+        asyncio__fired_push(L, p[i].fd, L->fds[p[i].fd].gen, events);
+    }
     return n;
 }
 
@@ -1621,6 +1958,8 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
 }
 
 /* >>task ------------------------------------------------------------------ */
+static void asyncio__fd_unwait(asyncio_loop *L, asyncio_future *w);
+
 /* A finished task leaves a hole rather than moving another task into its
    slot: touching a random live task per completion costs a cache miss.
    Holes are squeezed out once they are half the registry. */
@@ -1714,6 +2053,9 @@ int asyncio_task_cancel(asyncio_task *task)
             return 1;
     } else if (f->state & ASYNCIO__F_TIMER) {
         asyncio__unlink(f->loop, f);
+        asyncio__enqueue(f->loop, f);
+    } else if (f->state & ASYNCIO__F_FDWAIT) {
+        asyncio__fd_unwait(f->loop, f);
         asyncio__enqueue(f->loop, f);
     }
     f->state |= ASYNCIO__F_CANCEL;
@@ -2295,6 +2637,1022 @@ int asyncio_timeout_expired(const asyncio_timeout *to)
     return to->state == ASYNCIO__TO_EXPIRING || to->state == ASYNCIO__TO_EXPIRED;
 }
 
+/* >>io -------------------------------------------------------------------- */
+int asyncio_fd_add(asyncio_loop *loop, int fd)
+{
+    asyncio__fd *e;
+    int flags, rc;
+    if (fd < 0 || (flags = fcntl(fd, F_GETFL)) < 0)
+        return -EBADF;
+    if (asyncio__fd_get(loop, fd))
+        return -EEXIST;
+    if ((size_t)fd >= loop->capfds) {
+        size_t old = loop->capfds;
+        if (asyncio__reserve(loop, (void **)&loop->fds, &loop->capfds, (size_t)fd + 1, sizeof *loop->fds) < 0)
+            return -ENOMEM;
+        memset(loop->fds + old, 0, (loop->capfds - old) * sizeof *loop->fds);
+    }
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        return -errno;
+    e = &loop->fds[fd];
+    e->ready = 0;
+    if ((rc = asyncio__backend_add(loop, fd, e->gen)) < 0)
+        return rc;
+    e->added = 1;
+    return 0;
+}
+
+/* Wake what waits on e (task or handle) through the ready queue. */
+static void asyncio__fd_wake(asyncio_loop *L, asyncio__fd *e, int dir)
+{
+    asyncio_future *w = e->waiter[dir];
+    if (!w)
+        return;
+    e->waiter[dir] = NULL;
+    L->nfdwait--;
+    w->state &= ~ASYNCIO__F_FDWAIT;
+    asyncio__enqueue(L, w);
+}
+
+int asyncio_fd_close(asyncio_loop *loop, int fd)
+{
+    asyncio__fd *e = asyncio__fd_get(loop, fd);
+    if (!e)
+        return -EBADF;
+    asyncio__backend_del(loop, fd);
+    e->added = 0;
+    e->gen++; /* waiters see -EBADF; late events are dropped */
+    e->ready = 0;
+    asyncio__fd_wake(loop, e, 0);
+    asyncio__fd_wake(loop, e, 1);
+    close(fd);
+    return 0;
+}
+
+/* Deliver what the backend reported. */
+static void asyncio__fd_dispatch(asyncio_loop *L)
+{
+    size_t i;
+    for (i = 0; i < L->nfired; i++) {
+        asyncio__fired *f = &L->fired[i];
+        asyncio__fd *e = asyncio__fd_get(L, f->fd);
+        unsigned ev = f->events;
+        if (!e || e->gen != f->gen)
+            continue;
+        if (ev & ASYNCIO__ERR)
+            ev |= ASYNCIO_READABLE | ASYNCIO_WRITABLE;
+        e->ready |= (unsigned char)ev;
+        if (ev & ASYNCIO_READABLE)
+            asyncio__fd_wake(L, e, 0);
+        if (ev & ASYNCIO_WRITABLE)
+            asyncio__fd_wake(L, e, 1);
+    }
+    L->nfired = 0;
+}
+
+/* Edge-triggered bookkeeping: whoever meets EAGAIN forgets the readiness. */
+static void asyncio__fd_unready(asyncio_loop *L, int fd, unsigned dir_event)
+{
+    asyncio__fd *e = asyncio__fd_get(L, fd);
+    if (e)
+        e->ready &= (unsigned char)~dir_event;
+}
+
+/* Put w (a task or handle) in fd's slot for one direction; if the fd is
+   already known ready, w goes straight to the ready queue.  0, -EBADF,
+   -EBUSY. */
+static int asyncio__fd_watch(asyncio_loop *L, int fd, unsigned event, asyncio_future *w)
+{
+    asyncio__fd *e = asyncio__fd_get(L, fd);
+    int dir = event == ASYNCIO_WRITABLE;
+    if (!e)
+        return -EBADF;
+    if (e->waiter[dir])
+        return e->waiter[dir] == w ? 0 : -EBUSY;
+    e->waiter[dir] = w;
+    L->nfdwait++;
+    w->state |= ASYNCIO__F_FDWAIT;
+    if (e->ready & (event | ASYNCIO__ERR))
+        asyncio__fd_wake(L, e, dir);
+    return 0;
+}
+
+/* Take a task out of its fd's slot (it is being cancelled). */
+static void asyncio__fd_unwait(asyncio_loop *L, asyncio_future *w)
+{
+    size_t fd = (size_t)(unsigned)(w->u.value.i & 0xffffffffu);
+    int dir;
+    w->state &= ~ASYNCIO__F_FDWAIT;
+    if (fd >= L->capfds)
+        return;
+    for (dir = 0; dir < 2; dir++)
+        if (L->fds[fd].waiter[dir] == w) {
+            L->fds[fd].waiter[dir] = NULL;
+            L->nfdwait--;
+        }
+}
+
+/* The coroutine side of ASYNCIO_WAIT_FD (level = 1: poll(2) first, so a
+   caller who left data unread is not kept waiting for an edge) and of the
+   library's own waits (level = 0: readiness already cleared on EAGAIN). */
+int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level)
+{
+    asyncio_loop *L = self->fut.loop;
+    asyncio__fd *e = asyncio__fd_get(L, fd);
+    int rc;
+    ASYNCIO__CHECK(&self->fut);
+    if (!e) {
+        self->fut.u.msg = "fd is not added to the loop";
+        return -EBADF;
+    }
+    if (events != ASYNCIO_READABLE && events != ASYNCIO_WRITABLE) {
+        self->fut.u.msg = "wait for ASYNCIO_READABLE or ASYNCIO_WRITABLE";
+        return -EINVAL;
+    }
+    if (level) {
+        struct pollfd p;
+        p.fd = fd;
+        p.events = events == ASYNCIO_READABLE ? POLLIN : POLLOUT;
+        p.revents = 0;
+        if (poll(&p, 1, 0) > 0)
+            return 0;
+        e->ready &= (unsigned char)~events;
+    }
+    if (e->waiter[events == ASYNCIO_WRITABLE]) {
+        self->fut.u.msg = "another task already waits on this fd";
+        return -EBUSY;
+    }
+    self->fut.u.value.i = (long long)((unsigned long long)e->gen << 32 | (unsigned)fd);
+    if ((rc = asyncio__fd_watch(L, fd, events, &self->fut)) < 0)
+        return rc;
+    if ((self->fut.state & ASYNCIO__F_CANCEL) && (self->fut.state & ASYNCIO__F_FDWAIT)) {
+        asyncio__fd_unwait(L, &self->fut);
+        asyncio__enqueue(L, &self->fut);
+    }
+    return ASYNCIO_PENDING;
+}
+
+int asyncio__fd_end(asyncio_task *self)
+{
+    unsigned long long v = (unsigned long long)self->fut.u.value.i;
+    asyncio__fd *e = asyncio__fd_get(self->fut.loop, (int)(v & 0xffffffffu));
+    if (self->fut.state & ASYNCIO__F_CANCEL) {
+        self->fut.state &= ~ASYNCIO__F_CANCEL;
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        return ASYNCIO_ECANCELLED;
+    }
+    if (!e || e->gen != (unsigned)(v >> 32)) {
+        self->fut.u.msg = "fd closed while waiting";
+        return -EBADF;
+    }
+    return 0;
+}
+
+/* The library's own wait after EAGAIN (edge-triggered). */
+#define ASYNCIO__WAIT_EDGE_RC(rc_, fd_, ev_)                                   \
+    asyncio__fd_unready(asyncio__self->fut.loop, (fd_), (ev_));                \
+    ASYNCIO__WAIT_AT(__LINE__, rc_, asyncio__fd_begin(asyncio__self, (fd_), (ev_), 0), \
+                     asyncio__fd_end(asyncio__self))
+
+/* -errno of a failed call, EINTR already retried by the callers. */
+static int asyncio__errno(void) { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
+
+/* send without SIGPIPE: MSG_NOSIGNAL where it exists (SO_NOSIGPIPE is set
+   on BSD sockets instead); plain write for pipes. */
+static long asyncio__send(int fd, const void *buf, size_t len)
+{
+    long n;
+#ifdef MSG_NOSIGNAL
+    while ((n = (long)send(fd, buf, len, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+#else
+    while ((n = (long)send(fd, buf, len, 0)) < 0 && errno == EINTR)
+        ;
+#endif
+    if (n < 0 && errno == ENOTSOCK)
+        while ((n = (long)write(fd, buf, len)) < 0 && errno == EINTR)
+            ;
+    return n < 0 ? asyncio__errno() : n;
+}
+
+static long asyncio__recv(int fd, void *buf, size_t len)
+{
+    long n;
+    while ((n = (long)read(fd, buf, len)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? asyncio__errno() : n;
+}
+
+static void asyncio__nosigpipe(int fd)
+{
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#else
+    (void)fd;
+#endif
+}
+
+/* accept4 where available; the new fd is non-blocking and close-on-exec. */
+static int asyncio__accept(int fd, void *addr, unsigned *addrlen)
+{
+    socklen_t len = (socklen_t)*addrlen;
+    int c;
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    while ((c = accept4(fd, (struct sockaddr *)addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+#else
+    while ((c = accept(fd, (struct sockaddr *)addr, &len)) < 0 && errno == EINTR)
+        ;
+    if (c >= 0)
+        fcntl(c, F_SETFD, FD_CLOEXEC);
+#endif
+    *addrlen = (unsigned)len;
+    if (c >= 0)
+        asyncio__nosigpipe(c);
+    return c < 0 ? asyncio__errno() : c;
+}
+
+/* socket operations */
+enum { ASYNCIO__SOCK_RECV, ASYNCIO__SOCK_SEND, ASYNCIO__SOCK_ACCEPT, ASYNCIO__SOCK_CONNECT };
+
+/* The setup calls may run on every resumption (they sit in the AWAIT_CORO
+   argument): arguments are rewritten, progress only reset before the
+   operation starts (lc == 0). */
+static asyncio_sock_t *asyncio__sock_setup(asyncio_sock_t *op, int kind, int fd, void *buf, size_t len)
+{
+    op->kind = kind;
+    op->fd = fd;
+    op->buf = buf;
+    op->len = len;
+    if (!op->co.lc)
+        op->done = 0;
+    return op;
+}
+
+asyncio_sock_t *asyncio_sock_recv(asyncio_sock_t *op, int fd, void *buf, size_t len)
+{
+    return asyncio__sock_setup(op, ASYNCIO__SOCK_RECV, fd, buf, len);
+}
+
+asyncio_sock_t *asyncio_sock_sendall(asyncio_sock_t *op, int fd, const void *buf, size_t len)
+{
+    return asyncio__sock_setup(op, ASYNCIO__SOCK_SEND, fd, (void *)(uintptr_t)buf, len);
+}
+
+asyncio_sock_t *asyncio_sock_accept(asyncio_sock_t *op, int fd)
+{
+    return asyncio__sock_setup(op, ASYNCIO__SOCK_ACCEPT, fd, NULL, 0);
+}
+
+asyncio_sock_t *asyncio_sock_connect(asyncio_sock_t *op, int fd, const void *addr, unsigned addrlen)
+{
+    asyncio__sock_setup(op, ASYNCIO__SOCK_CONNECT, fd, NULL, 0);
+    if (addrlen > sizeof op->addr.bytes)
+        addrlen = sizeof op->addr.bytes;
+    if (addr != op->addr.bytes)
+        memcpy(op->addr.bytes, addr, addrlen);
+    op->addrlen = addrlen;
+    return op;
+}
+
+/* One attempt: a result >= 0, -EAGAIN to wait, or an error. */
+static long asyncio__sock_try(asyncio_loop *L, asyncio_sock_t *op)
+{
+    long n;
+    switch (op->kind) {
+    case ASYNCIO__SOCK_RECV:
+        return asyncio__recv(op->fd, op->buf, op->len);
+    case ASYNCIO__SOCK_SEND:
+        while (op->done < op->len) {
+            if ((n = asyncio__send(op->fd, (char *)op->buf + op->done, op->len - op->done)) < 0)
+                return n;
+            op->done += (size_t)n;
+        }
+        return (long)op->len;
+    case ASYNCIO__SOCK_ACCEPT:
+        op->addrlen = sizeof op->addr.bytes;
+        if ((n = asyncio__accept(op->fd, op->addr.bytes, &op->addrlen)) >= 0) {
+            int rc = asyncio_fd_add(L, (int)n);
+            if (rc < 0) {
+                close((int)n);
+                return rc;
+            }
+        }
+        return n;
+    default: /* connect: start it, then read its outcome once writable */
+        if (!op->done) {
+            op->done = 1;
+            asyncio__nosigpipe(op->fd);
+            if (connect(op->fd, (const struct sockaddr *)op->addr.bytes, (socklen_t)op->addrlen) == 0)
+                return 0;
+            return errno == EINPROGRESS || errno == EINTR ? -EAGAIN : -errno;
+        } else {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                return -errno;
+            return err == EINPROGRESS || err == EALREADY ? -EAGAIN : -err;
+        }
+    }
+}
+
+int asyncio_sock(asyncio_task *self, void *frame)
+{
+    asyncio_sock_t *op = (asyncio_sock_t *)frame;
+    long n;
+    int rc;
+    ASYNCIO_BEGIN(self, op);
+    if (!asyncio__fd_get(self->fut.loop, op->fd))
+        ASYNCIO_RAISE(-EBADF, "fd is not added to the loop");
+    while ((n = asyncio__sock_try(self->fut.loop, op)) == -EAGAIN) {
+        ASYNCIO__WAIT_EDGE_RC(rc, op->fd,
+                              op->kind == ASYNCIO__SOCK_RECV || op->kind == ASYNCIO__SOCK_ACCEPT ? ASYNCIO_READABLE
+                                                                                              : ASYNCIO_WRITABLE);
+        if (rc < 0)
+            ASYNCIO_RAISE(rc, NULL);
+    }
+    if (n < 0)
+        ASYNCIO_RAISE((int)n, NULL);
+    ASYNCIO_RETURN(asyncio_int(n));
+    ASYNCIO_END();
+}
+
+/* >>streams --------------------------------------------------------------- */
+struct asyncio_stream {
+    asyncio_loop *loop;
+    int fd, err;            /* err: the connection's sticky error */
+    char *rbuf;             /* unread input: rbuf[rstart, rend) */
+    size_t rstart, rend, rcap, view, limit;
+    char *wbuf;             /* queued output: wbuf[wstart, wend) */
+    size_t wstart, wend, wcap, high, low;
+    unsigned char eof, skipping, paused, closing, closed;
+    asyncio_handle flush, release;
+    asyncio_future drained, closed_fut;
+    void (*on_closed)(asyncio_stream *s);
+    unsigned peerlen;
+    unsigned char peer[128];
+};
+
+static void asyncio__stream_flush(asyncio_loop *L, void *arg);
+static void asyncio__stream_release(asyncio_loop *L, void *arg);
+
+static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
+{
+    memset(s, 0, sizeof *s);
+    s->loop = L;
+    s->fd = fd;
+    s->limit = 65536;
+    s->high = 65536;
+    s->low = 16384;
+    asyncio__handle_new(L, &s->flush, asyncio__stream_flush, s);
+    asyncio__handle_idle(L, &s->release);
+    asyncio_future_init(&s->drained, L);
+    asyncio_future_set_result(&s->drained, asyncio_int(0));
+    asyncio_future_init(&s->closed_fut, L);
+    s->peerlen = sizeof s->peer;
+    if (getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0)
+        s->peerlen = 0;
+}
+
+/* A stream of its own (not a server's): freed once closed. */
+static asyncio_stream *asyncio__stream_new(asyncio_loop *L, int fd)
+{
+    asyncio_stream *s = (asyncio_stream *)asyncio__alloc(L, sizeof *s);
+    if (s)
+        asyncio__stream_init(s, L, fd);
+    return s;
+}
+
+asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
+{
+    int rc = asyncio_fd_add(loop, fd);
+    if (rc < 0 && rc != -EEXIST)
+        return NULL;
+    asyncio__nosigpipe(fd);
+    return asyncio__stream_new(loop, fd);
+}
+
+const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf + s->rstart; }
+int asyncio_stream_fd(const asyncio_stream *s) { return s->fd; }
+size_t asyncio_stream_data_size(const asyncio_stream *s) { return s->view; }
+int asyncio_stream_at_eof(const asyncio_stream *s) { return s->eof && s->rend == s->rstart + s->view; }
+void asyncio_stream_set_limit(asyncio_stream *s, size_t limit) { s->limit = limit ? limit : 1; }
+size_t asyncio_stream_write_buffer_size(const asyncio_stream *s) { return s->wend - s->wstart; }
+
+void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low)
+{
+    s->high = high;
+    s->low = low > high ? high : low;
+}
+
+/* Make room for `more` bytes after end in a buffer of unread [start, end). */
+static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t *end, size_t *cap, size_t more)
+{
+    size_t used = *end - *start, ncap = *cap ? *cap : 4096;
+    char *nb;
+    if (*cap - *end >= more)
+        return 0;
+    if (*cap - used >= more && *start) { /* slide down */
+        memmove(*buf, *buf + *start, used);
+        *start = 0;
+        *end = used;
+        return 0;
+    }
+    while (ncap - used < more)
+        ncap *= 2;
+    if (!(nb = (char *)asyncio__alloc(L, ncap)))
+        return -ENOMEM;
+    if (used)
+        memcpy(nb, *buf + *start, used);
+    asyncio__release(L, *buf);
+    *buf = nb;
+    *start = 0;
+    *end = used;
+    *cap = ncap;
+    return 0;
+}
+
+/* Read once into the buffer: bytes read, 0 at EOF, -EAGAIN, or an error. */
+static long asyncio__stream_fill(asyncio_stream *s)
+{
+    long n;
+    if (s->err)
+        return s->err;
+    if (s->eof)
+        return 0;
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, 4096) < 0)
+        return -ENOMEM;
+    n = asyncio__recv(s->fd, s->rbuf + s->rend, s->rcap - s->rend);
+    if (n > 0)
+        s->rend += (size_t)n;
+    else if (n == 0)
+        s->eof = 1;
+    else if (n != -EAGAIN)
+        s->err = (int)n;
+    return n;
+}
+
+static const char *asyncio__memmem(const char *hay, size_t n, const char *needle, size_t m)
+{
+    size_t i;
+    if (m == 0)
+        return hay;
+    for (i = 0; i + m <= n; i++)
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, m) == 0)
+            return hay + i;
+    return NULL;
+}
+
+enum { ASYNCIO__READ, ASYNCIO__READEXACTLY, ASYNCIO__READLINE, ASYNCIO__READUNTIL };
+
+/* Can rd be answered from the buffer?  1: yes (view set), 0: need more
+   data, < 0: fails now (view set to what it hands back). */
+static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
+{
+    size_t avail = s->rend - s->rstart;
+    const char *hit;
+    /* view is set only with an answer: a read that waits (and may be
+       cancelled) must leave every byte unconsumed */
+    if (rd->kind == ASYNCIO__READ) {
+        if (!avail && !s->eof && !s->err)
+            return 0;
+        s->view = avail < rd->n ? avail : rd->n;
+        return 1;
+    }
+    if (rd->kind == ASYNCIO__READEXACTLY) {
+        if (avail < rd->n && !s->eof)
+            return 0;
+        s->view = avail < rd->n ? avail : rd->n;
+        return avail < rd->n ? ASYNCIO_EINCOMPLETE : 1;
+    }
+    while (s->skipping) { /* the rest of an overlong line */
+        hit = asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen);
+        if (!hit) {
+            s->rstart = s->rend - (avail < rd->seplen ? avail : rd->seplen - 1);
+            return s->eof ? (s->skipping = 0, 1) : 0;
+        }
+        s->rstart = (size_t)(hit - s->rbuf) + rd->seplen;
+        s->skipping = 0;
+        avail = s->rend - s->rstart;
+    }
+    hit = asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen);
+    if (hit) {
+        size_t len = (size_t)(hit - (s->rbuf + s->rstart)) + rd->seplen;
+        if (len <= s->limit) {
+            s->view = len;
+            return 1;
+        }
+        if (rd->kind == ASYNCIO__READLINE)
+            s->rstart += len;
+        return ASYNCIO_ELIMIT;
+    }
+    if (avail > s->limit) {
+        if (rd->kind == ASYNCIO__READLINE) { /* drop it, and what follows up to the separator */
+            s->rstart = s->rend;
+            s->skipping = 1;
+        }
+        return ASYNCIO_ELIMIT;
+    }
+    if (s->eof) {
+        s->view = avail;
+        return rd->kind == ASYNCIO__READLINE ? 1 : (avail ? ASYNCIO_EINCOMPLETE : 1);
+    }
+    return 0;
+}
+
+static asyncio_read_t *asyncio__read_setup(asyncio_read_t *rd, asyncio_stream *s, int kind, size_t n,
+                                           const char *sep, size_t seplen)
+{
+    rd->s = s;
+    rd->kind = kind;
+    rd->n = n;
+    rd->sep = sep;
+    rd->seplen = seplen;
+    return rd;
+}
+
+asyncio_read_t *asyncio_stream_read(asyncio_read_t *rd, asyncio_stream *s, size_t n)
+{
+    return asyncio__read_setup(rd, s, ASYNCIO__READ, n ? n : 1, NULL, 0);
+}
+
+asyncio_read_t *asyncio_stream_readexactly(asyncio_read_t *rd, asyncio_stream *s, size_t n)
+{
+    return asyncio__read_setup(rd, s, ASYNCIO__READEXACTLY, n, NULL, 0);
+}
+
+asyncio_read_t *asyncio_stream_readline(asyncio_read_t *rd, asyncio_stream *s)
+{
+    return asyncio__read_setup(rd, s, ASYNCIO__READLINE, 0, "\n", 1);
+}
+
+asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, const char *sep, size_t seplen)
+{
+    return asyncio__read_setup(rd, s, ASYNCIO__READUNTIL, 0, sep, seplen);
+}
+
+int asyncio_reader(asyncio_task *self, void *frame)
+{
+    asyncio_read_t *rd = (asyncio_read_t *)frame;
+    asyncio_stream *s = rd->s;
+    long n;
+    int rc;
+    ASYNCIO_BEGIN(self, rd);
+    s->rstart += s->view; /* the previous read's bytes are consumed now */
+    s->view = 0;
+    if (s->closing)
+        ASYNCIO_RAISE(-EBADF, "stream is closed");
+    while ((rc = asyncio__stream_check(s, rd)) == 0) {
+        if ((n = asyncio__stream_fill(s)) == -EAGAIN) {
+            ASYNCIO__WAIT_EDGE_RC(rc, s->fd, ASYNCIO_READABLE);
+            if (rc < 0)
+                ASYNCIO_RAISE(rc, NULL);
+        } else if (n < 0 && n != s->err) /* -ENOMEM; a connection error is reported below */
+            ASYNCIO_RAISE((int)n, NULL);
+    }
+    if (rc < 0)
+        ASYNCIO_RAISE(rc, NULL);
+    if (!s->view && s->err)
+        ASYNCIO_RAISE(s->err, NULL);
+    ASYNCIO_RETURN(asyncio_int((long long)s->view));
+    ASYNCIO_END();
+}
+
+static void asyncio__stream_finish_close(asyncio_stream *s)
+{
+    if (s->closed)
+        return;
+    s->closed = 1;
+    asyncio_fd_close(s->loop, s->fd);
+    if (!asyncio_future_done(&s->drained))
+        asyncio_future_set_error(&s->drained, -EBADF, "stream closed");
+    asyncio_future_set_result(&s->closed_fut, asyncio_int(0));
+    /* after the closed future's waiters (FIFO), so they can still look */
+    asyncio_call_soon(s->loop, &s->release, asyncio__stream_release, s);
+}
+
+static void asyncio__stream_release(asyncio_loop *L, void *arg)
+{
+    asyncio_stream *s = (asyncio_stream *)arg;
+    asyncio__release(L, s->rbuf);
+    asyncio__release(L, s->wbuf);
+    if (s->on_closed)
+        s->on_closed(s);
+    else
+        asyncio__release(L, s);
+}
+
+/* Output fell to the low water mark, or the connection failed. */
+static void asyncio__stream_resume(asyncio_stream *s)
+{
+    if (s->err && !asyncio_future_done(&s->drained))
+        asyncio_future_set_error(&s->drained, s->err, NULL);
+    else if (s->paused && s->wend - s->wstart <= s->low) {
+        s->paused = 0;
+        asyncio_future_set_result(&s->drained, asyncio_int(0));
+    }
+}
+
+/* Write what is queued; wait for writability again on EAGAIN. */
+static void asyncio__stream_flush(asyncio_loop *L, void *arg)
+{
+    asyncio_stream *s = (asyncio_stream *)arg;
+    long n = 0;
+    if (s->closed)
+        return;
+    while (s->wstart < s->wend && !s->err) {
+        n = asyncio__send(s->fd, s->wbuf + s->wstart, s->wend - s->wstart);
+        if (n == -EAGAIN) {
+            asyncio__fd_unready(L, s->fd, ASYNCIO_WRITABLE);
+            s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
+            asyncio__fd_watch(L, s->fd, ASYNCIO_WRITABLE, &s->flush.fut);
+            break;
+        }
+        if (n < 0)
+            s->err = (int)n;
+        else
+            s->wstart += (size_t)n;
+    }
+    if (s->wstart == s->wend)
+        s->wstart = s->wend = 0;
+    asyncio__stream_resume(s);
+    if (s->closing && (s->wstart == s->wend || s->err))
+        asyncio__stream_finish_close(s);
+}
+
+int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
+{
+    const char *p = (const char *)data;
+    if (s->closing)
+        return -EBADF;
+    if (s->err)
+        return s->err;
+    if (s->wstart == s->wend) { /* nothing queued: try the socket first */
+        long n = 0;
+        while (len && (n = asyncio__send(s->fd, p, len)) > 0) {
+            p += n;
+            len -= (size_t)n;
+        }
+        if (n < 0 && n != -EAGAIN) {
+            s->err = (int)n;
+            asyncio__stream_resume(s);
+            return s->err;
+        }
+        if (!len)
+            return 0;
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_WRITABLE);
+        s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
+        asyncio__fd_watch(s->loop, s->fd, ASYNCIO_WRITABLE, &s->flush.fut);
+    }
+    if (asyncio__buf_room(s->loop, &s->wbuf, &s->wstart, &s->wend, &s->wcap, len) < 0)
+        return -ENOMEM;
+    memcpy(s->wbuf + s->wend, p, len);
+    s->wend += len;
+    if (!s->paused && s->wend - s->wstart > s->high && !s->drained.waiters &&
+        !(s->drained.state & ASYNCIO__F_LINKED)) {
+        s->paused = 1;
+        asyncio_future_init(&s->drained, s->loop);
+    }
+    return 0;
+}
+
+asyncio_future *asyncio_stream_drain(asyncio_stream *s)
+{
+    asyncio__stream_resume(s);
+    return &s->drained;
+}
+
+asyncio_future *asyncio_stream_close(asyncio_stream *s)
+{
+    if (!s->closing) {
+        s->closing = 1;
+        if (s->wstart == s->wend || s->err)
+            asyncio__stream_finish_close(s);
+    }
+    return &s->closed_fut;
+}
+
+char *asyncio_stream_peer(const asyncio_stream *s, char *buf, size_t size)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)s->peer;
+    char host[INET6_ADDRSTRLEN];
+    if (!size)
+        return buf;
+    buf[0] = 0;
+    if (!s->peerlen)
+        return buf;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)s->peer;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(buf, size, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)s->peer;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(buf, size, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX)
+        snprintf(buf, size, "%s", ((const struct sockaddr_un *)s->peer)->sun_path);
+    return buf;
+}
+
+/* open_connection */
+asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, int port)
+{
+    oc->host = host;
+    oc->path = NULL;
+    oc->port = port;
+    return oc;
+}
+
+asyncio_connect_t *asyncio_connect_unix(asyncio_connect_t *oc, const char *path)
+{
+    oc->host = NULL;
+    oc->path = path;
+    oc->port = 0;
+    return oc;
+}
+
+/* Resolve host:port (numeric or "localhost", blocking) or a Unix path into
+   a list of addresses; 0 or a negative code. */
+static int asyncio__resolve(const char *host, int port, const char *path, int passive, struct addrinfo **out)
+{
+    struct addrinfo hints;
+    char service[16];
+    int rc;
+    if (path) {
+        struct addrinfo *ai = (struct addrinfo *)calloc(1, sizeof *ai + sizeof(struct sockaddr_un));
+        struct sockaddr_un *un;
+        if (!ai)
+            return -ENOMEM;
+        un = (struct sockaddr_un *)(void *)(ai + 1);
+        if (strlen(path) >= sizeof un->sun_path) {
+            free(ai);
+            return -ENAMETOOLONG;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        ai->ai_family = AF_UNIX;
+        ai->ai_socktype = SOCK_STREAM;
+        ai->ai_addr = (struct sockaddr *)un;
+        ai->ai_addrlen = (socklen_t)sizeof *un;
+        *out = ai;
+        return 0;
+    }
+    if (port < 0 || port > 65535)
+        return -EINVAL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    snprintf(service, sizeof service, "%d", port);
+    rc = getaddrinfo(host, service, &hints, out);
+    if (rc == 0)
+        return 0;
+    return rc == EAI_MEMORY ? -ENOMEM : rc == EAI_SYSTEM ? -errno : -ENOENT;
+}
+
+static void asyncio__free_addrinfo(struct addrinfo *ai, int unix_path)
+{
+    if (unix_path)
+        free(ai);
+    else if (ai)
+        freeaddrinfo(ai);
+}
+
+/* A socket for ai, non-blocking, close-on-exec, added to the loop. */
+static int asyncio__socket(asyncio_loop *L, const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype, 0), rc;
+    if (fd < 0)
+        return -errno;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    asyncio__nosigpipe(fd);
+    if ((rc = asyncio_fd_add(L, fd)) < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int asyncio_open_connection(asyncio_task *self, void *frame)
+{
+    asyncio_connect_t *oc = (asyncio_connect_t *)frame;
+    asyncio_loop *L = self->fut.loop;
+    struct addrinfo *cur;
+    asyncio_stream *s;
+    int rc;
+    ASYNCIO_BEGIN(self, oc);
+    oc->fd = -1;
+    oc->err = -ECONNREFUSED;
+    oc->ai = NULL;
+    if ((rc = asyncio__resolve(oc->host, oc->port, oc->path, 0, (struct addrinfo **)&oc->ai)) < 0)
+        ASYNCIO_RAISE(rc, "cannot resolve the address");
+    for (oc->cur = oc->ai; oc->cur; oc->cur = ((struct addrinfo *)oc->cur)->ai_next) {
+        cur = (struct addrinfo *)oc->cur;
+        if ((oc->fd = asyncio__socket(L, cur)) < 0) {
+            oc->err = oc->fd;
+            continue;
+        }
+        memset(&oc->op, 0, sizeof oc->op);
+        ASYNCIO_AWAIT_CORO_RC(rc, asyncio_sock, asyncio_sock_connect(&oc->op, oc->fd, ((struct addrinfo *)oc->cur)->ai_addr, (unsigned)((struct addrinfo *)oc->cur)->ai_addrlen));
+        if (rc == 0)
+            break;
+        oc->err = rc;
+        asyncio_fd_close(L, oc->fd);
+        oc->fd = -1;
+        if (rc == ASYNCIO_ECANCELLED)
+            break;
+    }
+    if (oc->fd < 0)
+        ASYNCIO_RAISE(oc->err, NULL);
+    if (!(s = asyncio__stream_new(L, oc->fd)))
+        ASYNCIO_RAISE(-ENOMEM, NULL);
+    oc->fd = -1; /* the stream owns it now */
+    ASYNCIO_RETURN(asyncio_ptr(s));
+    ASYNCIO_FINALLY;
+    if (oc->fd >= 0)
+        asyncio_fd_close(L, oc->fd);
+    asyncio__free_addrinfo((struct addrinfo *)oc->ai, oc->path != NULL);
+    oc->ai = NULL;
+    ASYNCIO_END();
+}
+
+/* >>server ---------------------------------------------------------------- */
+/* One allocation per connection: its task, the hook that hears the task
+   finish, its stream and the handler's frame.  It is freed when both the
+   task is done and the stream is closed. */
+typedef struct asyncio__conn {
+    asyncio_task task;
+    asyncio__waiter done;
+    asyncio_server *srv;
+    int refs;
+    asyncio_handle release;
+    asyncio_stream stream;
+    union {
+        long long ll;
+        double d;
+        void *p;
+    } frame[1];
+} asyncio__conn;
+
+static void asyncio__conn_free(asyncio_loop *L, void *arg)
+{
+    asyncio__conn *c = (asyncio__conn *)arg;
+    c->srv->nconns--;
+    asyncio__release(L, c);
+}
+
+static void asyncio__conn_unref(asyncio__conn *c)
+{
+    if (--c->refs == 0)
+        asyncio_call_soon(c->srv->loop, &c->release, asyncio__conn_free, c);
+}
+
+static void asyncio__conn_stream_closed(asyncio_stream *s)
+{
+    asyncio__conn_unref(ASYNCIO__CONTAINER(s, asyncio__conn, stream));
+}
+
+static void asyncio__conn_task_done(asyncio__waiter *hook, asyncio_future *task)
+{
+    asyncio__conn *c = ASYNCIO__CONTAINER(hook, asyncio__conn, done);
+    (void)task;
+    asyncio_stream_close(&c->stream);
+    asyncio__conn_unref(c);
+}
+
+static void asyncio__server_accept(asyncio_loop *L, void *arg);
+
+static void asyncio__server_retry(asyncio_loop *L, void *arg)
+{
+    asyncio__server_accept(L, arg);
+}
+
+static void asyncio__server_serve(asyncio_server *srv, int fd)
+{
+    asyncio_loop *L = srv->loop;
+    asyncio__conn *c = (asyncio__conn *)asyncio__alloc(L, offsetof(asyncio__conn, frame) + srv->frame_size);
+    asyncio_conn *frame;
+    if (!c || asyncio_fd_add(L, fd) < 0) {
+        asyncio__release(L, c);
+        close(fd); /* no memory: this client is turned away, the server goes on */
+        return;
+    }
+    frame = (asyncio_conn *)(void *)c->frame;
+    memset(frame, 0, srv->frame_size);
+    asyncio__stream_init(&c->stream, L, fd);
+    c->stream.on_closed = asyncio__conn_stream_closed;
+    frame->stream = &c->stream;
+    c->srv = srv;
+    c->refs = 2;
+    c->done.fn = asyncio__conn_task_done;
+    asyncio__handle_idle(L, &c->release);
+    if (!asyncio_task_create_at(L, &c->task, srv->handler, frame, "connection", __FILE__, __LINE__)) {
+        asyncio_fd_close(L, fd);
+        asyncio__release(L, c);
+        return;
+    }
+    asyncio__add_waiter(&c->task.fut, (uintptr_t)&c->done | ASYNCIO__W_HOOK); /* first waiter: no memory */
+    srv->nconns++;
+}
+
+/* Accept until EAGAIN (or a batch, for fairness).  Out of descriptors
+   (EMFILE, ENFILE) or memory: keep the listening socket, stop accepting
+   for 100 ms, try again -- no spinning, and clients are served once
+   descriptors free up. */
+static void asyncio__server_accept(asyncio_loop *L, void *arg)
+{
+    asyncio_server *srv = (asyncio_server *)arg;
+    int i;
+    if (srv->closing)
+        return;
+    for (i = 0; i < 64; i++) {
+        unsigned char addr[128];
+        unsigned len = sizeof addr;
+        int c = asyncio__accept(srv->fd, addr, &len);
+        if (c >= 0) {
+            asyncio__server_serve(srv, c);
+            continue;
+        }
+        if (c == -EAGAIN)
+            asyncio__fd_unready(L, srv->fd, ASYNCIO_READABLE);
+        else if (c == -EMFILE || c == -ENFILE || c == -ENOBUFS || c == -ENOMEM) {
+            asyncio_call_later(L, &srv->retry, 0.1, asyncio__server_retry, srv);
+            return;
+        }
+        else if (c != -ECONNABORTED && c != -EPROTO && c != -EPERM)
+            continue;
+        if (c == -EAGAIN)
+            break;
+    }
+    srv->accept.fut.state = (unsigned char)(srv->accept.fut.state & ~ASYNCIO__S_MASK);
+    asyncio__fd_watch(L, srv->fd, ASYNCIO_READABLE, &srv->accept.fut);
+}
+
+static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                                  const char *host, int port, const char *path)
+{
+    struct addrinfo *ai = NULL;
+    int rc, one = 1, fd;
+    ASYNCIO_ASSERT(srv != NULL && loop != NULL && handler != NULL && frame_size >= sizeof(asyncio_conn));
+    memset(srv, 0, sizeof *srv);
+    srv->fd = -1;
+    if ((rc = asyncio__resolve(host, port, path, 1, &ai)) < 0)
+        return rc;
+    if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    if (path)
+        unlink(path);
+    else
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0 || (rc = asyncio_fd_add(loop, fd)) < 0) {
+        rc = rc < 0 ? rc : -errno;
+        close(fd);
+        goto out;
+    }
+    if (!path) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        getsockname(fd, (struct sockaddr *)&ss, &len);
+        srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    srv->loop = loop;
+    srv->fd = fd;
+    srv->handler = handler;
+    srv->frame_size = frame_size;
+    asyncio__handle_new(loop, &srv->accept, asyncio__server_accept, srv);
+    asyncio__handle_idle(loop, &srv->retry);
+    asyncio__fd_watch(loop, fd, ASYNCIO_READABLE, &srv->accept.fut);
+    rc = 0;
+out:
+    asyncio__free_addrinfo(ai, path != NULL);
+    return rc;
+}
+
+int asyncio_start_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                         const char *host, int port)
+{
+    return asyncio__server_listen(srv, loop, handler, frame_size, host, port, NULL);
+}
+
+int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                              const char *path)
+{
+    return asyncio__server_listen(srv, loop, handler, frame_size, NULL, 0, path);
+}
+
+void asyncio_server_close(asyncio_server *srv)
+{
+    if (srv->closing || srv->fd < 0)
+        return;
+    srv->closing = 1;
+    asyncio_handle_cancel(&srv->retry);
+    asyncio_fd_close(srv->loop, srv->fd); /* queues the accept handle: it sees closing */
+}
+
 /* >>loop ------------------------------------------------------------------ */
 static void asyncio__warn_stderr(void *ctx, const char *message)
 {
@@ -2321,8 +3679,14 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
     asyncio__list_init(&loop->ready);
     asyncio__list_init(&loop->running);
     loop->clock_base = 0;
-    if ((rc = asyncio__backend_init(loop)) < 0)
+    loop->fired = (struct asyncio__fired *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
+                                                           ASYNCIO__MAXEVENTS * sizeof *loop->fired);
+    if (!loop->fired)
+        return -ENOMEM;
+    if ((rc = asyncio__backend_init(loop)) < 0) {
+        ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fired);
         return rc;
+    }
     return 0;
 }
 
@@ -2360,15 +3724,21 @@ static int asyncio__run_once(asyncio_loop *L)
                just after it fire in the same wake-up: the OS adds about
                as much slack anyway, and each wake-up costs ~20 us. */
             timeout += L->cfg.timer_resolution_ns;
-    } else
+    } else if (!L->nfdwait)
         return ASYNCIO_ESTALLED;
-    /* No file descriptors exist at this layer, so a zero timeout needs no
-       system call; otherwise sleep in the backend, or, on the virtual
-       clock, jump straight to the deadline. */
-    if (L->is_virtual)
+    /* Poll the backend when someone waits on an fd, or to sleep until the
+       next timer (a zero timeout with no fd waiters needs no system call).
+       On the virtual clock, time jumps to the deadline instead of passing,
+       once the fds have had their say. */
+    if (L->nfdwait || (timeout != 0 && !L->is_virtual)) {
+        if ((rc = asyncio__backend_poll(L, L->is_virtual && timeout > 0 ? 0 : timeout)) < 0)
+            return rc;
+        if (L->is_virtual && timeout > 0 && L->nfired)
+            timeout = 0;
+        asyncio__fd_dispatch(L);
+    }
+    if (L->is_virtual && timeout > 0)
         L->now += timeout;
-    else if (timeout != 0 && (rc = asyncio__backend_poll(L, timeout)) < 0)
-        return rc;
     if (L->nheap)
         asyncio__fire_timers(L, asyncio__now(L));
     asyncio__list_splice(&L->running, &L->ready);
@@ -2464,7 +3834,17 @@ int asyncio_loop_close(asyncio_loop *loop)
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tchunks);
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->heap);
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tasks);
+    for (i = 0; i < loop->capfds; i++) /* the loop owns what was added to it */
+        if (loop->fds[i].added) {
+            asyncio__backend_del(loop, (int)i);
+            close((int)i);
+        }
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fds);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fired);
     asyncio__backend_close(loop);
+    loop->fds = NULL;
+    loop->fired = NULL;
+    loop->capfds = loop->nfdwait = 0;
     loop->tchunks = NULL;
     loop->heap = NULL;
     loop->tasks = NULL;

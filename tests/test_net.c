@@ -1,0 +1,340 @@
+/* File descriptors, sockets and streams on 127.0.0.1 (port 0), [::1] and
+   Unix sockets: the streams API and every error case of the issue. */
+#define _GNU_SOURCE 1
+#include "tests.h"
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static asyncio_config vcfg(void)
+{
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    return cfg;
+}
+
+/* ---- raw fds and socket operations ---- */
+typedef struct {
+    asyncio_coro co;
+    int sv[2];
+    asyncio_sock_t op;
+    asyncio_timeout to;
+    char buf[64];
+    int rc;
+} pair_t;
+static int sockpair(asyncio_task *self, void *frame)
+{
+    pair_t *f = (pair_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[0]), 0);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[1]), 0);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[1]), -EEXIST);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), -1), -EBADF);
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_sendall(&f->op, f->sv[0], "hello", 5));
+    CHECK_EQ(ASYNCIO_RESULT().i, 5);
+    ASYNCIO_WAIT_FD(f->sv[1], ASYNCIO_READABLE); /* level: data is there */
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_recv(&f->op, f->sv[1], f->buf, sizeof f->buf));
+    CHECK_EQ(ASYNCIO_RESULT().i, 5);
+    CHECK(memcmp(f->buf, "hello", 5) == 0);
+    /* nothing to read: a timeout scope ends the wait */
+    CHECK_EQ(asyncio_timeout_enter(&f->to, self, 0.5), 0);
+    ASYNCIO_WAIT_FD_RC(f->rc, f->sv[1], ASYNCIO_READABLE);
+    f->rc = asyncio_timeout_exit(&f->to, f->rc);
+    CHECK_EQ(f->rc, ASYNCIO_ETIMEDOUT);
+    /* the peer closes: recv returns 0 */
+    CHECK_EQ(asyncio_fd_close(ASYNCIO_LOOP(), f->sv[0]), 0);
+    CHECK_EQ(asyncio_fd_close(ASYNCIO_LOOP(), f->sv[0]), -EBADF);
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_recv(&f->op, f->sv[1], f->buf, sizeof f->buf));
+    CHECK_EQ(ASYNCIO_RESULT().i, 0);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_sock, asyncio_sock_recv(&f->op, 12345, f->buf, 1));
+    CHECK_EQ(f->rc, -EBADF);
+    ASYNCIO_WAIT_FD_RC(f->rc, f->sv[1], 3);
+    CHECK_EQ(f->rc, -EINVAL);
+    asyncio_fd_close(ASYNCIO_LOOP(), f->sv[1]);
+    ASYNCIO_END();
+}
+void test_sock_ops_and_fd_waits(void)
+{
+    pair_t f;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, sockpair, &f, NULL), 0);
+}
+
+/* closing an fd wakes its waiter with EBADF; a new fd with the same number
+   does not inherit anything */
+typedef struct { asyncio_coro co; int fd; int rc; } waitfd_t;
+static int waitfd(asyncio_task *self, void *frame)
+{
+    waitfd_t *f = (waitfd_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_WAIT_FD_RC(f->rc, f->fd, ASYNCIO_READABLE);
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_END();
+}
+static void cancel_cb(asyncio_loop *loop, void *arg)
+{
+    (void)loop;
+    asyncio_task_cancel((asyncio_task *)arg);
+}
+static void close_cb(asyncio_loop *loop, void *arg)
+{
+    asyncio_fd_close(loop, *(int *)arg);
+}
+void test_fd_close_wakes_waiter_and_number_reuse_is_clean(void)
+{
+    asyncio_loop loop;
+    asyncio_task t, t2;
+    waitfd_t w, w2;
+    int sv[2], sv2[2];
+    asyncio_handle h;
+    vloop_init(&loop);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    asyncio_fd_add(&loop, sv[0]);
+    w.fd = sv[0];
+    asyncio_create_task(&loop, &t, waitfd, &w);
+    asyncio_call_later(&loop, &h, 1, close_cb, &sv[0]);
+    CHECK_EQ(asyncio_loop_run_until_complete(&loop, &t.fut), 0);
+    CHECK_STR(trace_get(), "EBADF");
+    /* the number comes back: the old peer's traffic must not wake the new waiter */
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv2), 0);
+    CHECK(sv2[0] == sv[0] || sv2[1] == sv[0]);
+    asyncio_fd_add(&loop, sv[0]);
+    send(sv[1], "x", 1, MSG_NOSIGNAL); /* to a closed peer: EPIPE, and no signal */
+    w2.fd = sv[0];
+    trace_reset();
+    asyncio_create_task(&loop, &t2, waitfd, &w2);
+    asyncio_call_later(&loop, NULL, 2, cancel_cb, &t2);
+    asyncio_loop_run_until_complete(&loop, &t2.fut);
+    CHECK_STR(trace_get(), "ECANCELLED");
+    close(sv[1]);
+    close(sv2[0] == sv[0] ? sv2[1] : sv2[0]);
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+}
+
+/* ---- streams ---- */
+/* An echo server: each line back, upper-cased on request; "quit" ends. */
+typedef struct { asyncio_conn base; asyncio_read_t rd; int rc; char line[128]; } echo_conn_t;
+static int echo_handler(asyncio_task *self, void *frame)
+{
+    echo_conn_t *f = (echo_conn_t *)frame;
+    asyncio_stream *s = f->base.stream;
+    ASYNCIO_BEGIN(self, &f->base);
+    for (;;) {
+        ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readline(&f->rd, s));
+        if (f->rc == ASYNCIO_ELIMIT) {
+            asyncio_stream_write(s, "too long\n", 9);
+            continue;
+        }
+        if (f->rc < 0 || ASYNCIO_RESULT().i == 0)
+            break;
+        if (ASYNCIO_RESULT().i == 5 && memcmp(asyncio_stream_data(s), "quit\n", 5) == 0)
+            break;
+        asyncio_stream_write(s, asyncio_stream_data(s), (size_t)ASYNCIO_RESULT().i);
+        ASYNCIO_AWAIT(asyncio_stream_drain(s));
+    }
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    const char *host, *path;
+    asyncio_server srv;
+    asyncio_connect_t oc;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+    char peer[64];
+    int rc, i;
+} client_t;
+
+static int echo_client(asyncio_task *self, void *frame)
+{
+    client_t *f = (client_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    if (f->path)
+        CHECK_EQ(asyncio_start_unix_server(&f->srv, ASYNCIO_LOOP(), echo_handler, sizeof(echo_conn_t), f->path), 0);
+    else {
+        CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), echo_handler, sizeof(echo_conn_t), f->host, 0), 0);
+        CHECK(f->srv.port > 0);
+    }
+    if (f->path) {
+        ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_unix(&f->oc, f->path));
+    } else {
+        ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, f->host, f->srv.port));
+    }
+    f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+    asyncio_stream_peer(f->s, f->peer, sizeof f->peer);
+    trace("peer=%s", f->path ? "unix" : f->peer[0] == '[' ? "v6" : strncmp(f->peer, "127.0.0.1:", 10) == 0 ? "v4" : f->peer);
+    /* several writes, read back in order */
+    CHECK_EQ(asyncio_stream_write(f->s, "one\ntw", 6), 0);
+    CHECK_EQ(asyncio_stream_write(f->s, "o\nthree\n", 8), 0);
+    for (f->i = 0; f->i < 3; f->i++) {
+        ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+        trace("%.*s", (int)ASYNCIO_RESULT().i - 1, asyncio_stream_data(f->s));
+    }
+    /* readexactly and readuntil */
+    asyncio_stream_write(f->s, "abc;def\n", 8);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 2));
+    trace("%.*s", (int)ASYNCIO_RESULT().i, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readuntil(&f->rd, f->s, ";", 1));
+    trace("%.*s", (int)ASYNCIO_RESULT().i, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->s, 100));
+    trace("%.*s", (int)ASYNCIO_RESULT().i - 1, asyncio_stream_data(f->s));
+    /* quit: the server's handler returns, the server closes: EOF */
+    asyncio_stream_write(f->s, "quit\n", 5);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->s, 100));
+    CHECK_EQ(ASYNCIO_RESULT().i, 0);
+    CHECK(asyncio_stream_at_eof(f->s));
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    CHECK_EQ(f->srv.nconns, 1); /* its memory goes on the next turn */
+    ASYNCIO_YIELD();
+    ASYNCIO_YIELD();
+    CHECK_EQ(f->srv.nconns, 0);
+    asyncio_server_close(&f->srv);
+    ASYNCIO_END();
+}
+
+static void run_echo(const char *host, const char *path, const char *want)
+{
+    client_t f;
+    asyncio_config cfg = vcfg();
+    memset(&f, 0, sizeof f);
+    f.host = host;
+    f.path = path;
+    CHECK_EQ(asyncio_run_config(&cfg, echo_client, &f, NULL), 0);
+    CHECK_STR(trace_get(), want);
+}
+void test_stream_echo_ipv4(void) { run_echo("127.0.0.1", NULL, "peer=v4 one two three ab c; def"); }
+void test_stream_echo_unix(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/asyncio-test-%d.sock", (int)getpid());
+    run_echo(NULL, path, "peer=unix one two three ab c; def");
+    unlink(path);
+}
+void test_stream_echo_ipv6(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr.s6_addr[15] = 1;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0) { /* no IPv6 here: nothing to test */
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    close(fd);
+    run_echo("::1", NULL, "peer=v6 one two three ab c; def");
+}
+
+/* connection refused, and an unknown host */
+typedef struct { asyncio_coro co; asyncio_connect_t oc; int port, rc; } refused_t;
+static int refused(asyncio_task *self, void *frame)
+{
+    refused_t *f = (refused_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", f->port));
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_open_connection, asyncio_connect_tcp(&f->oc, "no-such-host.invalid", 80));
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_open_connection, asyncio_connect_unix(&f->oc, "/nonexistent/sock"));
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_END();
+}
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+void test_connection_refused_and_bad_addresses(void)
+{
+    refused_t f;
+    asyncio_config cfg = vcfg();
+    f.port = free_port();
+    CHECK_EQ(asyncio_run_config(&cfg, refused, &f, NULL), 0);
+    CHECK_STR(trace_get(), "ECONNREFUSED ENOENT ENOENT");
+}
+
+/* A raw peer over a socketpair, to script what the stream sees. */
+typedef struct { asyncio_coro co; int sv[2]; asyncio_stream *s; asyncio_read_t rd; asyncio_task t; int rc; } raw_t;
+
+/* EOF in the middle of a line or before readexactly's n bytes: an
+   incomplete-read error that still hands back the partial data; a line
+   over the limit fails and the next one is fine; a cancelled read loses
+   nothing. */
+static int raw_reader(asyncio_task *self, void *frame)
+{
+    raw_t *f = (raw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_stream_set_limit(f->s, 8);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+    trace("[%.*s]", (int)ASYNCIO_RESULT().i - 1, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+    trace("[%.*s]", (int)ASYNCIO_RESULT().i - 1, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readuntil(&f->rd, f->s, "\n", 1));
+    trace("%s", asyncio_err_name(f->rc));
+    asyncio_stream_set_limit(f->s, 65536);
+    /* a read cancelled after bytes arrived keeps them */
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 100));
+    trace("%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 6));
+    trace("[%.*s]", (int)ASYNCIO_RESULT().i, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 10));
+    trace("[%.*s]", (int)ASYNCIO_RESULT().i, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 20));
+    trace("%s:[%.*s]", asyncio_err_name(f->rc), (int)asyncio_stream_data_size(f->s), asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->s, 10));
+    trace("eof=%lld", ASYNCIO_RESULT().i);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    ASYNCIO_END();
+}
+static void peer_write(asyncio_loop *loop, void *arg)
+{
+    raw_t *f = (raw_t *)arg;
+    static int step;
+    (void)loop;
+    switch (step++) {
+    case 0:
+        CHECK(write(f->sv[1], "ok\nway-too-long-line\nfine\nnot-a-line-eith", 41) == 41);
+        break;
+    case 1:
+        CHECK(write(f->sv[1], "er\nkept!", 8) == 8);
+        break;
+    default:
+        CHECK(write(f->sv[1], "part", 4) == 4);
+        close(f->sv[1]);
+    }
+}
+void test_stream_errors_keep_data(void)
+{
+    asyncio_loop loop;
+    raw_t f;
+    vloop_init(&loop);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, f.sv), 0);
+    f.s = asyncio_stream_open(&loop, f.sv[0]);
+    CHECK(f.s != NULL);
+    asyncio_create_task(&loop, &f.t, raw_reader, &f);
+    asyncio_call_later(&loop, NULL, 1, peer_write, &f);
+    asyncio_call_later(&loop, NULL, 2, peer_write, &f);
+    asyncio_call_later(&loop, NULL, 3, cancel_cb, &f.t);
+    asyncio_call_later(&loop, NULL, 4, peer_write, &f);
+    CHECK_EQ(asyncio_loop_run_until_complete(&loop, &f.t.fut), 0);
+    CHECK_STR(trace_get(), "[ok] ELIMIT [fine] ELIMIT ECANCELLED [not-a-] [line-eithe] EINCOMPLETE:[r\nkept!part] eof=0");
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+}
