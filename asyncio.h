@@ -2710,12 +2710,14 @@ static void asyncio__fd_dispatch(asyncio_loop *L)
     L->nfired = 0;
 }
 
-/* Edge-triggered bookkeeping: whoever meets EAGAIN forgets the readiness. */
+/* Edge-triggered bookkeeping: whoever meets EAGAIN forgets the readiness,
+   and any error or hang-up seen before (EAGAIN proves it is over: an
+   unconnected socket reports a hang-up until it connects). */
 static void asyncio__fd_unready(asyncio_loop *L, int fd, unsigned dir_event)
 {
     asyncio__fd *e = asyncio__fd_get(L, fd);
     if (e)
-        e->ready &= (unsigned char)~dir_event;
+        e->ready &= (unsigned char)~(dir_event | ASYNCIO__ERR);
 }
 
 /* Put w (a task or handle) in fd's slot for one direction; if the fd is
@@ -2947,12 +2949,18 @@ static long asyncio__sock_try(asyncio_loop *L, asyncio_sock_t *op)
             if (connect(op->fd, (const struct sockaddr *)op->addr.bytes, (socklen_t)op->addrlen) == 0)
                 return 0;
             return errno == EINPROGRESS || errno == EINTR ? -EAGAIN : -errno;
-        } else {
+        } else { /* the error if it failed; connected once it has a peer */
             int err = 0;
             socklen_t len = sizeof err;
+            unsigned char peer[128];
             if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 return -errno;
-            return err == EINPROGRESS || err == EALREADY ? -EAGAIN : -err;
+            if (err)
+                return -err;
+            len = sizeof peer;
+            if (getpeername(op->fd, (struct sockaddr *)peer, &len) == 0)
+                return 0;
+            return errno == ENOTCONN ? -EAGAIN : -errno;
         }
     }
 }
@@ -3319,7 +3327,12 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
 
 asyncio_future *asyncio_stream_drain(asyncio_stream *s)
 {
-    asyncio__stream_resume(s);
+    /* a failed connection: drain fails with its error */
+    if (s->err && !s->drained.waiters && !(s->drained.state & ASYNCIO__F_LINKED) &&
+        asyncio_future_error(&s->drained) != s->err) {
+        asyncio_future_init(&s->drained, s->loop);
+        asyncio_future_set_error(&s->drained, s->err, NULL);
+    }
     return &s->drained;
 }
 

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static asyncio_config vcfg(void)
@@ -337,4 +338,291 @@ void test_stream_errors_keep_data(void)
     CHECK_EQ(asyncio_loop_run_until_complete(&loop, &f.t.fut), 0);
     CHECK_STR(trace_get(), "[ok] ELIMIT [fine] ELIMIT ECANCELLED [not-a-] [line-eithe] EINCOMPLETE:[r\nkept!part] eof=0");
     CHECK_EQ(asyncio_loop_close(&loop), 0);
+}
+
+/* Broken pipe and reset by peer: errors on the call that met them, and
+   the process is not killed by SIGPIPE. */
+typedef struct { asyncio_coro co; int sv[2]; asyncio_stream *s; asyncio_read_t rd; int rc, i; char big[65536]; } pipe_t;
+static int broken(asyncio_task *self, void *frame)
+{
+    pipe_t *f = (pipe_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);
+    f->s = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[0]);
+    close(f->sv[1]);
+    for (f->i = 0, f->rc = 0; f->i < 4 && f->rc == 0; f->i++)
+        f->rc = asyncio_stream_write(f->s, "data", 4);
+    trace("write:%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s));
+    trace("drain:%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    ASYNCIO_END();
+}
+void test_broken_pipe_is_an_error_not_a_signal(void)
+{
+    pipe_t f;
+    asyncio_config cfg = vcfg();
+    signal(SIGPIPE, SIG_DFL);
+    CHECK_EQ(asyncio_run_config(&cfg, broken, &f, NULL), 0);
+    CHECK_STR(trace_get(), "write:EPIPE drain:EPIPE");
+}
+
+/* The peer resets (SO_LINGER 0): the read fails with ECONNRESET. */
+typedef struct { asyncio_conn base; } rst_conn_t;
+static int rst_handler(asyncio_task *self, void *frame)
+{
+    rst_conn_t *f = (rst_conn_t *)frame;
+    struct linger lg;
+    ASYNCIO_BEGIN(self, &f->base);
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    setsockopt(asyncio_stream_fd(f->base.stream), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    ASYNCIO_END(); /* returning closes the stream: with linger 0, a reset */
+}
+typedef struct { asyncio_coro co; asyncio_server srv; asyncio_connect_t oc; asyncio_stream *s; asyncio_read_t rd; int rc; } rst_t;
+static int rst_client(asyncio_task *self, void *frame)
+{
+    rst_t *f = (rst_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), rst_handler, sizeof(rst_conn_t), "127.0.0.1", 0), 0);
+    ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", f->srv.port));
+    f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_read(&f->rd, f->s, 10));
+    trace("read:%s", asyncio_err_name(f->rc));
+    f->rc = asyncio_stream_write(f->s, "x", 1);
+    trace("write:%s", asyncio_err_name(f->rc));
+    asyncio_stream_close(f->s);
+    asyncio_server_close(&f->srv);
+    ASYNCIO_END();
+}
+void test_reset_by_peer(void)
+{
+    rst_t f;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, rst_client, &f, NULL), 0);
+    CHECK_STR(trace_get(), "read:ECONNRESET write:ECONNRESET");
+}
+
+/* Backpressure: drain waits while the peer does not read, resumes once it
+   does; every byte arrives, in order, once. */
+typedef struct { asyncio_coro co; int fd; asyncio_sock_t op; char buf[4096]; long total; int bad; } sink_t;
+static int sink(asyncio_task *self, void *frame)
+{
+    sink_t *f = (sink_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_SLEEP(1); /* let the writer fill everything up first */
+    trace("reading");
+    for (;;) {
+        ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_recv(&f->op, f->fd, f->buf, sizeof f->buf));
+        if (ASYNCIO_RESULT().i == 0)
+            break;
+        {
+            long i, n = (long)ASYNCIO_RESULT().i;
+            for (i = 0; i < n; i++) {
+                long k = (f->total + i) % 65536;
+                if (f->buf[i] != (char)(k * 7 + k / 256))
+                    f->bad++;
+            }
+            f->total += n;
+        }
+    }
+    asyncio_fd_close(ASYNCIO_LOOP(), f->fd);
+    ASYNCIO_END();
+}
+typedef struct { pipe_t p; sink_t k; asyncio_task t; } press_t;
+static int pressure(asyncio_task *self, void *frame)
+{
+    press_t *m = (press_t *)frame;
+    pipe_t *f = &m->p;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);
+    f->s = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[0]);
+    m->k.fd = f->sv[1];
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[1]), 0);
+    asyncio_create_task(ASYNCIO_LOOP(), &m->t, sink, &m->k);
+    asyncio_stream_set_write_buffer_limits(f->s, 100000, 10000);
+    for (f->i = 0; f->i < (int)sizeof f->big; f->i++)
+        f->big[f->i] = (char)(f->i * 7 + f->i / 256);
+    for (f->i = 0; f->i < 20; f->i++)
+        CHECK_EQ(asyncio_stream_write(f->s, f->big, sizeof f->big), 0);
+    CHECK(asyncio_stream_write_buffer_size(f->s) > 100000);
+    CHECK(!asyncio_future_done(asyncio_stream_drain(f->s)));
+    ASYNCIO_AWAIT(asyncio_stream_drain(f->s));
+    trace("drained");
+    CHECK(asyncio_stream_write_buffer_size(f->s) <= 10000);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    trace("closed");
+    ASYNCIO_AWAIT(&m->t.fut);
+    CHECK_EQ(m->k.total, 20L * 65536);
+    CHECK_EQ(m->k.bad, 0);
+    ASYNCIO_END();
+}
+void test_drain_backpressure_and_ordered_writes(void)
+{
+    static press_t m;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, pressure, &m, NULL), 0);
+    CHECK_STR(trace_get(), "reading drained closed");
+}
+
+/* Raw socket calls: accept and connect. */
+typedef struct { asyncio_coro co; int lfd, afd; asyncio_sock_t a; } acc_t;
+typedef struct { asyncio_coro co; int cfd; asyncio_sock_t c; asyncio_task t; acc_t acc; char buf[8]; } raw_sock_t;
+static int acceptor(asyncio_task *self, void *frame)
+{
+    acc_t *f = (acc_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_accept(&f->a, f->lfd));
+    f->afd = (int)ASYNCIO_RESULT().i;
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_sendall(&f->a, f->afd, "hi!", 3));
+    asyncio_fd_close(ASYNCIO_LOOP(), f->afd);
+    ASYNCIO_END();
+}
+static int rawmain(asyncio_task *self, void *frame)
+{
+    raw_sock_t *f = (raw_sock_t *)frame;
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    ASYNCIO_BEGIN(self, f);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    f->acc.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(bind(f->acc.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(f->acc.lfd, 8) == 0);
+    getsockname(f->acc.lfd, (struct sockaddr *)&a, &len);
+    asyncio_fd_add(ASYNCIO_LOOP(), f->acc.lfd);
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, acceptor, &f->acc);
+    f->cfd = socket(AF_INET, SOCK_STREAM, 0);
+    asyncio_fd_add(ASYNCIO_LOOP(), f->cfd);
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_connect(&f->c, f->cfd, &a, (unsigned)sizeof a));
+    ASYNCIO_AWAIT_CORO(asyncio_sock, asyncio_sock_recv(&f->c, f->cfd, f->buf, sizeof f->buf));
+    trace("%.*s", (int)ASYNCIO_RESULT().i, f->buf);
+    ASYNCIO_AWAIT(&f->t.fut);
+    asyncio_fd_close(ASYNCIO_LOOP(), f->cfd);
+    asyncio_fd_close(ASYNCIO_LOOP(), f->acc.lfd);
+    ASYNCIO_END();
+}
+void test_sock_accept_and_connect(void)
+{
+    raw_sock_t f;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, rawmain, &f, NULL), 0);
+    CHECK_STR(trace_get(), "hi!");
+}
+
+/* A signal interrupting the loop's wait (EINTR) changes nothing: the
+   timer still fires, not early, and the loop goes on. */
+static void on_alarm(int sig) { (void)sig; }
+typedef struct { asyncio_coro co; long long t0; } intr_t;
+static int intr(asyncio_task *self, void *frame)
+{
+    intr_t *f = (intr_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->t0 = asyncio_loop_time_ns(ASYNCIO_LOOP());
+    ASYNCIO_SLEEP(0.2);
+    CHECK(asyncio_loop_time_ns(ASYNCIO_LOOP()) - f->t0 >= 200000000);
+    ASYNCIO_END();
+}
+void test_eintr_is_retried(void)
+{
+    struct sigaction sa;
+    struct itimerval it;
+    intr_t f;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_usec = 20000;
+    it.it_interval.tv_usec = 20000;
+    setitimer(ITIMER_REAL, &it, NULL);
+    CHECK_EQ(asyncio_run_config(&cfg, intr, &f, NULL), 0);
+    memset(&it, 0, sizeof it);
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* Out of descriptors on accept (EMFILE): the server keeps listening, does
+   not spin, and serves clients again once descriptors free up. */
+typedef struct { asyncio_conn base; asyncio_read_t rd; } hold_conn_t;
+static int hold_handler(asyncio_task *self, void *frame)
+{
+    hold_conn_t *f = (hold_conn_t *)frame;
+    ASYNCIO_BEGIN(self, &f->base);
+    asyncio_stream_write(f->base.stream, "hello\n", 6);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->base.stream, 10)); /* until the client closes */
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_server srv;
+    int fds[64], nfds, i, extra;
+    struct rlimit old;
+    struct rusage ru0;
+    asyncio_connect_t oc;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+} emfile_t;
+static int emfile(asyncio_task *self, void *frame)
+{
+    emfile_t *f = (emfile_t *)frame;
+    struct rlimit rl;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), hold_handler, sizeof(hold_conn_t), "127.0.0.1", 0), 0);
+    /* use up the descriptors: only a handful left */
+    getrlimit(RLIMIT_NOFILE, &f->old);
+    rl = f->old;
+    rl.rlim_cur = 64;
+    CHECK(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+    for (f->nfds = 0; f->nfds < 64 && (f->fds[f->nfds] = dup(0)) >= 0; f->nfds++)
+        ;
+    close(f->fds[--f->nfds]); /* one for the client's socket: none left for accept */
+    f->extra = socket(AF_INET, SOCK_STREAM, 0); /* a plain blocking client */
+    {
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((unsigned short)f->srv.port);
+        CHECK(connect(f->extra, (struct sockaddr *)&a, sizeof a) == 0);
+    }
+    getrusage(RUSAGE_SELF, &f->ru0);
+    ASYNCIO_SLEEP(0.5); /* accept fails with EMFILE meanwhile: no spinning */
+    {
+        struct rusage ru;
+        long long us;
+        getrusage(RUSAGE_SELF, &ru);
+        us = (ru.ru_utime.tv_sec - f->ru0.ru_utime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec -
+             f->ru0.ru_utime.tv_usec + (ru.ru_stime.tv_sec - f->ru0.ru_stime.tv_sec) * 1000000LL +
+             ru.ru_stime.tv_usec - f->ru0.ru_stime.tv_usec;
+        CHECK(us < 100000); /* half a second of waiting cost well under 0.1 s of CPU */
+    }
+    CHECK_EQ(f->srv.nconns, 0);
+    for (f->i = 0; f->i < f->nfds; f->i++) /* descriptors come back */
+        close(f->fds[f->i]);
+    setrlimit(RLIMIT_NOFILE, &f->old);
+    ASYNCIO_SLEEP(0.3);
+    CHECK_EQ(f->srv.nconns, 1); /* the waiting client was served */
+    {
+        char buf[8];
+        CHECK(read(f->extra, buf, 6) == 6 && memcmp(buf, "hello\n", 6) == 0);
+    }
+    close(f->extra);
+    ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", f->srv.port));
+    f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+    trace("%.*s", (int)ASYNCIO_RESULT().i - 1, asyncio_stream_data(f->s));
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    asyncio_server_close(&f->srv);
+    ASYNCIO_END();
+}
+void test_server_survives_emfile(void)
+{
+    static emfile_t f;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = -1; /* real time is the point: it must not spin */
+    CHECK_EQ(asyncio_run_config(&cfg, emfile, &f, NULL), 0);
+    CHECK_STR(trace_get(), "hello");
 }
