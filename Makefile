@@ -13,13 +13,15 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -pedantic -Werror
 STD     := -std=c99
 BUILD   := build
-BACKENDS ?= epoll poll
+# kqueue runs on Linux through tests/kqueue_emulation.h (test-only)
+BACKENDS ?= epoll poll kqueue
 ifdef BACKEND
 BACKENDS := $(BACKEND)
 endif
 
 EXAMPLES := $(basename $(notdir $(wildcard examples/*.c)))
-TEST_SRC := $(wildcard tests/*.c)
+# the test-only kqueue emulation has its own test program
+TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
 
 SHELL := /bin/bash
@@ -39,10 +41,11 @@ $(BUILD)/examples/%: examples/%.c $(HDR)
 # ---- tests ---------------------------------------------------------------
 # One binary per (flavour, backend, sanitizer) variant.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-backend_flag = -DASYNCIO_BACKEND_$(shell echo $(1) | tr a-z A-Z)=1
+backend_flag = -DASYNCIO_BACKEND_$(shell echo $(1) | tr a-z A-Z)=1 \
+    $(if $(filter kqueue,$(1)),'-DASYNCIO_KQUEUE_HEADER="kqueue_emulation.h"')
 
 define test_variant
-$(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h $(HDR)
+$(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
 	@mkdir -p $$(@D)
 	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
 	    $(call backend_flag,$(2)) $(if $(filter san,$(3)),$(SAN) -O1 -g,$$(CFLAGS)) \
@@ -57,8 +60,12 @@ test:
 	status=$$?; awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }' $(BUILD)/test.log && exit $$status
 
-test-unit: $(TEST_BINS)
-	@set -e; for t in $(TEST_BINS); do echo "== $$t"; $$t; done
+$(BUILD)/tests/kqueue-emulation: tests/test_kqueue_emulation.c tests/kqueue_emulation.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror $(SAN) -O1 -g -Itests $< -o $@
+
+test-unit: $(TEST_BINS) $(BUILD)/tests/kqueue-emulation
+	@set -e; for t in $(BUILD)/tests/kqueue-emulation $(TEST_BINS); do echo "== $$t"; $$t; done
 
 # The README's program is checked like an example.
 test-examples: examples $(BUILD)/examples/readme

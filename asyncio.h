@@ -840,6 +840,7 @@ void asyncio_server_close(asyncio_server *srv);
         asyncio__self->fut.u.value.i = 0;                                      \
     ASYNCIO__FALLTHROUGH;                                                      \
     default:                                                                   \
+        ASYNCIO__LC_END                                                        \
         break;                                                                 \
     }                                                                          \
     if (0)                                                                     \
@@ -934,12 +935,19 @@ void asyncio_server_close(asyncio_server *srv);
 #endif
 #define ASYNCIO__CASE(id_) ASYNCIO__LNAME(id_):
 #define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__CASE(id_)
+/* clang rejects `goto *` in a body that takes no label's address (one
+   without suspension points): take one that is never used. */
+#define ASYNCIO__LC_END                                                        \
+    if (0) {                                                                   \
+        ASYNCIO__LABEL(end);                                                   \
+    }
 #else
 #define ASYNCIO__LC_KEY asyncio__co->lc
 #define ASYNCIO__LC_RESUME
 #define ASYNCIO__SET_LC(id_) asyncio__co->lc = (id_)
 #define ASYNCIO__CASE(id_) case (id_):
 #define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
+#define ASYNCIO__LC_END
 #endif
 
 /* Every suspension: begin_ either finishes at once (0 or an error) or
@@ -1409,10 +1417,12 @@ static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
 
 static void asyncio__backend_del(asyncio_loop *L, int fd)
 {
-    struct kevent ch[2];
-    EV_SET(&ch[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
-    EV_SET(&ch[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
-    kevent(L->backend_fd, ch, 2, NULL, 0, NULL);
+    struct kevent ch;
+    /* one call each: kevent stops at the first failing change */
+    EV_SET(&ch, fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    kevent(L->backend_fd, &ch, 1, NULL, 0, NULL);
+    EV_SET(&ch, fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    kevent(L->backend_fd, &ch, 1, NULL, 0, NULL);
 }
 
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
@@ -3041,7 +3051,7 @@ asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
     return asyncio__stream_new(loop, fd);
 }
 
-const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf + s->rstart; }
+const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf ? s->rbuf + s->rstart : ""; }
 int asyncio_stream_fd(const asyncio_stream *s) { return s->fd; }
 size_t asyncio_stream_data_size(const asyncio_stream *s) { return s->view; }
 int asyncio_stream_at_eof(const asyncio_stream *s) { return s->eof && s->rend == s->rstart + s->view; }
@@ -3135,7 +3145,7 @@ static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
         return avail < rd->n ? ASYNCIO_EINCOMPLETE : 1;
     }
     while (s->skipping) { /* the rest of an overlong line */
-        hit = asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen);
+        hit = avail ? asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen) : NULL;
         if (!hit) {
             s->rstart = s->rend - (avail < rd->seplen ? avail : rd->seplen - 1);
             return s->eof ? (s->skipping = 0, 1) : 0;
@@ -3144,7 +3154,7 @@ static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
         s->skipping = 0;
         avail = s->rend - s->rstart;
     }
-    hit = asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen);
+    hit = avail ? asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen) : NULL;
     if (hit) {
         size_t len = (size_t)(hit - (s->rbuf + s->rstart)) + rd->seplen;
         if (len <= s->limit) {
