@@ -1278,6 +1278,7 @@ int asyncio_loop_is_virtual(const asyncio_loop *loop) { return loop->is_virtual;
    meets EAGAIN, so waiting costs no system call.  The generation makes
    events for a closed fd harmless when its number is reused. */
 #define ASYNCIO__ERR 4u /* error or hang-up: wakes both directions */
+#define ASYNCIO__HUP 8u /* the peer closed its side: readable until read says 0 */
 
 typedef struct asyncio__fd {
     asyncio_future *waiter[2]; /* [0] reader, [1] writer: a task or a handle */
@@ -1379,8 +1380,10 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
             }
             continue;
         }
-        if (e & (EPOLLIN | EPOLLRDHUP))
+        if (e & EPOLLIN)
             events |= ASYNCIO_READABLE;
+        if (e & EPOLLRDHUP)
+            events |= ASYNCIO__HUP;
         if (e & EPOLLOUT)
             events |= ASYNCIO_WRITABLE;
         if (e & (EPOLLERR | EPOLLHUP))
@@ -1441,6 +1444,8 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
            side, or with an error, both directions must hear of it. */
         if ((ev[i].flags & EV_ERROR) || ((ev[i].flags & EV_EOF) && (ev[i].filter == EVFILT_WRITE || ev[i].fflags)))
             events |= ASYNCIO__ERR;
+        else if (ev[i].flags & EV_EOF)
+            events |= ASYNCIO__HUP;
         asyncio__fired_push(L, (int)ev[i].ident, (unsigned)(uintptr_t)ev[i].udata, events);
     }
     return n;
@@ -2711,6 +2716,8 @@ static void asyncio__fd_dispatch(asyncio_loop *L)
             continue;
         if (ev & ASYNCIO__ERR)
             ev |= ASYNCIO_READABLE | ASYNCIO_WRITABLE;
+        if (ev & ASYNCIO__HUP)
+            ev |= ASYNCIO_READABLE;
         e->ready |= (unsigned char)ev;
         if (ev & ASYNCIO_READABLE)
             asyncio__fd_wake(L, e, 0);
@@ -2727,7 +2734,17 @@ static void asyncio__fd_unready(asyncio_loop *L, int fd, unsigned dir_event)
 {
     asyncio__fd *e = asyncio__fd_get(L, fd);
     if (e)
-        e->ready &= (unsigned char)~(dir_event | ASYNCIO__ERR);
+        e->ready &= (unsigned char)~(dir_event | ASYNCIO__ERR | ASYNCIO__HUP);
+}
+
+/* A read shorter than asked for emptied the socket: the next data brings
+   a new edge, so the read that would only say EAGAIN can be skipped.  A
+   hang-up stays known (its edge is spent), so EOF is still seen. */
+static void asyncio__fd_drained(asyncio_loop *L, int fd)
+{
+    asyncio__fd *e = asyncio__fd_get(L, fd);
+    if (e && !(e->ready & ASYNCIO__ERR))
+        e->ready &= (unsigned char)~ASYNCIO_READABLE;
 }
 
 /* Put w (a task or handle) in fd's slot for one direction; if the fd is
@@ -2744,7 +2761,7 @@ static int asyncio__fd_watch(asyncio_loop *L, int fd, unsigned event, asyncio_fu
     e->waiter[dir] = w;
     L->nfdwait++;
     w->state |= ASYNCIO__F_FDWAIT;
-    if (e->ready & (event | ASYNCIO__ERR))
+    if (e->ready & (event | ASYNCIO__ERR | (dir ? 0 : ASYNCIO__HUP)))
         asyncio__fd_wake(L, e, dir);
     return 0;
 }
@@ -2820,11 +2837,14 @@ int asyncio__fd_end(asyncio_task *self)
     return 0;
 }
 
-/* The library's own wait after EAGAIN (edge-triggered). */
-#define ASYNCIO__WAIT_EDGE_RC(rc_, fd_, ev_)                                   \
-    asyncio__fd_unready(asyncio__self->fut.loop, (fd_), (ev_));                \
+/* The library's own waits (edge-triggered): returns at once while the fd
+   is known ready; WAIT_EDGE_RC first forgets that, after an EAGAIN. */
+#define ASYNCIO__WAIT_READY_RC(rc_, fd_, ev_)                                  \
     ASYNCIO__WAIT_AT(__LINE__, rc_, asyncio__fd_begin(asyncio__self, (fd_), (ev_), 0), \
                      asyncio__fd_end(asyncio__self))
+#define ASYNCIO__WAIT_EDGE_RC(rc_, fd_, ev_)                                   \
+    asyncio__fd_unready(asyncio__self->fut.loop, (fd_), (ev_));                \
+    ASYNCIO__WAIT_READY_RC(rc_, fd_, ev_)
 
 /* -errno of a failed call, EINTR already retried by the callers. */
 static int asyncio__errno(void) { return errno == EWOULDBLOCK ? -EAGAIN : -errno; }
@@ -3102,6 +3122,8 @@ static long asyncio__stream_fill(asyncio_stream *s)
     if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, 4096) < 0)
         return -ENOMEM;
     n = asyncio__recv(s->fd, s->rbuf + s->rend, s->rcap - s->rend);
+    if (n > 0 && (size_t)n < s->rcap - s->rend)
+        asyncio__fd_drained(s->loop, s->fd);
     if (n > 0)
         s->rend += (size_t)n;
     else if (n == 0)
@@ -3221,12 +3243,17 @@ int asyncio_reader(asyncio_task *self, void *frame)
     s->view = 0;
     if (s->closing)
         ASYNCIO_RAISE(-EBADF, "stream is closed");
+    /* Read only when the fd is known readable: after a short read (see
+       asyncio__fd_drained) that saves the read that would say EAGAIN. */
     while ((rc = asyncio__stream_check(s, rd)) == 0) {
-        if ((n = asyncio__stream_fill(s)) == -EAGAIN) {
-            ASYNCIO__WAIT_EDGE_RC(rc, s->fd, ASYNCIO_READABLE);
+        if (!s->eof && !s->err) {
+            ASYNCIO__WAIT_READY_RC(rc, s->fd, ASYNCIO_READABLE);
             if (rc < 0)
                 ASYNCIO_RAISE(rc, NULL);
-        } else if (n < 0 && n != s->err) /* -ENOMEM; a connection error is reported below */
+        }
+        if ((n = asyncio__stream_fill(s)) == -EAGAIN)
+            asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
+        else if (n < 0 && n != s->err) /* -ENOMEM; a connection error is reported below */
             ASYNCIO_RAISE((int)n, NULL);
     }
     if (rc < 0)
