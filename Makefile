@@ -25,7 +25,7 @@ TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
 
 SHELL := /bin/bash
-.PHONY: all examples test test-unit test-examples test-compile bench clean help
+.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net clean help
 
 all: examples
 
@@ -98,9 +98,23 @@ test-compile:
 	echo "$$p passed, $$f failed"; [ $$f = 0 ]
 
 # ---- benchmarks ----------------------------------------------------------
+# bench-core: gather / spawn / switch against Python asyncio (bench/run.sh);
+# bench-net: the example servers against epoll, libuv, uvloop, asyncio,
+# Node and redis-server (bench/net/run.sh; see bench/net/README.md for the
+# packages it uses).
 BENCH := gather spawn switch
-bench: $(BENCH:%=$(BUILD)/bench/%)
+bench: bench-core bench-net
+
+bench-core: $(BENCH:%=$(BUILD)/bench/%)
 	@bash bench/run.sh $(BUILD)/bench
+
+bench-net: examples $(BUILD)/bench/idle
+	@$(BUILD)/bench/idle 10000
+	@bash bench/net/run.sh $(BUILD)/bench-net
+
+$(BUILD)/bench/idle: bench/net/idle.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. $< -o $@
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(HDR)
 	@mkdir -p $(@D)
