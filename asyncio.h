@@ -707,6 +707,10 @@ asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd);
    above), also the partial data of a failed readexactly / readuntil. */
 const char *asyncio_stream_data(const asyncio_stream *s);
 size_t asyncio_stream_data_size(const asyncio_stream *s);
+/* asyncio_stream_buffered: bytes already received and not yet handed out,
+   readable without waiting -- a server answering pipelined requests can
+   write its replies once the buffer is empty. */
+size_t asyncio_stream_buffered(const asyncio_stream *s);
 /* asyncio_stream_at_eof: 1 once the peer has closed and the buffer is empty. */
 int asyncio_stream_at_eof(const asyncio_stream *s);
 /* asyncio_stream_set_limit: the line limit (default 65536 bytes). */
@@ -783,6 +787,8 @@ int asyncio_start_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn han
    socket file there is replaced). */
 int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
                               const char *path);
+/* asyncio_server_port: the port listened on (the one picked for port 0). */
+int asyncio_server_port(const asyncio_server *srv);
 /* asyncio_server_close: stop listening; connections being served go on. */
 void asyncio_server_close(asyncio_server *srv);
 
@@ -1058,6 +1064,7 @@ void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
@@ -3051,6 +3058,11 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
     s->peerlen = sizeof s->peer;
     if (getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0)
         s->peerlen = 0;
+    else if (((struct sockaddr *)s->peer)->sa_family != AF_UNIX) {
+        /* as CPython does: no Nagle delay between a reply and the next */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
 }
 
 /* A stream of its own (not a server's): freed once closed. */
@@ -3074,6 +3086,7 @@ asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
 const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf ? s->rbuf + s->rstart : ""; }
 int asyncio_stream_fd(const asyncio_stream *s) { return s->fd; }
 size_t asyncio_stream_data_size(const asyncio_stream *s) { return s->view; }
+size_t asyncio_stream_buffered(const asyncio_stream *s) { return s->rend - s->rstart - s->view; }
 int asyncio_stream_at_eof(const asyncio_stream *s) { return s->eof && s->rend == s->rstart + s->view; }
 void asyncio_stream_set_limit(asyncio_stream *s, size_t limit) { s->limit = limit ? limit : 1; }
 size_t asyncio_stream_write_buffer_size(const asyncio_stream *s) { return s->wend - s->wstart; }
@@ -3253,7 +3266,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
         }
         if ((n = asyncio__stream_fill(s)) == -EAGAIN)
             asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
-        else if (n < 0 && n != s->err) /* -ENOMEM; a connection error is reported below */
+        else if (n < 0) /* -ENOMEM, or the connection failed with the data incomplete */
             ASYNCIO_RAISE((int)n, NULL);
     }
     if (rc < 0)
@@ -3364,6 +3377,13 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
 
 asyncio_future *asyncio_stream_drain(asyncio_stream *s)
 {
+    /* a drain cancelled by its awaiter leaves a fresh one (as CPython makes
+       a new waiter per call) */
+    if (asyncio_future_cancelled(&s->drained) && !s->drained.waiters && !(s->drained.state & ASYNCIO__F_LINKED)) {
+        asyncio_future_init(&s->drained, s->loop);
+        if (!s->paused)
+            asyncio_future_set_result(&s->drained, asyncio_int(0));
+    }
     /* a failed connection: drain fails with its error */
     if (s->err && !s->drained.waiters && !(s->drained.state & ASYNCIO__F_LINKED) &&
         asyncio_future_error(&s->drained) != s->err) {
@@ -3693,6 +3713,8 @@ int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_f
 {
     return asyncio__server_listen(srv, loop, handler, frame_size, NULL, 0, path);
 }
+
+int asyncio_server_port(const asyncio_server *srv) { return srv->port; }
 
 void asyncio_server_close(asyncio_server *srv)
 {

@@ -626,3 +626,70 @@ void test_server_survives_emfile(void)
     CHECK_EQ(asyncio_run_config(&cfg, emfile, &f, NULL), 0);
     CHECK_STR(trace_get(), "hello");
 }
+
+/* A client resets in the middle of a line: the server's readline fails
+   with ECONNRESET (it must not spin); a drain cancelled by a timeout
+   leaves the stream usable. */
+typedef struct { asyncio_conn base; asyncio_read_t rd; int rc; } midline_conn_t;
+static int midline_handler(asyncio_task *self, void *frame)
+{
+    midline_conn_t *f = (midline_conn_t *)frame;
+    ASYNCIO_BEGIN(self, &f->base);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readline(&f->rd, f->base.stream));
+    trace("server:%s", asyncio_err_name(f->rc));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_server srv;
+    asyncio_connect_t oc;
+    asyncio_stream *s;
+    asyncio_timeout to;
+    int rc, sv[2];
+    size_t got;
+    char big[4000000];
+} midline_t;
+static int midline(asyncio_task *self, void *frame)
+{
+    midline_t *f = (midline_t *)frame;
+    struct linger lg;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), midline_handler, sizeof(midline_conn_t), "127.0.0.1", 0), 0);
+    ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", asyncio_server_port(&f->srv)));
+    f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+    asyncio_stream_write(f->s, "half a li", 9);
+    ASYNCIO_SLEEP(0.1);
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    setsockopt(asyncio_stream_fd(f->s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    ASYNCIO_SLEEP(0.1);
+    asyncio_server_close(&f->srv);
+    /* drain under a timeout, cancelled; then a drain that succeeds */
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sv), 0);
+    f->s = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[0]);
+    asyncio_stream_set_write_buffer_limits(f->s, 1000, 100);
+    asyncio_stream_write(f->s, f->big, sizeof f->big);
+    ASYNCIO_WAIT_FOR_RC(f->rc, &f->to, asyncio_stream_drain(f->s), 0.5);
+    trace("drain1:%s", asyncio_err_name(f->rc));
+    fcntl(f->sv[1], F_SETFL, O_NONBLOCK);
+    for (f->got = 0; f->got < sizeof f->big;) { /* the peer reads everything, the loop flushes */
+        static char sink[1 << 20];
+        long n;
+        while ((n = read(f->sv[1], sink, sizeof sink)) > 0)
+            f->got += (size_t)n;
+        ASYNCIO_SLEEP(0.01);
+    }
+    ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s));
+    trace("drain2:%s", asyncio_err_name(f->rc));
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    close(f->sv[1]);
+    ASYNCIO_END();
+}
+void test_reset_mid_line_and_cancelled_drain(void)
+{
+    static midline_t f;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, midline, &f, NULL), 0);
+    CHECK_STR(trace_get(), "server:ECONNRESET drain1:ETIMEDOUT drain2:OK");
+}
