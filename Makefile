@@ -70,6 +70,7 @@ test-unit: $(TEST_BINS) $(BUILD)/tests/kqueue-emulation
 # The README's program is checked like an example.
 test-examples: examples $(BUILD)/examples/readme
 	@bash tests/run_examples.sh $(BUILD)/examples
+	@bash tests/run_net_examples.sh $(BUILD)/examples
 
 $(BUILD)/examples/readme: README.md $(HDR)
 	@mkdir -p $(@D)

@@ -680,8 +680,8 @@ typedef struct asyncio_stream asyncio_stream;
                 with ASYNCIO_ELIMIT and is skipped, so the next readline
                 gets the next line.
    readuntil:   through sep (included); ASYNCIO_EINCOMPLETE with the partial
-                data at end of stream; ASYNCIO_ELIMIT (data left in the
-                buffer) past the limit. */
+                data (maybe none) at end of stream; ASYNCIO_ELIMIT (data
+                left in the buffer) past the limit. */
 typedef struct asyncio_read_t {
     asyncio_coro co;
     asyncio_stream *s;
@@ -3207,9 +3207,9 @@ static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
         }
         return ASYNCIO_ELIMIT;
     }
-    if (s->eof) {
+    if (s->eof) { /* CPython: readline gives what is left, readuntil fails */
         s->view = avail;
-        return rd->kind == ASYNCIO__READLINE ? 1 : (avail ? ASYNCIO_EINCOMPLETE : 1);
+        return rd->kind == ASYNCIO__READLINE ? 1 : ASYNCIO_EINCOMPLETE;
     }
     return 0;
 }

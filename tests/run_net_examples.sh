@@ -1,0 +1,317 @@
+#!/usr/bin/env bash
+# run_net_examples.sh BUILD_DIR -- check the network examples end to end.
+#
+# Starts echo_server, http_server and kv_server from BUILD_DIR on
+# 127.0.0.1, port 0 (the port is read from the "listening on HOST:PORT"
+# line each prints first, waiting at most 5 s), and drives them with
+# echo_client and fetch from BUILD_DIR, curl, redis-cli and
+# redis-benchmark, and raw bytes through bash's /dev/tcp (pipelining,
+# malformed requests, and a client resetting its connection mid-request,
+# after which the server must go on serving).  A check whose
+# client tool is not installed is skipped with a "skip: TOOL missing"
+# line; nothing is installed.  Every step runs under `timeout`; every
+# server is stopped with SIGTERM at the end (and must then exit 0 with
+# nothing on stderr: under ASan that includes LeakSanitizer), or killed
+# on the way out if something went wrong.
+#
+# Prints "ok NAME" or "not ok NAME" (with "# " lines saying why) per
+# check, then "N passed, M failed" as the last line.  Exits 0 if all
+# passed, 1 if any failed, 2 on a usage error.
+#
+#   make examples && bash tests/run_net_examples.sh build/examples
+#   (any directory holding the five binaries will do, e.g. ASan builds)
+#
+# Tools: curl (http_server checks), redis-cli and redis-benchmark
+# (kv_server checks; Debian package redis-tools).
+# shellcheck disable=SC2016  # '$' in single quotes: RESP bytes and bash -c scripts
+set -u
+
+if [ $# -ne 1 ]; then
+    echo "usage: $0 BUILD_DIR_OF_EXAMPLES" >&2
+    exit 2
+fi
+if [ ! -d "$1" ]; then
+    echo "$0: $1: no such directory (run 'make examples' first)" >&2
+    exit 2
+fi
+build=$(cd "$1" && pwd) || exit 2
+for exe in echo_server echo_client http_server fetch kv_server; do
+    if [ ! -x "$build/$exe" ]; then
+        echo "$0: $build/$exe: missing or not executable" >&2
+        exit 2
+    fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/run_net_examples.XXXXXX") || exit 2
+pids=()
+cleanup() {
+    local p
+    for p in ${pids[@]+"${pids[@]}"}; do
+        kill -KILL "$p" 2>/dev/null
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+HOST=127.0.0.1
+T="timeout 10"
+passed=0
+failed=0
+
+# pass NAME / fail NAME WHY...: report one check.
+pass() {
+    echo "ok $1"
+    passed=$((passed + 1))
+}
+fail() {
+    local name=$1
+    shift
+    echo "not ok $name"
+    printf '%s\n' "$@" | sed 's/^/# /'
+    failed=$((failed + 1))
+}
+# check NAME WANT GOT: pass if equal, else show both.
+check() {
+    if [ "$2" = "$3" ]; then
+        pass "$1"
+    else
+        fail "$1" "expected:" "$2" "got:" "$3"
+    fi
+}
+have() {
+    if command -v "$1" >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "skip: $1 missing ($2)"
+    return 1
+}
+
+# start_server NAME: run BUILD_DIR/NAME 0 127.0.0.1 in the background; set
+# PORT and PID.  Returns 1 (after reporting "not ok NAME starts") if no
+# "listening on" line appears within 5 s.
+start_server() {
+    local name=$1 i line
+    PORT=
+    "$build/$name" 0 "$HOST" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    PID=$!
+    pids+=("$PID")
+    for ((i = 0; i < 50; i++)); do
+        line=$(head -n 1 "$tmp/$name.out" 2>/dev/null)
+        if [[ $line =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != 0 ]; then
+            PORT=${BASH_REMATCH[1]}
+            pass "$name starts"
+            return 0
+        fi
+        kill -0 "$PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    fail "$name starts" "no 'listening on $HOST:PORT' line within 5 s" \
+        "stdout: $(cat "$tmp/$name.out")" "stderr: $(cat "$tmp/$name.err")"
+    return 1
+}
+
+# stop_server NAME PID: SIGTERM; it must exit 0 within 5 s with an empty
+# stderr.
+stop_server() {
+    local name=$1 pid=$2 i rc
+    kill -TERM "$pid" 2>/dev/null
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        fail "$name stops on SIGTERM" "still running 5 s after SIGTERM: killed"
+        return
+    fi
+    wait "$pid"
+    rc=$?
+    if [ $rc -ne 0 ] || [ -s "$tmp/$name.err" ]; then
+        fail "$name stops on SIGTERM" "exit status $rc" "stderr: $(cat "$tmp/$name.err")"
+    else
+        pass "$name stops on SIGTERM"
+    fi
+}
+
+# raw PORT FORMAT: send printf FORMAT to 127.0.0.1:PORT through bash's
+# /dev/tcp and print what comes back until the server closes (or 10 s).
+raw() {
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf "$2" >&3; cat <&3' raw "$1" "$2"
+}
+
+# reset PORT FORMAT: send printf FORMAT, leave the reply unread and close:
+# the unread data makes the kernel reset the connection (RST), so the
+# server's next read fails with ECONNRESET.
+reset() {
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1; printf "$2" >&3; sleep 0.3; exec 3>&-' reset "$1" "$2"
+}
+
+# ---- echo_server + echo_client -----------------------------------------
+if start_server echo_server; then
+    out=$($T "$build/echo_client" "$HOST" "$PORT" hello "two words" "" 2>&1; echo "rc=$?")
+    check "echo_client echoes each message" $'hello\ntwo words\n\nrc=0' "$out"
+
+    long=$(head -c 60000 /dev/zero | tr '\0' x)
+    out=$($T "$build/echo_client" "$HOST" "$PORT" "$long" short 2>&1; echo "rc=$?")
+    check "echo_client: a 60000-byte line comes back whole" "$long"$'\nshort\nrc=0' "$out"
+
+    out=$($T "$build/echo_client" localhost "$PORT" via-localhost 2>&1; echo "rc=$?")
+    check "echo_client resolves localhost" $'via-localhost\nrc=0' "$out"
+
+    reset "$PORT" 'reset me'
+    out=$($T "$build/echo_client" "$HOST" "$PORT" still-there 2>&1; echo "rc=$?")
+    check "echo_server goes on after a client resets its connection" $'still-there\nrc=0' "$out"
+
+    closed_port=$PORT
+    stop_server echo_server "$PID"
+
+    out=$($T "$build/echo_client" "$HOST" "$closed_port" hello 2>&1)
+    rc=$?
+    if [ $rc -eq 1 ] && [[ $out == *"Connection refused"* ]]; then
+        pass "echo_client to a closed port: exit 1, Connection refused"
+    else
+        fail "echo_client to a closed port: exit 1, Connection refused" "exit status $rc" "output: $out"
+    fi
+else
+    closed_port=
+fi
+
+# ---- http_server: curl, raw bytes, fetch -------------------------------
+if start_server http_server; then
+    url=http://127.0.0.1:$PORT
+    if have curl "http_server checks through curl"; then
+        out=$($T curl -s -i --max-time 5 "$url/some/path" | tr -d '\r')
+        want=$'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14\n\nHello, World!'
+        check "curl -i: 200, headers, body" "$want" "$out"
+
+        err=$($T curl -sv --max-time 5 -o /dev/null -o /dev/null "$url/one" "$url/two" 2>&1)
+        if grep -Eqi 're-?using existing' <<<"$err" && [ "$(grep -c '^< HTTP/1.1 200 OK' <<<"$err")" = 2 ]; then
+            pass "curl: two requests on one kept-alive connection"
+        else
+            fail "curl: two requests on one kept-alive connection" "curl -v said:" "$err"
+        fi
+
+        out=$($T curl -s -I --max-time 5 "$url/" | tr -d '\r')
+        check "curl -I (HEAD): headers only" $'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14' "$out"
+
+        out=$($T curl -s -i --max-time 5 -H 'Connection: close' "$url/" | tr -d '\r' | grep -i '^connection:')
+        check "curl with Connection: close gets Connection: close" "Connection: close" "$out"
+
+        out=$($T curl -s -i --max-time 5 -0 "$url/" | tr -d '\r' | grep -i '^connection:')
+        check "curl -0 (HTTP/1.0): Connection: close" "Connection: close" "$out"
+
+        out=$($T curl -s -i --max-time 5 -0 -H 'Connection: keep-alive' "$url/" | tr -d '\r' | grep -i '^connection:')
+        check "curl -0 with keep-alive: Connection: keep-alive" "Connection: keep-alive" "$out"
+
+        out=$($T curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X DELETE "$url/")
+        check "curl -X DELETE: 405" "405" "$out"
+    fi
+
+    # three pipelined requests in one write; the last asks to close
+    req='GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+    out=$(raw "$PORT" "$req" | tr -d '\r')
+    one=$'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14\n\nHello, World!'
+    last=$'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14\nConnection: close\n\nHello, World!'
+    check "http pipelining: three requests in one segment, three replies in order" "$one"$'\n'"$one"$'\n'"$last" "$out"
+
+    out=$(raw "$PORT" 'this is not HTTP\r\n\r\n' | tr -d '\r' | head -n 1)
+    check "http: garbage gets 400" "HTTP/1.1 400 Bad Request" "$out"
+
+    out=$(raw "$PORT" 'GET / HTTP/1.1\r\n\r\n' | tr -d '\r' | head -n 1)
+    check "http: HTTP/1.1 without Host gets 400" "HTTP/1.1 400 Bad Request" "$out"
+
+    out=$($T "$build/fetch" "$url/" "$url/a" "http://localhost:$PORT/b" 2>&1)
+    rc=$?
+    re='^http://(127\.0\.0\.1|localhost):[0-9]+/[ab]?: 200 14 bytes in [0-9]+\.[0-9]{3} s$'
+    ok=1
+    [ $rc -eq 0 ] || ok=0
+    [ "$(wc -l <<<"$out")" = 4 ] || ok=0
+    while IFS= read -r line; do [[ $line =~ $re ]] || ok=0; done < <(head -n 3 <<<"$out")
+    [[ $(tail -n 1 <<<"$out") =~ ^total:\ [0-9]+\.[0-9]{3}\ s$ ]] || ok=0
+    [[ $(head -n 1 <<<"$out") == "$url/: "* && $(sed -n 3p <<<"$out") == "http://localhost:$PORT/b: "* ]] || ok=0
+    if [ $ok = 1 ]; then
+        pass "fetch: three URLs, three lines in argument order, then total"
+    else
+        fail "fetch: three URLs, three lines in argument order, then total" "exit status $rc" "$out"
+    fi
+
+    if [ -n "$closed_port" ]; then
+        out=$($T "$build/fetch" "$url/" "http://127.0.0.1:$closed_port/" 2>&1)
+        rc=$?
+        if [ $rc -eq 1 ] && [[ $out == *"http://127.0.0.1:$closed_port/: error: Connection refused"* ]] &&
+            [[ $out == *"$url/: 200 14 bytes"* ]]; then
+            pass "fetch: one URL refused: exit 1, its error, the other still fetched"
+        else
+            fail "fetch: one URL refused: exit 1, its error, the other still fetched" "exit status $rc" "$out"
+        fi
+    fi
+
+    # last: a server that fails this hangs every later request
+    # a reply left unread, then a reset while a request head is half read
+    reset "$PORT" 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HT'
+    out=$(raw "$PORT" 'GET / HTTP/1.0\r\n\r\n' | tr -d '\r' | tail -n 1)
+    check "http_server goes on after a client resets mid-request" "Hello, World!" "$out"
+
+    stop_server http_server "$PID"
+fi
+
+# ---- kv_server: redis-cli, redis-benchmark, raw RESP -------------------
+if start_server kv_server; then
+    # RESP pipelining without any tool: four commands in one segment
+    req='*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n*1\r\n$4\r\nQUIT\r\n'
+    out=$(raw "$PORT" "$req")
+    check "kv: pipelined RESP and inline commands, replies in order" \
+        $'+PONG\r\n+OK\r\n$5\r\nhello\r\n+PONG\r\n+OK\r' "$out"
+
+    if have redis-cli "kv_server checks through redis-cli"; then
+        cli() { $T redis-cli -h 127.0.0.1 -p "$PORT" "$@" 2>&1; }
+        check "redis-cli PING" "PONG" "$(cli ping)"
+        check "redis-cli SET, GET" $'OK\nbar' "$(cli set foo bar; cli get foo)"
+        check "redis-cli INCR twice" $'1\n2' "$(cli incr counter; cli incr counter)"
+        check "redis-cli DEL, EXISTS" $'1\n0' "$(cli del foo; cli exists foo)"
+        check "redis-cli unknown command" "ERR unknown command 'nosuchcmd'" "$(cli nosuchcmd arg)"
+        check "redis-cli SET with EX, GET" $'OK\nv' "$(cli set ttl v ex 100; cli get ttl)"
+
+        # redis-cli --pipe: raw RESP, all written before any reply is read
+        { for i in $(seq 1 100); do printf '*3\r\n$3\r\nSET\r\n$%d\r\nkey%d\r\n$1\r\nx\r\n*2\r\n$4\r\nINCR\r\n$3\r\nhit\r\n' $((3 + ${#i})) "$i"; done; } >"$tmp/pipe.resp"
+        out=$($T redis-cli -h 127.0.0.1 -p "$PORT" --pipe <"$tmp/pipe.resp" 2>&1)
+        if [[ $out == *"errors: 0, replies: 200"* ]] && [ "$(cli get hit)" = 100 ] && [ "$(cli get key77)" = x ]; then
+            pass "redis-cli --pipe: 200 pipelined commands"
+        else
+            fail "redis-cli --pipe: 200 pipelined commands" "$out" "GET hit: $(cli get hit)"
+        fi
+
+        out=$(printf 'SET p 41\nINCR p\nGET p\n' | cli)
+        check "redis-cli reading commands from stdin" $'OK\n42\n42' "$out"
+
+        check "redis-cli DBSIZE, FLUSHALL" $'105\nOK\n0' "$(cli dbsize; cli flushall; cli dbsize)"
+    fi
+
+    if have redis-benchmark "kv_server benchmark runs"; then
+        for p in 1 16; do
+            $T redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping,set,get,incr -n 2000 -q -P $p >"$tmp/bench.out" 2>&1
+            rc=$?
+            out=$(tr '\r' '\n' <"$tmp/bench.out")
+            lines=$(grep -E '^[A-Z_]+: [0-9.]+ requests per second' <<<"$out")
+            zero=$(grep -E '^[A-Z_]+: 0(\.0+)? requests per second' <<<"$out")
+            if [ "$rc" -eq 0 ] && [ "$(wc -l <<<"$lines")" = 5 ] && [ -z "$zero" ] && ! grep -q WARNING <<<"$out"; then
+                pass "redis-benchmark -P $p ($(awk '{ printf "%s%s %d rps", (NR > 1 ? ", " : ""), $1, $2 }' <<<"$lines"))"
+            else
+                fail "redis-benchmark -P $p" "exit status $rc" "$(grep -v '^ *$' <<<"$out" | grep -v 'rps=' | tail -n 20)"
+            fi
+        done
+    fi
+
+    # last: a server that fails this hangs every later request
+    # a reply left unread, then a reset in the middle of an argument
+    reset "$PORT" 'PING\r\n*2\r\n$3\r\nGET\r\n$5\r\nab'
+    out=$(raw "$PORT" 'PING\r\nQUIT\r\n')
+    check "kv_server goes on after a client resets mid-request" $'+PONG\r\n+OK\r' "$out"
+
+    stop_server kv_server "$PID"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
