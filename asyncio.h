@@ -17,11 +17,12 @@
 
    CONTENTS
    --------
-     1. Quick start                 6. Futures
-     2. Rules of coroutine bodies   7. Tasks
-     3. Configuration macros        8. Combinators: gather, wait, as_completed,
-     4. Errors                         shield, timeouts and wait_for
-     5. The event loop              9. Coroutine macros
+     1. Quick start                 7. Tasks
+     2. Rules of coroutine bodies   8. Combinators: gather, wait, as_completed,
+     3. Configuration macros           shield, timeouts and wait_for
+     4. Errors                      9. Coroutine macros
+     5. The event loop             10. File descriptors and sockets
+     6. Futures                    11. Streams: open_connection, start_server
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -97,7 +98,9 @@
                               unless NDEBUG is defined.
    ASYNCIO_BACKEND_EPOLL      force a backend (define one to 1).  Default:
    ASYNCIO_BACKEND_KQUEUE     epoll on Linux, kqueue on the BSDs and macOS,
-   ASYNCIO_BACKEND_POLL       poll elsewhere.
+   ASYNCIO_BACKEND_POLL       poll elsewhere.  asyncio_backend_name() tells.
+   ASYNCIO_KQUEUE_HEADER      a header to include instead of <sys/event.h>
+                              (the tests build kqueue on Linux with it).
    ASYNCIO_ASSERT(x)          assertion used for programmer errors
                               (default: assert from <assert.h>).
    ASYNCIO_REALLOC(ctx,p,n)   allocator, both or neither; ctx is the loop's
@@ -110,7 +113,7 @@
    THREADS: a loop, and every future, task and handle on it, belong to the
    one thread that runs the loop; nothing here is safe to call from another.
 
-   4-9: see the comments above each declaration below.
+   4-11: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
