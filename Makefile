@@ -74,12 +74,14 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 	@bash tests/run_examples.sh $(BUILD)/examples
 	@bash tests/run_net_examples.sh $(BUILD)/examples
 	@set -e; for b in $(EXAMPLE_BACKENDS); do echo "== examples on $$b"; \
+	  bash tests/run_examples.sh $(BUILD)/examples-$$b; \
 	  bash tests/run_net_examples.sh $(BUILD)/examples-$$b; done
 
-examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(HDR)
+examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(BUILD)/examples/readme $(HDR)
 	@mkdir -p $(BUILD)/examples-$*
 	@set -e; for e in $(EXAMPLES); do \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e; done
+	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e; done; \
+	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests $(BUILD)/examples/readme.c -o $(BUILD)/examples-$*/readme
 
 $(BUILD)/examples/readme: README.md $(HDR)
 	@mkdir -p $(@D)
