@@ -317,6 +317,7 @@ struct asyncio_loop {
     size_t nfired, capfired;
     void *backend_buf;             /* backend scratch (poll: its pollfd array) */
     size_t capbackend;
+    struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
 };
 
 /* =========================================================================
@@ -357,6 +358,17 @@ int asyncio_loop_is_virtual(const asyncio_loop *loop);
 
 /* asyncio_backend_name: "epoll", "kqueue" or "poll", as compiled in. */
 const char *asyncio_backend_name(void);
+
+/* asyncio_add_signal_handler: Python's loop.add_signal_handler.  Each time
+   signal signum arrives, fn(loop, arg) runs from the loop (never inside
+   the signal handler).  One loop per process may handle signals.  While
+   a handler is installed the loop waits for it rather than stalling.
+   Returns 0, -EINVAL (bad signal, or SIGKILL/SIGSTOP), -EBUSY (another
+   loop handles signals), -ENOMEM or -errno. */
+int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback fn, void *arg);
+/* asyncio_remove_signal_handler: restore signum's default action.  Returns
+   1 if a handler was removed, 0 if there was none. */
+int asyncio_remove_signal_handler(asyncio_loop *loop, int signum);
 
 /* asyncio_run: Python's asyncio.run(main).  Creates a loop, runs fn(frame)
    as its main task to completion, cancels and finishes every task left,
@@ -3728,6 +3740,117 @@ void asyncio_server_close(asyncio_server *srv)
     asyncio_fd_close(srv->loop, srv->fd); /* queues the accept handle: it sees closing */
 }
 
+/* >>signals --------------------------------------------------------------- */
+/* The classic self-pipe: the handler only writes the signal's number to a
+   non-blocking pipe; the loop watches the read end and runs the callbacks. */
+#ifndef NSIG
+#define NSIG 65
+#endif
+typedef struct asyncio__signals {
+    int pipe[2];
+    asyncio_handle watch;
+    struct {
+        asyncio_callback fn;
+        void *arg;
+    } on[NSIG];
+} asyncio__signals;
+
+static volatile sig_atomic_t asyncio__sig_write_fd = -1;
+
+static void asyncio__on_signal(int signum)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)signum;
+    if (write((int)asyncio__sig_write_fd, &c, 1) < 0) { /* full pipe: the signal is already pending */
+    }
+    errno = saved;
+}
+
+static void asyncio__signals_read(asyncio_loop *L, void *arg)
+{
+    asyncio__signals *sg = (asyncio__signals *)arg;
+    unsigned char buf[64];
+    long n, i;
+    while ((n = asyncio__recv(sg->pipe[0], buf, sizeof buf)) > 0)
+        for (i = 0; i < n; i++)
+            if (buf[i] < NSIG && sg->on[buf[i]].fn)
+                sg->on[buf[i]].fn(L, sg->on[buf[i]].arg);
+    if (L->signals != sg) /* a callback closed the loop's signal handling */
+        return;
+    if (n == -EAGAIN)
+        asyncio__fd_unready(L, sg->pipe[0], ASYNCIO_READABLE);
+    sg->watch.fut.state = (unsigned char)(sg->watch.fut.state & ~ASYNCIO__S_MASK);
+    asyncio__fd_watch(L, sg->pipe[0], ASYNCIO_READABLE, &sg->watch.fut);
+}
+
+int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback fn, void *arg)
+{
+    asyncio__signals *sg = loop->signals;
+    struct sigaction sa;
+    int rc;
+    ASYNCIO_ASSERT(fn != NULL);
+    if (signum <= 0 || signum >= NSIG || signum == SIGKILL || signum == SIGSTOP)
+        return -EINVAL;
+    if (!sg) {
+        if (asyncio__sig_write_fd >= 0)
+            return -EBUSY;
+        if (!(sg = (asyncio__signals *)asyncio__alloc(loop, sizeof *sg)))
+            return -ENOMEM;
+        memset(sg, 0, sizeof *sg);
+        if (pipe(sg->pipe) < 0) {
+            rc = -errno;
+            asyncio__release(loop, sg);
+            return rc;
+        }
+        fcntl(sg->pipe[0], F_SETFD, FD_CLOEXEC);
+        fcntl(sg->pipe[1], F_SETFD, FD_CLOEXEC);
+        fcntl(sg->pipe[1], F_SETFL, O_NONBLOCK);
+        if ((rc = asyncio_fd_add(loop, sg->pipe[0])) < 0) {
+            close(sg->pipe[0]);
+            close(sg->pipe[1]);
+            asyncio__release(loop, sg);
+            return rc;
+        }
+        asyncio__handle_new(loop, &sg->watch, asyncio__signals_read, sg);
+        asyncio__fd_watch(loop, sg->pipe[0], ASYNCIO_READABLE, &sg->watch.fut);
+        asyncio__sig_write_fd = sg->pipe[1];
+        loop->signals = sg;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = asyncio__on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(signum, &sa, NULL) < 0)
+        return -errno;
+    sg->on[signum].fn = fn;
+    sg->on[signum].arg = arg;
+    return 0;
+}
+
+int asyncio_remove_signal_handler(asyncio_loop *loop, int signum)
+{
+    asyncio__signals *sg = loop->signals;
+    if (!sg || signum <= 0 || signum >= NSIG || !sg->on[signum].fn)
+        return 0;
+    signal(signum, SIG_DFL);
+    sg->on[signum].fn = NULL;
+    return 1;
+}
+
+/* At loop close: default actions back, the pipe closed. */
+static void asyncio__signals_close(asyncio_loop *L)
+{
+    asyncio__signals *sg = L->signals;
+    int i;
+    if (!sg)
+        return;
+    for (i = 1; i < NSIG; i++)
+        asyncio_remove_signal_handler(L, i);
+    asyncio__sig_write_fd = -1;
+    close(sg->pipe[1]); /* the read end is one of the loop's fds */
+    L->signals = NULL;
+}
+
 /* >>loop ------------------------------------------------------------------ */
 static void asyncio__warn_stderr(void *ctx, const char *message)
 {
@@ -3894,6 +4017,7 @@ int asyncio_loop_close(asyncio_loop *loop)
         return 0;
     if (loop->in_run)
         return ASYNCIO_ELOOPRUNNING;
+    asyncio__signals_close(loop);
     for (i = 0; i < loop->ntasks; i++)
         if (loop->tasks[i]) {
             asyncio__report_pending(loop, loop->tasks[i]);

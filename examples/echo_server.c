@@ -3,8 +3,8 @@
    Shows: asyncio_start_server (one task per connection, its frame and
    stream made by the server) and asyncio_server_port (the port picked
    for port 0), asyncio_stream_read / _write / _drain, and a clean stop
-   on SIGINT / SIGTERM through a self-pipe the loop watches with
-   ASYNCIO_WAIT_FD (what loop.add_signal_handler does in Python).
+   on SIGINT / SIGTERM with asyncio_add_signal_handler (Python's
+   loop.add_signal_handler).
 
    Mirrors (the Python docs' "TCP echo server using streams", echoing
    raw bytes rather than one message):
@@ -43,7 +43,6 @@
 #include "asyncio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,26 +82,15 @@ static int handle_echo(asyncio_task *self, void *frame)
     ASYNCIO_END(); /* returning closes the stream, after flushing it */
 }
 
-/* ---- stop on SIGINT / SIGTERM: a self-pipe ---------------------------- */
+/* ---- stop on SIGINT / SIGTERM ----------------------------------------- */
 
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
+/* Runs from the loop (asyncio_add_signal_handler) when a signal arrives:
+   lets serve() finish. */
+static void on_signal(asyncio_loop *loop, void *arg)
 {
-    int saved = errno;
-    char c = (char)sig;
-    ssize_t n = write(sig_pipe[1], &c, 1); /* async-signal-safe; never blocks */
-    (void)n;
-    errno = saved;
-}
-
-static int install_signal_pipe(void)
-{
-    if (pipe(sig_pipe) < 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0)
-        return -errno;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    return 0;
+    (void)loop;
+    if (!asyncio_future_done((asyncio_future *)arg))
+        asyncio_future_set_result((asyncio_future *)arg, asyncio_int(0));
 }
 
 /* ---- main ----------------------------------------------------------- */
@@ -112,6 +100,7 @@ typedef struct {
     const char *host;
     int port, rc;
     asyncio_server srv;
+    asyncio_future stop;
 } main_t;
 
 static int serve(asyncio_task *self, void *frame)
@@ -123,13 +112,15 @@ static int serve(asyncio_task *self, void *frame)
         ASYNCIO_RAISE(f->rc, NULL);
     printf("listening on %s:%d\n", f->host, asyncio_server_port(&f->srv));
     fflush(stdout);
-    /* sleep until a signal handler writes to the pipe */
-    if ((f->rc = asyncio_fd_add(ASYNCIO_LOOP(), sig_pipe[0])) < 0)
+    /* sleep until SIGINT or SIGTERM */
+    asyncio_future_init(&f->stop, ASYNCIO_LOOP());
+    if ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, on_signal, &f->stop)) < 0 ||
+        (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, on_signal, &f->stop)) < 0)
         ASYNCIO_RAISE(f->rc, NULL);
-    ASYNCIO_WAIT_FD(sig_pipe[0], ASYNCIO_READABLE);
+    ASYNCIO_AWAIT(&f->stop);
     asyncio_server_close(&f->srv);
     /* asyncio_run then cancels the connections still open, and the loop
-       closes every fd it watches (the pipe's read end too) */
+       closes every fd it watches */
     ASYNCIO_END();
 }
 
@@ -152,14 +143,9 @@ int main(int argc, char **argv)
         return 2;
     }
     m.host = argc > 2 ? argv[2] : "127.0.0.1";
-    if (install_signal_pipe() < 0) {
-        perror(PROGRAM ": pipe");
-        return 1;
-    }
     if (asyncio_run(serve, &m, &out) < 0) {
         fprintf(stderr, "%s: %s:%d: %s\n", PROGRAM, m.host, m.port, out.msg);
         return 1;
     }
-    close(sig_pipe[1]);
     return 0;
 }

@@ -57,7 +57,6 @@
 #include "asyncio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,26 +332,15 @@ static int handle_http(asyncio_task *self, void *frame)
     ASYNCIO_END(); /* the server flushes the stream and closes the connection */
 }
 
-/* ---- stop on SIGINT / SIGTERM: a self-pipe (see echo_server.c) -------- */
+/* ---- stop on SIGINT / SIGTERM ----------------------------------------- */
 
-static int sig_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
+/* Runs from the loop (asyncio_add_signal_handler) when a signal arrives:
+   lets serve() finish. */
+static void on_signal(asyncio_loop *loop, void *arg)
 {
-    int saved = errno;
-    char c = (char)sig;
-    ssize_t n = write(sig_pipe[1], &c, 1);
-    (void)n;
-    errno = saved;
-}
-
-static int install_signal_pipe(void)
-{
-    if (pipe(sig_pipe) < 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0)
-        return -errno;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    return 0;
+    (void)loop;
+    if (!asyncio_future_done((asyncio_future *)arg))
+        asyncio_future_set_result((asyncio_future *)arg, asyncio_int(0));
 }
 
 /* ---- main ----------------------------------------------------------- */
@@ -362,6 +350,7 @@ typedef struct {
     const char *host;
     int port, rc;
     asyncio_server srv;
+    asyncio_future stop;
 } main_t;
 
 static int serve(asyncio_task *self, void *frame)
@@ -373,9 +362,12 @@ static int serve(asyncio_task *self, void *frame)
         ASYNCIO_RAISE(f->rc, NULL);
     printf("listening on %s:%d\n", f->host, asyncio_server_port(&f->srv));
     fflush(stdout);
-    if ((f->rc = asyncio_fd_add(ASYNCIO_LOOP(), sig_pipe[0])) < 0)
+    /* sleep until SIGINT or SIGTERM */
+    asyncio_future_init(&f->stop, ASYNCIO_LOOP());
+    if ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, on_signal, &f->stop)) < 0 ||
+        (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, on_signal, &f->stop)) < 0)
         ASYNCIO_RAISE(f->rc, NULL);
-    ASYNCIO_WAIT_FD(sig_pipe[0], ASYNCIO_READABLE);
+    ASYNCIO_AWAIT(&f->stop);
     asyncio_server_close(&f->srv);
     ASYNCIO_END();
 }
@@ -399,14 +391,9 @@ int main(int argc, char **argv)
     }
     m.host = argc > 2 ? argv[2] : "127.0.0.1";
     build_responses();
-    if (install_signal_pipe() < 0) {
-        perror(PROGRAM ": pipe");
-        return 1;
-    }
     if (asyncio_run(serve, &m, &out) < 0) {
         fprintf(stderr, "%s: %s:%d: %s\n", PROGRAM, m.host, m.port, out.msg);
         return 1;
     }
-    close(sig_pipe[1]);
     return 0;
 }

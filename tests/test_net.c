@@ -693,3 +693,36 @@ void test_reset_mid_line_and_cancelled_drain(void)
     CHECK_EQ(asyncio_run_config(&cfg, midline, &f, NULL), 0);
     CHECK_STR(trace_get(), "server:ECONNRESET drain1:ETIMEDOUT drain2:OK");
 }
+
+/* Signal handlers run from the loop, not from the signal handler. */
+static void on_usr1(asyncio_loop *loop, void *arg)
+{
+    (void)loop;
+    trace("usr1");
+    if (!asyncio_future_done((asyncio_future *)arg))
+        asyncio_future_set_result((asyncio_future *)arg, asyncio_int(1));
+}
+typedef struct { asyncio_coro co; asyncio_future got; } sig_t_;
+static int sigmain(asyncio_task *self, void *frame)
+{
+    sig_t_ *f = (sig_t_ *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_future_init(&f->got, ASYNCIO_LOOP());
+    CHECK_EQ(asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGKILL, on_usr1, &f->got), -EINVAL);
+    CHECK_EQ(asyncio_add_signal_handler(ASYNCIO_LOOP(), 0, on_usr1, &f->got), -EINVAL);
+    CHECK_EQ(asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGUSR1, on_usr1, &f->got), 0);
+    raise(SIGUSR1);
+    trace("raised");
+    ASYNCIO_AWAIT(&f->got);
+    CHECK_EQ(asyncio_remove_signal_handler(ASYNCIO_LOOP(), SIGUSR1), 1);
+    CHECK_EQ(asyncio_remove_signal_handler(ASYNCIO_LOOP(), SIGUSR1), 0);
+    ASYNCIO_END();
+}
+void test_signal_handlers_run_from_the_loop(void)
+{
+    sig_t_ f;
+    asyncio_config cfg = vcfg();
+    CHECK_EQ(asyncio_run_config(&cfg, sigmain, &f, NULL), 0);
+    CHECK_STR(trace_get(), "raised usr1");
+    CHECK(signal(SIGUSR1, SIG_DFL) == SIG_DFL); /* the default action is back */
+}
