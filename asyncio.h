@@ -3641,9 +3641,9 @@ static void asyncio__server_serve(asyncio_server *srv, int fd)
 }
 
 /* Accept until EAGAIN (or a batch, for fairness).  Out of descriptors
-   (EMFILE, ENFILE) or memory: keep the listening socket, stop accepting
-   for 100 ms, try again -- no spinning, and clients are served once
-   descriptors free up. */
+   (EMFILE, ENFILE) or memory, or an error that is not one client's: keep
+   the listening socket, stop accepting for 100 ms, try again -- no
+   spinning, and clients are served once descriptors free up. */
 static void asyncio__server_accept(asyncio_loop *L, void *arg)
 {
     asyncio_server *srv = (asyncio_server *)arg;
@@ -3658,16 +3658,15 @@ static void asyncio__server_accept(asyncio_loop *L, void *arg)
             asyncio__server_serve(srv, c);
             continue;
         }
-        if (c == -EAGAIN)
+        if (c == -EAGAIN) {
             asyncio__fd_unready(L, srv->fd, ASYNCIO_READABLE);
-        else if (c == -EMFILE || c == -ENFILE || c == -ENOBUFS || c == -ENOMEM) {
-            asyncio_call_later(L, &srv->retry, 0.1, asyncio__server_retry, srv);
-            return;
-        }
-        else if (c != -ECONNABORTED && c != -EPROTO && c != -EPERM)
-            continue;
-        if (c == -EAGAIN)
             break;
+        }
+        if (c == -ECONNABORTED || c == -EPROTO || c == -EPERM) /* that client only */
+            continue;
+        /* out of descriptors or memory, or anything unexpected: pause */
+        asyncio_call_later(L, &srv->retry, 0.1, asyncio__server_retry, srv);
+        return;
     }
     srv->accept.fut.state = (unsigned char)(srv->accept.fut.state & ~ASYNCIO__S_MASK);
     asyncio__fd_watch(L, srv->fd, ASYNCIO_READABLE, &srv->accept.fut);
