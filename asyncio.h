@@ -932,6 +932,68 @@ void asyncio_server_close(asyncio_server *srv);
         (rc_) = asyncio_timeout_exit((to_), (rc_));                            \
     }
 
+/* =========================================================================
+   12. LOCKS, EVENTS, SEMAPHORES (CPython's semantics)
+   Each lives in caller storage.  Waiting is a coroutine you run inline:
+       ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->op, &lock));
+   Waiters are served in FIFO order; a cancelled waiter leaves no trace, and
+   one cancelled after it was woken passes its turn on.  For `async with
+   lock:` release in ASYNCIO_FINALLY, which runs on every exit path.  No
+   operation allocates.
+   ========================================================================= */
+typedef struct asyncio_lock {
+    asyncio_loop *loop;
+    asyncio__link waiters;
+    int locked, handoffs;  /* handoffs: woken waiters not yet running */
+} asyncio_lock;
+
+typedef struct asyncio_event {
+    asyncio_loop *loop;
+    asyncio__link waiters;
+    int set;
+} asyncio_event;
+
+typedef struct asyncio_semaphore {
+    asyncio_loop *loop;
+    asyncio__link waiters;
+    long value, bound;     /* bound < 0: unbounded */
+} asyncio_semaphore;
+
+/* The frame of one wait on a lock, event or semaphore. */
+typedef struct asyncio_sync_op {
+    asyncio_coro co;
+    void *obj;
+    int kind, woken;
+} asyncio_sync_op;
+
+/* asyncio_lock_init / _locked / _release: a Lock; release of an unlocked
+   lock returns ASYNCIO_EINVALIDSTATE (Python's RuntimeError), else 0. */
+void asyncio_lock_init(asyncio_lock *lock, asyncio_loop *loop);
+int asyncio_lock_locked(const asyncio_lock *lock);
+int asyncio_lock_release(asyncio_lock *lock);
+
+/* asyncio_event_init / _set / _clear / _is_set: an Event; set wakes every
+   waiter. */
+void asyncio_event_init(asyncio_event *ev, asyncio_loop *loop);
+void asyncio_event_set(asyncio_event *ev);
+void asyncio_event_clear(asyncio_event *ev);
+int asyncio_event_is_set(const asyncio_event *ev);
+
+/* asyncio_semaphore_init: a Semaphore with value (>= 0); bounded: a
+   BoundedSemaphore, whose release past the initial value returns
+   ASYNCIO_EINVALIDSTATE (Python's ValueError).  release returns 0. */
+void asyncio_semaphore_init(asyncio_semaphore *sem, asyncio_loop *loop, long value, int bounded);
+int asyncio_semaphore_locked(const asyncio_semaphore *sem);
+int asyncio_semaphore_release(asyncio_semaphore *sem);
+
+/* Setup calls for the coroutine asyncio_acquire: lock.acquire(),
+   event.wait(), semaphore.acquire().  Each completes with 0 or
+   ASYNCIO_ECANCELLED. */
+asyncio_sync_op *asyncio_lock_op(asyncio_sync_op *op, asyncio_lock *lock);
+asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev);
+asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem);
+int asyncio_acquire(asyncio_task *self, void *frame);
+
 /* ---- machinery behind the macros (private) ---- */
 #if ASYNCIO_LABELS
 #define ASYNCIO__LC_KEY 0
@@ -1016,6 +1078,8 @@ int asyncio__sleep_end(asyncio_task *self);
 int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
 int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level);
 int asyncio__fd_end(asyncio_task *self);
+int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
+int asyncio__park_end(asyncio_task *self, int *woken);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
 
 #ifdef __cplusplus
@@ -1107,7 +1171,10 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
 #define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
 #define ASYNCIO__F_FLAG 0x80u     /* kind-specific: */
-#define ASYNCIO__F_FDWAIT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd */
+#define ASYNCIO__F_FDWAIT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
+                                          or parked in a lock's list, u.value = ASYNCIO__PARKED */
+#define ASYNCIO__PARKED (-1LL)
+#define ASYNCIO__WOKEN (-2LL)
 
 enum { ASYNCIO__K_FUTURE, ASYNCIO__K_TASK, ASYNCIO__K_HANDLE, ASYNCIO__K_GATHER, ASYNCIO__K_WAIT,
        ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD };
@@ -2092,7 +2159,12 @@ int asyncio_task_cancel(asyncio_task *task)
         asyncio__unlink(f->loop, f);
         asyncio__enqueue(f->loop, f);
     } else if (f->state & ASYNCIO__F_FDWAIT) {
-        asyncio__fd_unwait(f->loop, f);
+        if (f->u.value.i == ASYNCIO__PARKED) { /* leaves no trace in the wait list */
+            f->link.prev->next = f->link.next;
+            f->link.next->prev = f->link.prev;
+            f->state &= ~ASYNCIO__F_FDWAIT;
+        } else
+            asyncio__fd_unwait(f->loop, f);
         asyncio__enqueue(f->loop, f);
     }
     f->state |= ASYNCIO__F_CANCEL;
@@ -3737,6 +3809,197 @@ void asyncio_server_close(asyncio_server *srv)
     srv->closing = 1;
     asyncio_handle_cancel(&srv->retry);
     asyncio_fd_close(srv->loop, srv->fd); /* queues the accept handle: it sees closing */
+}
+
+/* >>sync ------------------------------------------------------------------ */
+/* A waiting task parks in the primitive's list through its own link (free
+   while it is suspended): no allocation.  Waking takes it off the list and
+   marks it, so a wake-up that is then cancelled can be passed on. */
+int asyncio__park_begin(asyncio_task *self, asyncio__link *queue)
+{
+    ASYNCIO__CHECK(&self->fut);
+    self->fut.u.value.i = ASYNCIO__PARKED;
+    if (self->fut.state & ASYNCIO__F_CANCEL) /* delivered at this await */
+        asyncio__enqueue(self->fut.loop, &self->fut);
+    else {
+        asyncio__list_push(queue, &self->fut.link);
+        self->fut.state |= ASYNCIO__F_FDWAIT;
+    }
+    return ASYNCIO_PENDING;
+}
+
+int asyncio__park_end(asyncio_task *self, int *woken)
+{
+    *woken = self->fut.u.value.i == ASYNCIO__WOKEN;
+    if (self->fut.state & ASYNCIO__F_CANCEL) {
+        self->fut.state &= ~ASYNCIO__F_CANCEL;
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        return ASYNCIO_ECANCELLED;
+    }
+    return 0;
+}
+
+/* Wake the first parked task of queue; 1 if there was one. */
+static int asyncio__wake_first(asyncio_loop *L, asyncio__link *queue)
+{
+    asyncio_future *t;
+    if (asyncio__list_empty(queue))
+        return 0;
+    t = (asyncio_future *)(void *)queue->next;
+    queue->next = t->link.next;
+    t->link.next->prev = queue;
+    t->state &= ~ASYNCIO__F_FDWAIT;
+    t->u.value.i = ASYNCIO__WOKEN;
+    asyncio__enqueue(L, t);
+    return 1;
+}
+
+void asyncio_lock_init(asyncio_lock *lock, asyncio_loop *loop)
+{
+    lock->loop = loop;
+    asyncio__list_init(&lock->waiters);
+    lock->locked = lock->handoffs = 0;
+}
+
+int asyncio_lock_locked(const asyncio_lock *lock) { return lock->locked; }
+
+static void asyncio__lock_hand_on(asyncio_lock *lock)
+{
+    if (asyncio__wake_first(lock->loop, &lock->waiters))
+        lock->handoffs++;
+}
+
+int asyncio_lock_release(asyncio_lock *lock)
+{
+    if (!lock->locked)
+        return ASYNCIO_EINVALIDSTATE;
+    lock->locked = 0;
+    asyncio__lock_hand_on(lock);
+    return 0;
+}
+
+void asyncio_event_init(asyncio_event *ev, asyncio_loop *loop)
+{
+    ev->loop = loop;
+    asyncio__list_init(&ev->waiters);
+    ev->set = 0;
+}
+
+void asyncio_event_set(asyncio_event *ev)
+{
+    if (ev->set)
+        return;
+    ev->set = 1;
+    while (asyncio__wake_first(ev->loop, &ev->waiters))
+        ;
+}
+
+void asyncio_event_clear(asyncio_event *ev) { ev->set = 0; }
+int asyncio_event_is_set(const asyncio_event *ev) { return ev->set; }
+
+void asyncio_semaphore_init(asyncio_semaphore *sem, asyncio_loop *loop, long value, int bounded)
+{
+    ASYNCIO_ASSERT(value >= 0);
+    sem->loop = loop;
+    asyncio__list_init(&sem->waiters);
+    sem->value = value;
+    sem->bound = bounded ? value : -1;
+}
+
+int asyncio_semaphore_locked(const asyncio_semaphore *sem)
+{
+    return sem->value == 0 || !asyncio__list_empty(&sem->waiters);
+}
+
+/* CPython 3.11.3+: a wake-up hands the woken waiter one unit. */
+static void asyncio__semaphore_wake_next(asyncio_semaphore *sem)
+{
+    if (sem->value > 0 && asyncio__wake_first(sem->loop, &sem->waiters))
+        sem->value--;
+}
+
+int asyncio_semaphore_release(asyncio_semaphore *sem)
+{
+    if (sem->bound >= 0 && sem->value >= sem->bound)
+        return ASYNCIO_EINVALIDSTATE;
+    sem->value++;
+    asyncio__semaphore_wake_next(sem);
+    return 0;
+}
+
+enum { ASYNCIO__SYNC_LOCK, ASYNCIO__SYNC_EVENT, ASYNCIO__SYNC_SEM };
+
+static asyncio_sync_op *asyncio__sync_setup(asyncio_sync_op *op, void *obj, int kind)
+{
+    op->obj = obj;
+    op->kind = kind;
+    return op;
+}
+
+asyncio_sync_op *asyncio_lock_op(asyncio_sync_op *op, asyncio_lock *lock)
+{
+    return asyncio__sync_setup(op, lock, ASYNCIO__SYNC_LOCK);
+}
+
+asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev)
+{
+    return asyncio__sync_setup(op, ev, ASYNCIO__SYNC_EVENT);
+}
+
+asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem)
+{
+    return asyncio__sync_setup(op, sem, ASYNCIO__SYNC_SEM);
+}
+
+int asyncio_acquire(asyncio_task *self, void *frame)
+{
+    asyncio_sync_op *op = (asyncio_sync_op *)frame;
+    asyncio_lock *lock = (asyncio_lock *)op->obj;
+    asyncio_event *ev = (asyncio_event *)op->obj;
+    asyncio_semaphore *sem = (asyncio_semaphore *)op->obj;
+    int rc;
+    ASYNCIO_BEGIN(self, op);
+    if (op->kind == ASYNCIO__SYNC_LOCK) {
+        /* free, and nobody queued or being handed it: take it */
+        if (!lock->locked && asyncio__list_empty(&lock->waiters) && !lock->handoffs) {
+            lock->locked = 1;
+            ASYNCIO_RETURN(asyncio_int(1));
+        }
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &lock->waiters),
+                         asyncio__park_end(self, &op->woken));
+        if (op->woken)
+            lock->handoffs--;
+        if (rc < 0) {
+            if (op->woken && !lock->locked) /* pass the hand-off on */
+                asyncio__lock_hand_on(lock);
+            ASYNCIO_RAISE(rc, NULL);
+        }
+        lock->locked = 1;
+    } else if (op->kind == ASYNCIO__SYNC_EVENT) {
+        if (!ev->set) {
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &ev->waiters),
+                             asyncio__park_end(self, &op->woken));
+            if (rc < 0)
+                ASYNCIO_RAISE(rc, NULL);
+        }
+    } else {
+        if (!asyncio_semaphore_locked(sem)) {
+            sem->value--;
+            ASYNCIO_RETURN(asyncio_int(1));
+        }
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &sem->waiters),
+                         asyncio__park_end(self, &op->woken));
+        if (rc < 0) {
+            if (op->woken) { /* give back the unit it was handed */
+                sem->value++;
+                asyncio__semaphore_wake_next(sem);
+            }
+            ASYNCIO_RAISE(rc, NULL);
+        }
+        asyncio__semaphore_wake_next(sem);
+    }
+    ASYNCIO_RETURN(asyncio_int(1));
+    ASYNCIO_END();
 }
 
 /* >>signals --------------------------------------------------------------- */

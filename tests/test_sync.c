@@ -1,0 +1,141 @@
+/* Lock, Event, Semaphore: pinned to the trace CPython 3.11 prints for the
+   same program:
+   0+ 0- 2+ 2- 3+ 3- locked=False b+ b- a.cancelled=True locked=False set
+   ev0:True ev1:True s0+ s1+ s0- s1- s2+ s3+ s2- s3- bounded:ValueError */
+#include "tests.h"
+
+typedef struct { asyncio_coro co; asyncio_lock *lock; const char *name; double hold; int held; asyncio_sync_op op; } holder_t;
+
+typedef struct { asyncio_coro co; asyncio_event *ev; int n; asyncio_sync_op op; } evw_t;
+static int evwaiter(asyncio_task *self, void *frame)
+{
+    evw_t *f = (evw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_event_op(&f->op, f->ev));
+    trace("ev%d:True", f->n);
+    ASYNCIO_END();
+}
+
+typedef struct { asyncio_coro co; asyncio_semaphore *sem; int n; asyncio_sync_op op; } semw_t;
+static int semwaiter(asyncio_task *self, void *frame)
+{
+    semw_t *f = (semw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_semaphore_op(&f->op, f->sem));
+    trace("s%d+", f->n);
+    ASYNCIO_SLEEP(1);
+    trace("s%d-", f->n);
+    asyncio_semaphore_release(f->sem);
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_lock lock;
+    asyncio_event ev;
+    asyncio_semaphore sem, bs;
+    holder_t h[6];
+    asyncio_task t[6];
+    evw_t e[2];
+    asyncio_task et[2];
+    semw_t s[4];
+    asyncio_task st[4];
+    asyncio_future *futs[6];
+    asyncio_gather_t g;
+    asyncio_sync_op op;
+    int i;
+} sync_main_t;
+
+/* the lock is released in FINALLY here, as `async with` would */
+static int holder_with(asyncio_task *self, void *frame)
+{
+    holder_t *f = (holder_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->held = 0;
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->op, f->lock));
+    f->held = 1;
+    trace("%s+", f->name);
+    ASYNCIO_SLEEP(f->hold);
+    trace("%s-", f->name);
+    ASYNCIO_FINALLY;
+    if (f->held)
+        asyncio_lock_release(f->lock);
+    ASYNCIO_END();
+}
+
+static const char *const names[] = {"0", "1", "2", "3", "a", "b"};
+
+static int sync_main(asyncio_task *self, void *frame)
+{
+    sync_main_t *m = (sync_main_t *)frame;
+    ASYNCIO_BEGIN(self, m);
+    asyncio_lock_init(&m->lock, ASYNCIO_LOOP());
+    for (m->i = 0; m->i < 3; m->i++) {
+        m->h[m->i].lock = &m->lock;
+        m->h[m->i].name = names[m->i];
+        m->h[m->i].hold = 1;
+        m->futs[m->i] = &asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], holder_with, &m->h[m->i])->fut;
+    }
+    ASYNCIO_YIELD();
+    m->h[3].lock = &m->lock;
+    m->h[3].name = "3";
+    m->h[3].hold = 1;
+    m->futs[3] = &asyncio_create_task(ASYNCIO_LOOP(), &m->t[3], holder_with, &m->h[3])->fut;
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&m->t[1]); /* a waiting waiter: leaves no trace */
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 4, ASYNCIO_RETURN_EXCEPTIONS);
+    ASYNCIO_AWAIT(&m->g.fut);
+    trace("locked=%s", asyncio_lock_locked(&m->lock) ? "True" : "False");
+    /* woken, then cancelled: the lock passes on */
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&m->op, &m->lock));
+    for (m->i = 4; m->i < 6; m->i++) {
+        m->h[m->i].lock = &m->lock;
+        m->h[m->i].name = names[m->i];
+        m->h[m->i].hold = 0;
+        m->futs[m->i - 4] = &asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], holder_with, &m->h[m->i])->fut;
+    }
+    ASYNCIO_YIELD();
+    asyncio_lock_release(&m->lock); /* wakes a */
+    asyncio_task_cancel(&m->t[4]);  /* a is cancelled after its wake-up: b gets the lock */
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 2, ASYNCIO_RETURN_EXCEPTIONS);
+    ASYNCIO_AWAIT(&m->g.fut);
+    trace("a.cancelled=%s locked=%s", asyncio_future_cancelled(&m->t[4].fut) ? "True" : "False",
+          asyncio_lock_locked(&m->lock) ? "True" : "False");
+    CHECK_EQ(asyncio_lock_release(&m->lock), ASYNCIO_EINVALIDSTATE);
+    /* event */
+    asyncio_event_init(&m->ev, ASYNCIO_LOOP());
+    for (m->i = 0; m->i < 2; m->i++) {
+        m->e[m->i].ev = &m->ev;
+        m->e[m->i].n = m->i;
+        m->futs[m->i] = &asyncio_create_task(ASYNCIO_LOOP(), &m->et[m->i], evwaiter, &m->e[m->i])->fut;
+    }
+    ASYNCIO_YIELD();
+    asyncio_event_set(&m->ev);
+    trace("set");
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 2, 0);
+    ASYNCIO_AWAIT(&m->g.fut);
+    /* semaphore(2) and four users */
+    asyncio_semaphore_init(&m->sem, ASYNCIO_LOOP(), 2, 0);
+    for (m->i = 0; m->i < 4; m->i++) {
+        m->s[m->i].sem = &m->sem;
+        m->s[m->i].n = m->i;
+        m->futs[m->i] = &asyncio_create_task(ASYNCIO_LOOP(), &m->st[m->i], semwaiter, &m->s[m->i])->fut;
+    }
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 4, 0);
+    ASYNCIO_AWAIT(&m->g.fut);
+    asyncio_semaphore_init(&m->bs, ASYNCIO_LOOP(), 1, 1);
+    if (asyncio_semaphore_release(&m->bs) == ASYNCIO_EINVALIDSTATE)
+        trace("bounded:ValueError");
+    ASYNCIO_END();
+}
+
+void test_lock_event_semaphore_like_cpython(void)
+{
+    static sync_main_t m;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    CHECK_EQ(asyncio_run_config(&cfg, sync_main, &m, NULL), 0);
+    CHECK_STR(trace_get(), "0+ 0- 2+ 2- 3+ 3- locked=False b+ b- a.cancelled=True locked=False set "
+                           "ev0:True ev1:True s0+ s1+ s0- s1- s2+ s3+ s2- s3- bounded:ValueError");
+}
