@@ -158,6 +158,9 @@ extern "C" {
     X(ELOOPRUNNING, -4006, "event loop is already running")                    \
     X(EINCOMPLETE, -4007, "incomplete read: end of stream before the expected data") \
     X(ELIMIT, -4008, "line longer than the stream's limit")                   \
+    X(EQUEUEFULL, -4009, "queue is full")                                     \
+    X(EQUEUEEMPTY, -4010, "queue is empty")                                   \
+    X(EQUEUESHUTDOWN, -4011, "queue is shut down")                            \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -993,6 +996,60 @@ asyncio_sync_op *asyncio_lock_op(asyncio_sync_op *op, asyncio_lock *lock);
 asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev);
 asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem);
 int asyncio_acquire(asyncio_task *self, void *frame);
+
+/* Queues: FIFO, LIFO or priority (smallest .i first), of asyncio_value
+   items (one word: a number or a pointer, copied in).  Bounded queues
+   keep their items in caller storage (capacity values) and never
+   allocate; unbounded ones (storage NULL) grow with the loop's allocator.
+   put and get are coroutines (asyncio_queue_io) that wait while full /
+   empty; a getter woken and then cancelled leaves the item to the next,
+   a cancelled putter inserted nothing. */
+typedef enum asyncio_queue_kind { ASYNCIO_FIFO, ASYNCIO_LIFO, ASYNCIO_PRIORITY } asyncio_queue_kind;
+
+typedef struct asyncio_queue {
+    asyncio_loop *loop;
+    asyncio_value *items;
+    size_t cap, head, count, unfinished;
+    int bounded, shutdown;
+    asyncio_queue_kind kind;
+    asyncio__link getters, putters, joiners;
+} asyncio_queue;
+
+typedef struct asyncio_queue_op {
+    asyncio_coro co;
+    asyncio_queue *q;
+    int kind, woken;
+    asyncio_value value;
+} asyncio_queue_op;
+
+/* asyncio_queue_init: storage holds capacity items (a bounded queue), or
+   is NULL for an unbounded one (capacity ignored). */
+void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, asyncio_value *storage,
+                        size_t capacity);
+/* asyncio_queue_free: release an unbounded queue's storage. */
+void asyncio_queue_free(asyncio_queue *q);
+/* asyncio_queue_put_nowait / _get_nowait: 0, ASYNCIO_EQUEUEFULL /
+   ASYNCIO_EQUEUEEMPTY, ASYNCIO_EQUEUESHUTDOWN, or -ENOMEM (unbounded). */
+int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item);
+int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item);
+/* asyncio_queue_qsize / _empty / _full. */
+size_t asyncio_queue_qsize(const asyncio_queue *q);
+int asyncio_queue_empty(const asyncio_queue *q);
+int asyncio_queue_full(const asyncio_queue *q);
+/* asyncio_queue_task_done: one item fully processed (for join); returns 0
+   or ASYNCIO_EINVALIDSTATE when called more times than items were put. */
+int asyncio_queue_task_done(asyncio_queue *q);
+/* asyncio_queue_shutdown: Python 3.13's shutdown: puts fail from now on
+   with ASYNCIO_EQUEUESHUTDOWN, so do gets once the queue is empty (at
+   once with immediate, which also drops what is queued); every waiting
+   getter and putter wakes with that error. */
+void asyncio_queue_shutdown(asyncio_queue *q, int immediate);
+/* Setup calls for the coroutine asyncio_queue_io: put (result 0), get
+   (result: the item), join (result 0 once every item is task_done). */
+asyncio_queue_op *asyncio_queue_put(asyncio_queue_op *op, asyncio_queue *q, asyncio_value item);
+asyncio_queue_op *asyncio_queue_get(asyncio_queue_op *op, asyncio_queue *q);
+asyncio_queue_op *asyncio_queue_join(asyncio_queue_op *op, asyncio_queue *q);
+int asyncio_queue_io(asyncio_task *self, void *frame);
 
 /* ---- machinery behind the macros (private) ---- */
 #if ASYNCIO_LABELS
@@ -3999,6 +4056,192 @@ int asyncio_acquire(asyncio_task *self, void *frame)
         asyncio__semaphore_wake_next(sem);
     }
     ASYNCIO_RETURN(asyncio_int(1));
+    ASYNCIO_END();
+}
+
+/* >>queue ----------------------------------------------------------------- */
+void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, asyncio_value *storage,
+                        size_t capacity)
+{
+    ASYNCIO_ASSERT(q != NULL && loop != NULL && (!storage || capacity > 0));
+    memset(q, 0, sizeof *q);
+    q->loop = loop;
+    q->kind = kind;
+    q->items = storage;
+    q->bounded = storage != NULL;
+    q->cap = storage ? capacity : 0;
+    asyncio__list_init(&q->getters);
+    asyncio__list_init(&q->putters);
+    asyncio__list_init(&q->joiners);
+}
+
+void asyncio_queue_free(asyncio_queue *q)
+{
+    if (!q->bounded)
+        ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
+    q->items = NULL;
+    q->cap = q->count = 0;
+}
+
+size_t asyncio_queue_qsize(const asyncio_queue *q) { return q->count; }
+int asyncio_queue_empty(const asyncio_queue *q) { return q->count == 0; }
+int asyncio_queue_full(const asyncio_queue *q) { return q->bounded && q->count >= q->cap; }
+
+static int asyncio__qless(asyncio_value a, asyncio_value b) { return a.i < b.i; }
+
+int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item)
+{
+    size_t i;
+    if (q->shutdown)
+        return ASYNCIO_EQUEUESHUTDOWN;
+    if (asyncio_queue_full(q))
+        return ASYNCIO_EQUEUEFULL;
+    if (q->count == q->cap) { /* unbounded: grow, keeping the ring's order */
+        size_t ncap = q->cap ? 2 * q->cap : 16;
+        asyncio_value *n = (asyncio_value *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        for (i = 0; i < q->count; i++)
+            n[i] = q->items[(q->head + i) % q->cap];
+        ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
+        q->items = n;
+        q->cap = ncap;
+        q->head = 0;
+    }
+    if (q->kind == ASYNCIO_PRIORITY) { /* a binary min-heap in items[0, count) */
+        i = q->count;
+        while (i > 0 && asyncio__qless(item, q->items[(i - 1) / 2])) {
+            q->items[i] = q->items[(i - 1) / 2];
+            i = (i - 1) / 2;
+        }
+        q->items[i] = item;
+    } else
+        q->items[(q->head + q->count) % q->cap] = item;
+    q->count++;
+    q->unfinished++;
+    asyncio__wake_first(q->loop, &q->getters);
+    return 0;
+}
+
+int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item)
+{
+    if (!q->count)
+        return q->shutdown ? ASYNCIO_EQUEUESHUTDOWN : ASYNCIO_EQUEUEEMPTY;
+    if (q->kind == ASYNCIO_FIFO) {
+        *item = q->items[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    } else if (q->kind == ASYNCIO_LIFO)
+        *item = q->items[(q->head + --q->count) % q->cap];
+    else {
+        asyncio_value last = q->items[--q->count];
+        size_t i = 0;
+        *item = q->items[0];
+        for (;;) {
+            size_t c = 2 * i + 1;
+            if (c >= q->count)
+                break;
+            if (c + 1 < q->count && asyncio__qless(q->items[c + 1], q->items[c]))
+                c++;
+            if (!asyncio__qless(q->items[c], last))
+                break;
+            q->items[i] = q->items[c];
+            i = c;
+        }
+        q->items[i] = last;
+    }
+    asyncio__wake_first(q->loop, &q->putters);
+    return 0;
+}
+
+int asyncio_queue_task_done(asyncio_queue *q)
+{
+    if (!q->unfinished)
+        return ASYNCIO_EINVALIDSTATE;
+    if (--q->unfinished == 0)
+        while (asyncio__wake_first(q->loop, &q->joiners))
+            ;
+    return 0;
+}
+
+void asyncio_queue_shutdown(asyncio_queue *q, int immediate)
+{
+    q->shutdown = 1;
+    if (immediate) {
+        q->unfinished = q->unfinished > q->count ? q->unfinished - q->count : 0;
+        q->count = q->head = 0;
+        if (!q->unfinished)
+            while (asyncio__wake_first(q->loop, &q->joiners))
+                ;
+    }
+    while (asyncio__wake_first(q->loop, &q->getters))
+        ;
+    while (asyncio__wake_first(q->loop, &q->putters))
+        ;
+}
+
+enum { ASYNCIO__Q_PUT, ASYNCIO__Q_GET, ASYNCIO__Q_JOIN };
+
+static asyncio_queue_op *asyncio__queue_setup(asyncio_queue_op *op, asyncio_queue *q, int kind, asyncio_value v)
+{
+    op->q = q;
+    op->kind = kind;
+    if (!op->co.lc) /* the item is kept once the put has started */
+        op->value = v;
+    return op;
+}
+
+asyncio_queue_op *asyncio_queue_put(asyncio_queue_op *op, asyncio_queue *q, asyncio_value item)
+{
+    return asyncio__queue_setup(op, q, ASYNCIO__Q_PUT, item);
+}
+
+asyncio_queue_op *asyncio_queue_get(asyncio_queue_op *op, asyncio_queue *q)
+{
+    return asyncio__queue_setup(op, q, ASYNCIO__Q_GET, asyncio_int(0));
+}
+
+asyncio_queue_op *asyncio_queue_join(asyncio_queue_op *op, asyncio_queue *q)
+{
+    return asyncio__queue_setup(op, q, ASYNCIO__Q_JOIN, asyncio_int(0));
+}
+
+int asyncio_queue_io(asyncio_task *self, void *frame)
+{
+    asyncio_queue_op *op = (asyncio_queue_op *)frame;
+    asyncio_queue *q = op->q;
+    int rc;
+    ASYNCIO_BEGIN(self, op);
+    if (op->kind == ASYNCIO__Q_JOIN) {
+        if (q->unfinished) {
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &q->joiners),
+                             asyncio__park_end(self, &op->woken));
+            if (rc < 0)
+                ASYNCIO_RAISE(rc, NULL);
+        }
+        ASYNCIO_RETURN(asyncio_int(0));
+    }
+    /* CPython: wait, then look again; a wake-up that is cancelled goes to
+       the next waiter if the queue still allows it */
+    while (op->kind == ASYNCIO__Q_PUT ? asyncio_queue_full(q) && !q->shutdown : !q->count && !q->shutdown) {
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, op->kind == ASYNCIO__Q_PUT ? &q->putters : &q->getters),
+                         asyncio__park_end(self, &op->woken));
+        if (rc < 0) {
+            if (op->woken && op->kind == ASYNCIO__Q_PUT && !asyncio_queue_full(q))
+                asyncio__wake_first(q->loop, &q->putters);
+            else if (op->woken && op->kind == ASYNCIO__Q_GET && q->count)
+                asyncio__wake_first(q->loop, &q->getters);
+            ASYNCIO_RAISE(rc, NULL);
+        }
+    }
+    if (op->kind == ASYNCIO__Q_PUT) {
+        if ((rc = asyncio_queue_put_nowait(q, op->value)) < 0)
+            ASYNCIO_RAISE(rc, NULL);
+        ASYNCIO_RETURN(asyncio_int(0));
+    }
+    if ((rc = asyncio_queue_get_nowait(q, &op->value)) < 0)
+        ASYNCIO_RAISE(rc, NULL);
+    ASYNCIO_RETURN(op->value);
     ASYNCIO_END();
 }
 
