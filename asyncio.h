@@ -962,11 +962,16 @@ typedef struct asyncio_semaphore {
     long value, bound;     /* bound < 0: unbounded */
 } asyncio_semaphore;
 
-/* The frame of one wait on a lock, event or semaphore. */
+typedef struct asyncio_condition {
+    asyncio_lock *lock;
+    asyncio__link waiters;
+} asyncio_condition;
+
+/* The frame of one wait on a lock, event, semaphore or condition. */
 typedef struct asyncio_sync_op {
     asyncio_coro co;
     void *obj;
-    int kind, woken;
+    int kind, woken, cancelled;
 } asyncio_sync_op;
 
 /* asyncio_lock_init / _locked / _release: a Lock; release of an unlocked
@@ -989,12 +994,24 @@ void asyncio_semaphore_init(asyncio_semaphore *sem, asyncio_loop *loop, long val
 int asyncio_semaphore_locked(const asyncio_semaphore *sem);
 int asyncio_semaphore_release(asyncio_semaphore *sem);
 
+/* asyncio_condition_init: a Condition over lock (a Lock you own).
+   notify wakes up to n waiters, notify_all every one; both need the lock
+   held (else ASYNCIO_EINVALIDSTATE, Python's RuntimeError), else 0.
+   Python's wait_for(predicate) is a loop of waits:
+       while (!ready(f)) ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&f->op, &cond)); */
+void asyncio_condition_init(asyncio_condition *cond, asyncio_lock *lock);
+int asyncio_condition_notify(asyncio_condition *cond, int n);
+int asyncio_condition_notify_all(asyncio_condition *cond);
+
 /* Setup calls for the coroutine asyncio_acquire: lock.acquire(),
-   event.wait(), semaphore.acquire().  Each completes with 0 or
-   ASYNCIO_ECANCELLED. */
+   event.wait(), semaphore.acquire(), condition.wait().  Each completes
+   with 0 or ASYNCIO_ECANCELLED; condition.wait with the lock held again
+   in both cases (it re-acquires before a cancellation reaches you), or
+   ASYNCIO_EINVALIDSTATE if the lock was not held. */
 asyncio_sync_op *asyncio_lock_op(asyncio_sync_op *op, asyncio_lock *lock);
 asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev);
 asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem);
+asyncio_sync_op *asyncio_condition_op(asyncio_sync_op *op, asyncio_condition *cond);
 int asyncio_acquire(asyncio_task *self, void *frame);
 
 /* Queues: FIFO, LIFO or priority (smallest .i first), of asyncio_value
@@ -3984,7 +4001,24 @@ int asyncio_semaphore_release(asyncio_semaphore *sem)
     return 0;
 }
 
-enum { ASYNCIO__SYNC_LOCK, ASYNCIO__SYNC_EVENT, ASYNCIO__SYNC_SEM };
+void asyncio_condition_init(asyncio_condition *cond, asyncio_lock *lock)
+{
+    cond->lock = lock;
+    asyncio__list_init(&cond->waiters);
+}
+
+int asyncio_condition_notify(asyncio_condition *cond, int n)
+{
+    if (!cond->lock->locked)
+        return ASYNCIO_EINVALIDSTATE;
+    while (n-- > 0 && asyncio__wake_first(cond->lock->loop, &cond->waiters))
+        ;
+    return 0;
+}
+
+int asyncio_condition_notify_all(asyncio_condition *cond) { return asyncio_condition_notify(cond, INT_MAX); }
+
+enum { ASYNCIO__SYNC_LOCK, ASYNCIO__SYNC_EVENT, ASYNCIO__SYNC_SEM, ASYNCIO__SYNC_COND };
 
 static asyncio_sync_op *asyncio__sync_setup(asyncio_sync_op *op, void *obj, int kind)
 {
@@ -4008,30 +4042,46 @@ asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *se
     return asyncio__sync_setup(op, sem, ASYNCIO__SYNC_SEM);
 }
 
+asyncio_sync_op *asyncio_condition_op(asyncio_sync_op *op, asyncio_condition *cond)
+{
+    return asyncio__sync_setup(op, cond, ASYNCIO__SYNC_COND);
+}
+
 int asyncio_acquire(asyncio_task *self, void *frame)
 {
     asyncio_sync_op *op = (asyncio_sync_op *)frame;
-    asyncio_lock *lock = (asyncio_lock *)op->obj;
+    asyncio_condition *cond = (asyncio_condition *)op->obj;
+    asyncio_lock *lock = op->kind == ASYNCIO__SYNC_COND ? cond->lock : (asyncio_lock *)op->obj;
     asyncio_event *ev = (asyncio_event *)op->obj;
     asyncio_semaphore *sem = (asyncio_semaphore *)op->obj;
     int rc;
     ASYNCIO_BEGIN(self, op);
-    if (op->kind == ASYNCIO__SYNC_LOCK) {
-        /* free, and nobody queued or being handed it: take it */
-        if (!lock->locked && asyncio__list_empty(&lock->waiters) && !lock->handoffs) {
-            lock->locked = 1;
-            ASYNCIO_RETURN(asyncio_int(1));
-        }
-        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &lock->waiters),
+    op->cancelled = 0;
+    if (op->kind == ASYNCIO__SYNC_COND) { /* release, wait for a notify, then take the lock back */
+        if (asyncio_lock_release(lock) < 0)
+            ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "condition waited on without its lock");
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &cond->waiters),
                          asyncio__park_end(self, &op->woken));
-        if (op->woken)
-            lock->handoffs--;
-        if (rc < 0) {
+        op->cancelled = rc == ASYNCIO_ECANCELLED;
+    }
+    if (op->kind == ASYNCIO__SYNC_LOCK || op->kind == ASYNCIO__SYNC_COND) {
+        /* free, and nobody queued or being handed it: take it */
+        while (lock->locked || !asyncio__list_empty(&lock->waiters) || lock->handoffs) {
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &lock->waiters),
+                             asyncio__park_end(self, &op->woken));
+            if (op->woken)
+                lock->handoffs--;
+            if (rc == 0)
+                break; /* handed the lock */
             if (op->woken && !lock->locked) /* pass the hand-off on */
                 asyncio__lock_hand_on(lock);
-            ASYNCIO_RAISE(rc, NULL);
+            if (op->kind == ASYNCIO__SYNC_LOCK)
+                ASYNCIO_RAISE(rc, NULL);
+            op->cancelled = 1; /* a condition waiter gets the lock back first */
         }
         lock->locked = 1;
+        if (op->cancelled)
+            ASYNCIO_RAISE(ASYNCIO_ECANCELLED, NULL);
     } else if (op->kind == ASYNCIO__SYNC_EVENT) {
         if (!ev->set) {
             ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &ev->waiters),

@@ -139,3 +139,95 @@ void test_lock_event_semaphore_like_cpython(void)
     CHECK_STR(trace_get(), "0+ 0- 2+ 2- 3+ 3- locked=False b+ b- a.cancelled=True locked=False set "
                            "ev0:True ev1:True s0+ s1+ s0- s1- s2+ s3+ s2- s3- bounded:ValueError");
 }
+
+/* Condition, pinned to CPython 3.11:
+   notified c0:1 c1:2 holding cancelledx locked=True notify:RuntimeError
+   (a cancelled waiter gets the lock back before it sees the cancellation) */
+typedef struct { asyncio_coro co; asyncio_condition *cond; int *items, *nitems, n, held, rc; asyncio_sync_op op; } cw_t;
+static int cond_consumer(asyncio_task *self, void *frame)
+{
+    cw_t *f = (cw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->op, f->cond->lock));
+    f->held = 1;
+    while (!*f->nitems) {
+        ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&f->op, f->cond));
+    }
+    trace("c%d:%d", f->n, f->items[0]);
+    f->items[0] = f->items[1];
+    (*f->nitems)--;
+    ASYNCIO_FINALLY;
+    if (f->held)
+        asyncio_lock_release(f->cond->lock);
+    ASYNCIO_END();
+}
+static int cond_waiter(asyncio_task *self, void *frame)
+{
+    cw_t *f = (cw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->op, f->cond->lock));
+    f->held = 1;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_acquire, asyncio_condition_op(&f->op, f->cond));
+    if (f->rc == ASYNCIO_ECANCELLED)
+        trace("cancelledx locked=%s", asyncio_lock_locked(f->cond->lock) ? "True" : "False");
+    ASYNCIO_FINALLY;
+    if (f->held)
+        asyncio_lock_release(f->cond->lock);
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_lock lock;
+    asyncio_condition cond;
+    int items[2], nitems;
+    cw_t c[3];
+    asyncio_task t[3];
+    asyncio_future *futs[2];
+    asyncio_gather_t g;
+    asyncio_sync_op op;
+    int i;
+} cmain_t;
+static int cmain(asyncio_task *self, void *frame)
+{
+    cmain_t *m = (cmain_t *)frame;
+    ASYNCIO_BEGIN(self, m);
+    asyncio_lock_init(&m->lock, ASYNCIO_LOOP());
+    asyncio_condition_init(&m->cond, &m->lock);
+    for (m->i = 0; m->i < 3; m->i++) {
+        m->c[m->i].cond = &m->cond;
+        m->c[m->i].items = m->items;
+        m->c[m->i].nitems = &m->nitems;
+        m->c[m->i].n = m->i;
+        asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], m->i < 2 ? cond_consumer : cond_waiter, &m->c[m->i]);
+    }
+    m->futs[0] = &m->t[0].fut;
+    m->futs[1] = &m->t[1].fut;
+    ASYNCIO_YIELD();
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&m->op, &m->lock));
+    m->items[0] = 1;
+    m->items[1] = 2;
+    m->nitems = 2;
+    CHECK_EQ(asyncio_condition_notify(&m->cond, 2), 0);
+    trace("notified");
+    asyncio_lock_release(&m->lock);
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 2, 0);
+    ASYNCIO_AWAIT(&m->g.fut);
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&m->op, &m->lock));
+    asyncio_task_cancel(&m->t[2]);
+    ASYNCIO_YIELD();
+    trace("holding");
+    asyncio_lock_release(&m->lock);
+    ASYNCIO_AWAIT(&m->t[2].fut);
+    if (asyncio_condition_notify(&m->cond, 1) == ASYNCIO_EINVALIDSTATE)
+        trace("notify:RuntimeError");
+    ASYNCIO_END();
+}
+void test_condition_like_cpython(void)
+{
+    static cmain_t m;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    CHECK_EQ(asyncio_run_config(&cfg, cmain, &m, NULL), 0);
+    CHECK_STR(trace_get(), "notified c0:1 c1:2 holding cancelledx locked=True notify:RuntimeError");
+}
