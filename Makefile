@@ -117,8 +117,9 @@ test-compile:
 BENCH := gather spawn switch
 bench: bench-core bench-net
 
-bench-core: $(BENCH:%=$(BUILD)/bench/%)
+bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync
 	@bash bench/run.sh $(BUILD)/bench
+	@bash bench/sync.sh $(BUILD)/bench
 
 bench-net: examples $(BUILD)/bench/idle
 	@$(BUILD)/bench/idle 10000
