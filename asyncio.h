@@ -161,6 +161,7 @@ extern "C" {
     X(EQUEUEFULL, -4009, "queue is full")                                     \
     X(EQUEUEEMPTY, -4010, "queue is empty")                                   \
     X(EQUEUESHUTDOWN, -4011, "queue is shut down")                            \
+    X(EBROKENBARRIER, -4012, "barrier is broken (aborted or reset)")          \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -1067,6 +1068,33 @@ asyncio_queue_op *asyncio_queue_put(asyncio_queue_op *op, asyncio_queue *q, asyn
 asyncio_queue_op *asyncio_queue_get(asyncio_queue_op *op, asyncio_queue *q);
 asyncio_queue_op *asyncio_queue_join(asyncio_queue_op *op, asyncio_queue *q);
 int asyncio_queue_io(asyncio_task *self, void *frame);
+
+/* asyncio_barrier: Python's Barrier(parties).  Each waiter (the coroutine
+   asyncio_barrier_wait on an asyncio_barrier_op, result: its index, the
+   last to arrive getting parties - 1) waits until parties of them are
+   there; then all go and the barrier refills.  abort breaks it (waiters
+   and later calls fail with ASYNCIO_EBROKENBARRIER) until reset; reset
+   also breaks the current round. */
+typedef struct asyncio_barrier {
+    asyncio_lock lock;
+    asyncio_condition cond;
+    int parties, count, state;
+} asyncio_barrier;
+
+typedef struct asyncio_barrier_op {
+    asyncio_coro co;
+    asyncio_barrier *b;
+    int index, held, counted;
+    asyncio_sync_op op;
+} asyncio_barrier_op;
+
+void asyncio_barrier_init(asyncio_barrier *b, asyncio_loop *loop, int parties);
+void asyncio_barrier_abort(asyncio_barrier *b);
+void asyncio_barrier_reset(asyncio_barrier *b);
+int asyncio_barrier_broken(const asyncio_barrier *b);
+int asyncio_barrier_n_waiting(const asyncio_barrier *b);
+asyncio_barrier_op *asyncio_barrier_op_init(asyncio_barrier_op *op, asyncio_barrier *b);
+int asyncio_barrier_wait(asyncio_task *self, void *frame);
 
 /* ---- machinery behind the macros (private) ---- */
 #if ASYNCIO_LABELS
@@ -4292,6 +4320,84 @@ int asyncio_queue_io(asyncio_task *self, void *frame)
     if ((rc = asyncio_queue_get_nowait(q, &op->value)) < 0)
         ASYNCIO_RAISE(rc, NULL);
     ASYNCIO_RETURN(op->value);
+    ASYNCIO_END();
+}
+
+/* >>barrier --------------------------------------------------------------- */
+/* CPython's: a lock, a condition over it, and a state machine. */
+enum { ASYNCIO__B_FILLING, ASYNCIO__B_DRAINING, ASYNCIO__B_RESETTING, ASYNCIO__B_BROKEN };
+
+void asyncio_barrier_init(asyncio_barrier *b, asyncio_loop *loop, int parties)
+{
+    ASYNCIO_ASSERT(parties >= 1);
+    asyncio_lock_init(&b->lock, loop);
+    asyncio_condition_init(&b->cond, &b->lock);
+    b->parties = parties;
+    b->count = 0;
+    b->state = ASYNCIO__B_FILLING;
+}
+
+static void asyncio__barrier_wake_all(asyncio_barrier *b)
+{
+    while (asyncio__wake_first(b->lock.loop, &b->cond.waiters))
+        ;
+}
+
+void asyncio_barrier_abort(asyncio_barrier *b)
+{
+    b->state = ASYNCIO__B_BROKEN;
+    asyncio__barrier_wake_all(b);
+}
+
+void asyncio_barrier_reset(asyncio_barrier *b)
+{
+    b->state = b->count > 0 ? ASYNCIO__B_RESETTING : ASYNCIO__B_FILLING;
+    asyncio__barrier_wake_all(b);
+}
+
+int asyncio_barrier_broken(const asyncio_barrier *b) { return b->state == ASYNCIO__B_BROKEN; }
+int asyncio_barrier_n_waiting(const asyncio_barrier *b) { return b->state == ASYNCIO__B_FILLING ? b->count : 0; }
+
+asyncio_barrier_op *asyncio_barrier_op_init(asyncio_barrier_op *op, asyncio_barrier *b)
+{
+    op->b = b;
+    return op;
+}
+
+int asyncio_barrier_wait(asyncio_task *self, void *frame)
+{
+    asyncio_barrier_op *op = (asyncio_barrier_op *)frame;
+    asyncio_barrier *b = op->b;
+    ASYNCIO_BEGIN(self, op);
+    op->held = op->counted = 0;
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&op->op, &b->lock));
+    op->held = 1;
+    while (b->state == ASYNCIO__B_DRAINING || b->state == ASYNCIO__B_RESETTING) {
+        ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&op->op, &b->cond));
+    }
+    if (b->state == ASYNCIO__B_BROKEN)
+        ASYNCIO_RAISE(ASYNCIO_EBROKENBARRIER, "Barrier aborted");
+    op->index = b->count++;
+    op->counted = 1;
+    if (op->index + 1 == b->parties) { /* the last one: release the round */
+        b->state = ASYNCIO__B_DRAINING;
+        asyncio__barrier_wake_all(b);
+    } else {
+        while (b->state == ASYNCIO__B_FILLING) {
+            ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&op->op, &b->cond));
+        }
+        if (b->state == ASYNCIO__B_BROKEN || b->state == ASYNCIO__B_RESETTING)
+            ASYNCIO_RAISE(ASYNCIO_EBROKENBARRIER, "Abort or reset of barrier");
+    }
+    ASYNCIO_RETURN(asyncio_int(op->index));
+    ASYNCIO_FINALLY;
+    if (op->counted && --b->count == 0) { /* the last one out refills it */
+        if (b->state == ASYNCIO__B_RESETTING || b->state == ASYNCIO__B_DRAINING)
+            b->state = ASYNCIO__B_FILLING;
+        asyncio__barrier_wake_all(b);
+    }
+    if (op->held)
+        asyncio_lock_release(&b->lock);
     ASYNCIO_END();
 }
 

@@ -231,3 +231,59 @@ void test_condition_like_cpython(void)
     CHECK_EQ(asyncio_run_config(&cfg, cmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "notified c0:1 c1:2 holding cancelledx locked=True notify:RuntimeError");
 }
+
+/* Barrier, pinned to CPython 3.11:
+   w2:2@2 w0:0@2 w1:1@2 n_waiting=0 broken=False x0:broken x1:broken
+   broken=True after reset broken=False */
+typedef struct { asyncio_coro co; asyncio_barrier *b; int n, rc; double d; asyncio_barrier_op op; } bw_t;
+static int bwaiter(asyncio_task *self, void *frame)
+{
+    bw_t *f = (bw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_SLEEP(f->d);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_barrier_wait, asyncio_barrier_op_init(&f->op, f->b));
+    if (f->d >= 0)
+        trace("w%d:%lld@%.0f", f->n, ASYNCIO_RESULT().i, asyncio_loop_time(ASYNCIO_LOOP()));
+    else
+        trace("x%d:%s", f->n, f->rc == ASYNCIO_EBROKENBARRIER ? "broken" : "passed");
+    ASYNCIO_END();
+}
+typedef struct { asyncio_coro co; asyncio_barrier b; bw_t w[3]; asyncio_task t[3]; asyncio_future *futs[3]; asyncio_gather_t g; int i; } bmain_t;
+static int bmain(asyncio_task *self, void *frame)
+{
+    bmain_t *m = (bmain_t *)frame;
+    ASYNCIO_BEGIN(self, m);
+    asyncio_barrier_init(&m->b, ASYNCIO_LOOP(), 3);
+    for (m->i = 0; m->i < 3; m->i++) {
+        m->w[m->i].b = &m->b;
+        m->w[m->i].n = m->i;
+        m->w[m->i].d = m->i;
+        m->futs[m->i] = &asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], bwaiter, &m->w[m->i])->fut;
+    }
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 3, 0);
+    ASYNCIO_AWAIT(&m->g.fut);
+    trace("n_waiting=%d broken=%s", asyncio_barrier_n_waiting(&m->b), asyncio_barrier_broken(&m->b) ? "True" : "False");
+    for (m->i = 0; m->i < 2; m->i++) {
+        m->w[m->i].d = -1;
+        m->futs[m->i] = &asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], bwaiter, &m->w[m->i])->fut;
+    }
+    ASYNCIO_SLEEP(1);
+    CHECK_EQ(asyncio_barrier_n_waiting(&m->b), 2);
+    asyncio_barrier_abort(&m->b);
+    asyncio_gather(&m->g, ASYNCIO_LOOP(), m->futs, 2, 0);
+    ASYNCIO_AWAIT(&m->g.fut);
+    trace("broken=%s", asyncio_barrier_broken(&m->b) ? "True" : "False");
+    asyncio_barrier_reset(&m->b);
+    trace("after reset broken=%s", asyncio_barrier_broken(&m->b) ? "True" : "False");
+    ASYNCIO_END();
+}
+void test_barrier_like_cpython(void)
+{
+    static bmain_t m;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    CHECK_EQ(asyncio_run_config(&cfg, bmain, &m, NULL), 0);
+    CHECK_STR(trace_get(), "w2:2@2 w0:0@2 w1:1@2 n_waiting=0 broken=False x0:broken x1:broken broken=True "
+                           "after reset broken=False");
+}
