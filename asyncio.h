@@ -298,7 +298,6 @@ struct asyncio_loop {
     asyncio_config cfg;
     asyncio__link ready, running;  /* FIFO of futures to run */
     long long now;                 /* the virtual clock, or last reading */
-    long long clock_base;
     unsigned long long timer_seq;
     asyncio__tgroup **heap;        /* timer groups, min-heap on (when, seq) */
     size_t nheap, capheap;
@@ -992,6 +991,7 @@ int asyncio_event_is_set(const asyncio_event *ev);
    BoundedSemaphore, whose release past the initial value returns
    ASYNCIO_EINVALIDSTATE (Python's ValueError).  release returns 0. */
 void asyncio_semaphore_init(asyncio_semaphore *sem, asyncio_loop *loop, long value, int bounded);
+/* asyncio_semaphore_locked: 1 if an acquire would wait now. */
 int asyncio_semaphore_locked(const asyncio_semaphore *sem);
 int asyncio_semaphore_release(asyncio_semaphore *sem);
 
@@ -1088,11 +1088,16 @@ typedef struct asyncio_barrier_op {
     asyncio_sync_op op;
 } asyncio_barrier_op;
 
+/* asyncio_barrier_init: parties >= 1.  _abort / _reset: see above. */
 void asyncio_barrier_init(asyncio_barrier *b, asyncio_loop *loop, int parties);
 void asyncio_barrier_abort(asyncio_barrier *b);
 void asyncio_barrier_reset(asyncio_barrier *b);
+/* asyncio_barrier_broken: 1 after abort, until reset. */
 int asyncio_barrier_broken(const asyncio_barrier *b);
+/* asyncio_barrier_n_waiting: waiters in the round being filled. */
 int asyncio_barrier_n_waiting(const asyncio_barrier *b);
+/* asyncio_barrier_op_init: the setup call for the coroutine
+   asyncio_barrier_wait (result: the arrival index). */
 asyncio_barrier_op *asyncio_barrier_op_init(asyncio_barrier_op *op, asyncio_barrier *b);
 int asyncio_barrier_wait(asyncio_task *self, void *frame);
 
@@ -1273,7 +1278,7 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
 #define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
 #define ASYNCIO__F_FLAG 0x80u     /* kind-specific: */
-#define ASYNCIO__F_FDWAIT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
+#define ASYNCIO__F_INSLOT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
                                           or parked in a lock's list, u.value = ASYNCIO__PARKED */
 #define ASYNCIO__PARKED (-1LL)
 #define ASYNCIO__WOKEN (-2LL)
@@ -1421,7 +1426,7 @@ static long long asyncio__monotonic_ns(void)
 static long long asyncio__now(asyncio_loop *L)
 {
     if (!L->is_virtual)
-        L->now = asyncio__monotonic_ns() - L->clock_base;
+        L->now = asyncio__monotonic_ns();
     return L->now;
 }
 
@@ -2260,11 +2265,11 @@ int asyncio_task_cancel(asyncio_task *task)
     } else if (f->state & ASYNCIO__F_TIMER) {
         asyncio__unlink(f->loop, f);
         asyncio__enqueue(f->loop, f);
-    } else if (f->state & ASYNCIO__F_FDWAIT) {
+    } else if (f->state & ASYNCIO__F_INSLOT) {
         if (f->u.value.i == ASYNCIO__PARKED) { /* leaves no trace in the wait list */
             f->link.prev->next = f->link.next;
             f->link.next->prev = f->link.prev;
-            f->state &= ~ASYNCIO__F_FDWAIT;
+            f->state &= ~ASYNCIO__F_INSLOT;
         } else
             asyncio__fd_unwait(f->loop, f);
         asyncio__enqueue(f->loop, f);
@@ -2881,7 +2886,7 @@ static void asyncio__fd_wake(asyncio_loop *L, asyncio__fd *e, int dir)
         return;
     e->waiter[dir] = NULL;
     L->nfdwait--;
-    w->state &= ~ASYNCIO__F_FDWAIT;
+    w->state &= ~ASYNCIO__F_INSLOT;
     asyncio__enqueue(L, w);
 }
 
@@ -2956,7 +2961,7 @@ static int asyncio__fd_watch(asyncio_loop *L, int fd, unsigned event, asyncio_fu
         return e->waiter[dir] == w ? 0 : -EBUSY;
     e->waiter[dir] = w;
     L->nfdwait++;
-    w->state |= ASYNCIO__F_FDWAIT;
+    w->state |= ASYNCIO__F_INSLOT;
     if (e->ready & (event | ASYNCIO__ERR | (dir ? 0 : ASYNCIO__HUP)))
         asyncio__fd_wake(L, e, dir);
     return 0;
@@ -2967,7 +2972,7 @@ static void asyncio__fd_unwait(asyncio_loop *L, asyncio_future *w)
 {
     size_t fd = (size_t)(unsigned)(w->u.value.i & 0xffffffffu);
     int dir;
-    w->state &= ~ASYNCIO__F_FDWAIT;
+    w->state &= ~ASYNCIO__F_INSLOT;
     if (fd >= L->capfds)
         return;
     for (dir = 0; dir < 2; dir++)
@@ -3010,7 +3015,7 @@ int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level)
     self->fut.u.value.i = (long long)((unsigned long long)e->gen << 32 | (unsigned)fd);
     if ((rc = asyncio__fd_watch(L, fd, events, &self->fut)) < 0)
         return rc;
-    if ((self->fut.state & ASYNCIO__F_CANCEL) && (self->fut.state & ASYNCIO__F_FDWAIT)) {
+    if ((self->fut.state & ASYNCIO__F_CANCEL) && (self->fut.state & ASYNCIO__F_INSLOT)) {
         asyncio__fd_unwait(L, &self->fut);
         asyncio__enqueue(L, &self->fut);
     }
@@ -3925,7 +3930,7 @@ int asyncio__park_begin(asyncio_task *self, asyncio__link *queue)
         asyncio__enqueue(self->fut.loop, &self->fut);
     else {
         asyncio__list_push(queue, &self->fut.link);
-        self->fut.state |= ASYNCIO__F_FDWAIT;
+        self->fut.state |= ASYNCIO__F_INSLOT;
     }
     return ASYNCIO_PENDING;
 }
@@ -3950,7 +3955,7 @@ static int asyncio__wake_first(asyncio_loop *L, asyncio__link *queue)
     t = (asyncio_future *)(void *)queue->next;
     queue->next = t->link.next;
     t->link.next->prev = queue;
-    t->state &= ~ASYNCIO__F_FDWAIT;
+    t->state &= ~ASYNCIO__F_INSLOT;
     t->u.value.i = ASYNCIO__WOKEN;
     asyncio__enqueue(L, t);
     return 1;
@@ -4537,7 +4542,6 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
         loop->is_virtual = loop->cfg.virtual_clock > 0;
     asyncio__list_init(&loop->ready);
     asyncio__list_init(&loop->running);
-    loop->clock_base = 0;
     loop->fired = (struct asyncio__fired *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
                                                            ASYNCIO__MAXEVENTS * sizeof *loop->fired);
     if (!loop->fired)
