@@ -19,10 +19,12 @@
    --------
      1. Quick start                 7. Tasks
      2. Rules of coroutine bodies   8. Combinators: gather, wait, as_completed,
-     3. Configuration macros           shield, timeouts and wait_for
-     4. Errors                      9. Coroutine macros
+     3. Configuration macros           shield, timeouts, wait_for, TaskGroup
+     4. Errors                      9. Coroutine macros, async generators
      5. The event loop             10. File descriptors and sockets
      6. Futures                    11. Streams: open_connection, start_server
+                                   12. Locks, events, semaphores, conditions,
+                                       queues, barriers
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -113,7 +115,7 @@
    THREADS: a loop, and every future, task and handle on it, belong to the
    one thread that runs the loop; nothing here is safe to call from another.
 
-   4-11: see the comments above each declaration below.
+   4-12: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
@@ -162,6 +164,9 @@ extern "C" {
     X(EQUEUEEMPTY, -4010, "queue is empty")                                   \
     X(EQUEUESHUTDOWN, -4011, "queue is shut down")                            \
     X(EBROKENBARRIER, -4012, "barrier is broken (aborted or reset)")          \
+    X(ESTOPITERATION, -4013, "generator is exhausted")                         \
+    X(EGROUP, -4014, "unhandled errors in a TaskGroup")                        \
+    X(EGENEXIT, -4015, "generator closed")                                     \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -321,6 +326,7 @@ struct asyncio_loop {
     void *backend_buf;             /* backend scratch (poll: its pollfd array) */
     size_t capbackend;
     struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
+    const asyncio_coro *gen_closing;  /* the generator asyncio_gen_close runs */
 };
 
 /* =========================================================================
@@ -610,6 +616,76 @@ typedef struct asyncio_timeout {
 int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay);
 int asyncio_timeout_exit(asyncio_timeout *to, int rc);
 int asyncio_timeout_expired(const asyncio_timeout *to);
+
+/* asyncio_taskgroup: Python 3.13's `async with asyncio.TaskGroup() as tg:`.
+       asyncio_taskgroup_enter(&f->tg, ASYNCIO_SELF());
+       asyncio_taskgroup_create_task(&f->tg, &f->t1, job, &f->j1, NULL);
+       ... the body: use _RC awaits, keep the last code in f->rc ...
+       ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_taskgroup_wait,
+                             asyncio_taskgroup_exit(&f->tg, f->rc, ASYNCIO_ERRMSG()));
+   The exit waits for every child.  The first child to fail cancels the
+   other children and the owner (the body sees ASYNCIO_ECANCELLED at its
+   await); that cancellation is the group's own and does not leak out.
+   The exit then fails with ASYNCIO_EGROUP, and asyncio_taskgroup_error
+   lists each error that was not a cancellation, in the order they
+   happened, the body's own error last.  If the owner was cancelled from
+   outside, the children are cancelled and the exit gives
+   ASYNCIO_ECANCELLED (unless children failed: EGROUP wins, and the owner
+   is cancelled again at its next await, as CPython 3.13 does).  Exit on
+   every path out of the body; the group lives in caller storage. */
+typedef struct asyncio_failure {
+    asyncio_task *task;   /* the child that failed; NULL for the body */
+    int err;
+    const char *msg;
+} asyncio_failure;
+
+typedef struct asyncio_taskgroup {
+    asyncio_coro co;             /* the frame of asyncio_taskgroup_wait */
+    asyncio__waiter hook;        /* on every child: notes its end */
+    asyncio_task *parent;
+    asyncio__link exiting;       /* the owner, parked in the exit */
+    asyncio_failure *errors;     /* room for one per live child, +1 */
+    size_t ntasks, nerrors, caperrors;
+    const char *body_msg;
+    int body_rc, woken;
+    unsigned char entered, leaving, aborting, cancel_requested, propagate_cancel;
+} asyncio_taskgroup;
+
+/* asyncio_taskgroup_enter: start a group owned by the running task
+   (ASYNCIO_SELF()).  Returns 0. */
+int asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner);
+
+/* asyncio_taskgroup_create_task(tg, storage, fn, frame, out): Python's
+   tg.create_task.  Like asyncio_create_task; *out (out may be NULL)
+   receives the task.  Returns 0; ASYNCIO_EINVALIDSTATE, creating
+   nothing, if the group was not entered, is shutting down (a child
+   failed or the owner was cancelled) or has finished; -ENOMEM or
+   ASYNCIO_ELOOPCLOSED. */
+#define asyncio_taskgroup_create_task(tg, storage, fn, frame, out)             \
+    asyncio_taskgroup_create_task_at((tg), (storage), (fn), (frame), (out), #fn, __FILE__, __LINE__)
+int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storage, asyncio_fn fn,
+                                     void *frame, asyncio_task **out, const char *name,
+                                     const char *file, int line);
+
+/* asyncio_taskgroup_exit(tg, body_rc, body_msg): the setup call for the
+   coroutine asyncio_taskgroup_wait (the group's __aexit__).  body_rc is
+   how the body ended: 0, or its error with message body_msg (a string
+   that outlives the group; NULL: asyncio_strerror(body_rc)).  The
+   coroutine completes with 0, ASYNCIO_ECANCELLED or ASYNCIO_EGROUP (see
+   above), or ASYNCIO_EINVALIDSTATE if tg is not entered, already exited,
+   or not owned by the awaiting task. */
+asyncio_taskgroup *asyncio_taskgroup_exit(asyncio_taskgroup *tg, int body_rc, const char *body_msg);
+int asyncio_taskgroup_wait(asyncio_task *self, void *frame);
+
+/* asyncio_taskgroup_nerrors / _error: the errors behind ASYNCIO_EGROUP
+   (the i-th, i < nerrors); they stay readable until
+   asyncio_taskgroup_free. */
+size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg);
+const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size_t i);
+
+/* asyncio_taskgroup_free: release the error list (a group that ended
+   without errors holds no memory).  Safe to call on any exited group. */
+void asyncio_taskgroup_free(asyncio_taskgroup *tg);
 
 /* =========================================================================
    10. FILE DESCRIPTORS AND SOCKETS
@@ -935,14 +1011,74 @@ void asyncio_server_close(asyncio_server *srv);
         (rc_) = asyncio_timeout_exit((to_), (rc_));                            \
     }
 
+/* Async generators (Python's `async def` with `yield`).  A generator is a
+   coroutine whose body yields values with ASYNCIO_YIELD_VALUE; it runs
+   inline in the consumer's task, like ASYNCIO_AWAIT_CORO, and may await
+   between yields.  Its frame's co starts as ASYNCIO_CORO_INIT.
+
+   ASYNCIO_YIELD_VALUE(v): hand v (an asyncio_value) to the consumer and
+   wait until it asks for the next one; then ASYNCIO_RESULT() holds the
+   value the consumer sent (Python's `x = yield v`).  Only in the
+   generator's own body, never in a child it awaits. */
+#define ASYNCIO_YIELD_VALUE(v_) ASYNCIO_YIELD_VALUE_AT(__LINE__, v_)
+#define ASYNCIO_YIELD_VALUE_AT(id_, v_)                                        \
+    asyncio__self->fut.u.value = (v_);                                         \
+    ASYNCIO__SET_LC(id_);                                                      \
+    return ASYNCIO__YIELDED;                                                   \
+    ASYNCIO__CASE(id_)                                                         \
+    asyncio__rc = asyncio__gen_resumed(asyncio__self, asyncio__co);            \
+    ASYNCIO__PROPAGATE()
+
+/* ASYNCIO_FOR(x, fn, gen) { ... }: Python's `async for x in fn(...)`:
+   start generator fn on frame gen and run the block once per value, with
+   the value in x (an asyncio_value lvalue in the frame).  The block may
+   await, `continue` and `break`; leaving with `break` closes the
+   generator at once, running its FINALLY (Python's aclosing()).  If the
+   block leaves by an error or a RETURN instead, close the generator in
+   your own FINALLY with asyncio_gen_close.  A generator's error ends the
+   loop: FOR propagates it, FOR_RC stores it in rc (0 when the generator
+   finished or you broke out). */
+#define ASYNCIO_FOR(x_, fn_, gen_) ASYNCIO_FOR_AT(__LINE__, x_, fn_, gen_)
+#define ASYNCIO_FOR_AT(id_, x_, fn_, gen_) ASYNCIO__FOR(id_, asyncio__rc, x_, fn_, gen_, 1)
+#define ASYNCIO_FOR_RC(rc_, x_, fn_, gen_) ASYNCIO_FOR_RC_AT(__LINE__, rc_, x_, fn_, gen_)
+#define ASYNCIO_FOR_RC_AT(id_, rc_, x_, fn_, gen_) ASYNCIO__FOR(id_, rc_, x_, fn_, gen_, 0)
+
+/* ASYNCIO_SEND(fn, gen, v): Python's `await agen.asend(v)`: resume the
+   generator with v as the value of its pending yield (the first send
+   starts it and v is not seen), and wait for its next value, then in
+   ASYNCIO_RESULT().  Fails with ASYNCIO_ESTOPITERATION once the
+   generator has finished (StopAsyncIteration), or with its error.
+   ASYNCIO_NEXT(fn, gen): the same with v = 0 (Python's anext). */
+#define ASYNCIO_SEND(fn_, gen_, v_) ASYNCIO_SEND_AT(__LINE__, fn_, gen_, v_)
+#define ASYNCIO_SEND_AT(id_, fn_, gen_, v_)                                    \
+    ASYNCIO_SEND_RC_AT(id_, asyncio__rc, fn_, gen_, v_);                       \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_SEND_RC(rc_, fn_, gen_, v_) ASYNCIO_SEND_RC_AT(__LINE__, rc_, fn_, gen_, v_)
+#define ASYNCIO_SEND_RC_AT(id_, rc_, fn_, gen_, v_)                            \
+    asyncio__self->fut.u.value = (v_);                                         \
+    ASYNCIO__LABEL(id_);                                                       \
+    if (((rc_) = asyncio__gen_step(asyncio__self, (fn_), (gen_), NULL)) == ASYNCIO_PENDING) \
+        return ASYNCIO_PENDING;                                                \
+    (rc_) = asyncio__gen_sent(asyncio__self, (rc_))
+#define ASYNCIO_NEXT(fn_, gen_) ASYNCIO_SEND_AT(__LINE__, fn_, gen_, asyncio_int(0))
+#define ASYNCIO_NEXT_RC(rc_, fn_, gen_) ASYNCIO_SEND_RC_AT(__LINE__, rc_, fn_, gen_, asyncio_int(0))
+
+/* asyncio_gen_close: Python's aclose(), synchronous here because a
+   FINALLY cannot await: a generator suspended at a yield unwinds through
+   its FINALLY (its yield fails with ASYNCIO_EGENEXIT); one not started
+   never runs.  Afterwards it is finished.  Safe to call more than once
+   and from FINALLY; keeps the caller's result and message intact.
+   Returns 0, or ASYNCIO_EINVALIDSTATE if the generator suspended instead
+   of finishing (it awaited in its FINALLY path). */
+int asyncio_gen_close(asyncio_task *self, asyncio_fn fn, void *gen);
+
 /* =========================================================================
    12. LOCKS, EVENTS, SEMAPHORES (CPython's semantics)
    Each lives in caller storage.  Waiting is a coroutine you run inline:
        ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->op, &lock));
    Waiters are served in FIFO order; a cancelled waiter leaves no trace, and
-   one cancelled after it was woken passes its turn on.  For `async with
-   lock:` release in ASYNCIO_FINALLY, which runs on every exit path.  No
-   operation allocates.
+   one cancelled after it was woken passes its turn on.  `async with lock:`
+   is asyncio_with, below.  No operation allocates.
    ========================================================================= */
 typedef struct asyncio_lock {
     asyncio_loop *loop;
@@ -1014,6 +1150,28 @@ asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev);
 asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem);
 asyncio_sync_op *asyncio_condition_op(asyncio_sync_op *op, asyncio_condition *cond);
 int asyncio_acquire(asyncio_task *self, void *frame);
+
+/* Python's `async with lock:` (or a semaphore, or a condition's lock) as
+   a scope: the coroutine asyncio_with acquires, runs the coroutine body
+   on frame inline, and releases on every way out of it: return, error,
+   cancellation.  It completes with the body's result or error; cancelled
+   while acquiring, it never runs the body and holds nothing.
+       ASYNCIO_AWAIT_CORO(asyncio_with,
+                          asyncio_with_lock(&f->with, &lock, critical, &f->crit));
+   For a whole coroutine, acquiring at the top and releasing in
+   ASYNCIO_FINALLY (when held) is the same thing without a second body. */
+typedef struct asyncio_with_op {
+    asyncio_coro co;
+    asyncio_sync_op acquire;
+    asyncio_fn body;
+    void *frame;
+    int held;
+} asyncio_with_op;
+
+asyncio_with_op *asyncio_with_lock(asyncio_with_op *w, asyncio_lock *lock, asyncio_fn body, void *frame);
+asyncio_with_op *asyncio_with_semaphore(asyncio_with_op *w, asyncio_semaphore *sem, asyncio_fn body,
+                                        void *frame);
+int asyncio_with(asyncio_task *self, void *frame);
 
 /* Queues: FIFO, LIFO or priority (smallest .i first), of asyncio_value
    items (one word: a number or a pointer, copied in).  Bounded queues
@@ -1155,6 +1313,25 @@ int asyncio_barrier_wait(asyncio_task *self, void *frame);
     return ASYNCIO_PENDING;                                                    \
     ASYNCIO__CASE(id_)
 
+/* The generator loop: the outer `for` starts the generator and, once the
+   inner loop is left (by the generator finishing or by a `break`),
+   closes it; the inner one resumes the generator at the resume point and
+   runs the user's block as its final `else`. */
+#define ASYNCIO__YIELDED 2
+#define ASYNCIO__FOR(id_, rc_, x_, fn_, gen_, propagate_)                      \
+    for (asyncio__gen_start(&(gen_)->co); !asyncio__gen_over(&(gen_)->co);     \
+         (rc_) = asyncio__gen_leave(asyncio__self, (fn_), (gen_), (rc_)))      \
+        for (;; asyncio__self->fut.u.value.i = 0) /* the yield's value: None */ \
+            ASYNCIO__CASE(id_)                                                 \
+            if (((rc_) = asyncio__gen_step(asyncio__self, (fn_), (gen_), &(x_))) == ASYNCIO_PENDING) { \
+                ASYNCIO__SET_LC(id_);                                          \
+                return ASYNCIO_PENDING;                                        \
+            } else if ((rc_) != ASYNCIO__YIELDED) {                            \
+                if (propagate_)                                                \
+                    ASYNCIO__PROPAGATE();                                      \
+                break;                                                         \
+            } else
+
 #define ASYNCIO__PROPAGATE()                                                   \
     do {                                                                       \
         if (asyncio__rc < 0) {                                                 \
@@ -1188,6 +1365,12 @@ int asyncio__fd_end(asyncio_task *self);
 int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
 int asyncio__park_end(asyncio_task *self, int *woken);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
+int asyncio__gen_resumed(asyncio_task *self, const asyncio_coro *co);
+void asyncio__gen_start(asyncio_coro *co);
+int asyncio__gen_over(const asyncio_coro *co);
+int asyncio__gen_step(asyncio_task *self, asyncio_fn fn, void *gen, asyncio_value *out);
+int asyncio__gen_sent(asyncio_task *self, int rc);
+int asyncio__gen_leave(asyncio_task *self, asyncio_fn fn, void *gen, int rc);
 
 #ifdef __cplusplus
 }
@@ -2425,6 +2608,82 @@ void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
     (void)self;
     (void)co;
     (void)frame;
+}
+
+/* >>generators ------------------------------------------------------------ */
+/* A generator's state is its resume point: 0 not started, ASYNCIO__LC_DONE
+   finished or closed, anything else suspended at a yield. */
+#define ASYNCIO__LC_DONE ((asyncio__lc)(intptr_t)-2)
+
+void asyncio__gen_start(asyncio_coro *co) { co->lc = 0; }
+int asyncio__gen_over(const asyncio_coro *co) { return co->lc == ASYNCIO__LC_DONE; }
+
+int asyncio__gen_resumed(asyncio_task *self, const asyncio_coro *co)
+{
+    if (self->fut.loop->gen_closing != co)
+        return 0;
+    self->fut.u.msg = asyncio_strerror(ASYNCIO_EGENEXIT);
+    return ASYNCIO_EGENEXIT;
+}
+
+/* Run the generator to its next yield (value to *out), await (PENDING) or
+   end (0 or its error, and from then on it is over). */
+int asyncio__gen_step(asyncio_task *self, asyncio_fn fn, void *gen, asyncio_value *out)
+{
+    asyncio_coro *co = (asyncio_coro *)gen;
+    int rc;
+    if (co->lc == ASYNCIO__LC_DONE)
+        return 0;
+    rc = fn(self, gen);
+    if (rc == ASYNCIO__YIELDED) {
+        if (out)
+            *out = self->fut.u.value;
+    } else if (rc != ASYNCIO_PENDING)
+        co->lc = ASYNCIO__LC_DONE;
+    return rc;
+}
+
+/* What a send or next gives: 0 and a value, or StopAsyncIteration. */
+int asyncio__gen_sent(asyncio_task *self, int rc)
+{
+    if (rc == ASYNCIO__YIELDED)
+        return 0;
+    if (rc == 0) {
+        self->fut.u.msg = asyncio_strerror(ASYNCIO_ESTOPITERATION);
+        return ASYNCIO_ESTOPITERATION;
+    }
+    return rc;
+}
+
+/* Leaving an async-for: a generator still at a yield was left by `break`. */
+int asyncio__gen_leave(asyncio_task *self, asyncio_fn fn, void *gen, int rc)
+{
+    if (asyncio__gen_over((asyncio_coro *)gen))
+        return rc;
+    return asyncio_gen_close(self, fn, gen);
+}
+
+int asyncio_gen_close(asyncio_task *self, asyncio_fn fn, void *gen)
+{
+    asyncio_coro *co = (asyncio_coro *)gen;
+    asyncio_loop *L = self->fut.loop;
+    const asyncio_coro *outer = L->gen_closing;
+    asyncio_value saved = self->fut.u.value; /* the caller's result or message */
+    int rc;
+    ASYNCIO__CHECK(&self->fut);
+    if (co->lc == 0 || co->lc == ASYNCIO__LC_DONE) {
+        co->lc = ASYNCIO__LC_DONE;
+        return 0;
+    }
+    L->gen_closing = co;
+    rc = fn(self, gen);
+    L->gen_closing = outer;
+    self->fut.u.value = saved;
+    co->lc = ASYNCIO__LC_DONE;
+    /* a generator that awaits or yields again while closing has left the
+       task registered on something it will never collect */
+    ASYNCIO_ASSERT(rc != ASYNCIO_PENDING && rc != ASYNCIO__YIELDED);
+    return rc == ASYNCIO_PENDING || rc == ASYNCIO__YIELDED ? ASYNCIO_EINVALIDSTATE : 0;
 }
 
 /* >>handles --------------------------------------------------------------- */
@@ -4142,6 +4401,48 @@ int asyncio_acquire(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
+/* Any coroutine frame, as the macros see it. */
+typedef struct asyncio__frame {
+    asyncio_coro co;
+} asyncio__frame;
+
+static asyncio_with_op *asyncio__with_setup(asyncio_with_op *w, asyncio_fn body, void *frame)
+{
+    w->body = body;
+    w->frame = frame;
+    return w;
+}
+
+asyncio_with_op *asyncio_with_lock(asyncio_with_op *w, asyncio_lock *lock, asyncio_fn body, void *frame)
+{
+    asyncio_lock_op(&w->acquire, lock);
+    return asyncio__with_setup(w, body, frame);
+}
+
+asyncio_with_op *asyncio_with_semaphore(asyncio_with_op *w, asyncio_semaphore *sem, asyncio_fn body,
+                                        void *frame)
+{
+    asyncio_semaphore_op(&w->acquire, sem);
+    return asyncio__with_setup(w, body, frame);
+}
+
+int asyncio_with(asyncio_task *self, void *frame)
+{
+    asyncio_with_op *w = (asyncio_with_op *)frame;
+    ASYNCIO_BEGIN(self, w);
+    w->held = 0;
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, &w->acquire);
+    w->held = 1;
+    ASYNCIO_AWAIT_CORO(w->body, (asyncio__frame *)w->frame);
+    ASYNCIO_RETURN(ASYNCIO_RESULT());
+    ASYNCIO_FINALLY
+    if (w->held && w->acquire.kind == ASYNCIO__SYNC_LOCK)
+        asyncio_lock_release((asyncio_lock *)w->acquire.obj);
+    else if (w->held)
+        asyncio_semaphore_release((asyncio_semaphore *)w->acquire.obj);
+    ASYNCIO_END();
+}
+
 /* >>queue ----------------------------------------------------------------- */
 void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, asyncio_value *storage,
                         size_t capacity)
@@ -4404,6 +4705,180 @@ int asyncio_barrier_wait(asyncio_task *self, void *frame)
     if (op->held)
         asyncio_lock_release(&b->lock);
     ASYNCIO_END();
+}
+
+/* >>taskgroup ------------------------------------------------------------- */
+/* Children are not listed: each carries the group's hook among its
+   waiters, so aborting walks the loop's registry of pending tasks (once
+   per group) and spawning costs no memory beyond the error slot each
+   child reserves, which makes recording a failure infallible. */
+static int asyncio__has_waiter(const asyncio_future *f, uintptr_t w)
+{
+    if (f->waiters & ASYNCIO__W_VEC) {
+        const asyncio__wvec *v = (const asyncio__wvec *)(f->waiters & ~(uintptr_t)3);
+        size_t i;
+        for (i = 0; i < v->n; i++)
+            if (v->e[i] == w)
+                return 1;
+        return 0;
+    }
+    return f->waiters == w;
+}
+
+static void asyncio__taskgroup_abort(asyncio_taskgroup *tg)
+{
+    asyncio_loop *L = tg->parent->fut.loop;
+    uintptr_t w = (uintptr_t)&tg->hook | ASYNCIO__W_HOOK;
+    size_t i;
+    tg->aborting = 1;
+    for (i = 0; i < L->ntasks; i++)
+        if (L->tasks[i] && asyncio__has_waiter(&L->tasks[i]->fut, w))
+            asyncio_task_cancel(L->tasks[i]);
+}
+
+static void asyncio__taskgroup_record(asyncio_taskgroup *tg, asyncio_task *task, int err, const char *msg)
+{
+    asyncio_failure *e = &tg->errors[tg->nerrors++];
+    ASYNCIO_ASSERT(tg->nerrors <= tg->caperrors);
+    e->task = task;
+    e->err = err;
+    e->msg = msg;
+}
+
+/* CPython's _on_task_done. */
+static void asyncio__taskgroup_child_done(asyncio__waiter *hook, asyncio_future *child)
+{
+    asyncio_taskgroup *tg = ASYNCIO__CONTAINER(hook, asyncio_taskgroup, hook);
+    if (--tg->ntasks == 0)
+        asyncio__wake_first(child->loop, &tg->exiting);
+    if (asyncio__state(child) == ASYNCIO__S_CANCELLED || !child->x.err)
+        return;
+    asyncio__taskgroup_record(tg, (asyncio_task *)child, child->x.err, child->u.msg);
+    if (!tg->aborting && !tg->cancel_requested) {
+        /* stop the body too; the exit takes this cancellation back */
+        asyncio__taskgroup_abort(tg);
+        tg->cancel_requested = 1;
+        asyncio_task_cancel(tg->parent);
+    }
+}
+
+int asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner)
+{
+    ASYNCIO_ASSERT(tg != NULL && owner != NULL);
+    ASYNCIO__CHECK(&owner->fut);
+    memset(tg, 0, sizeof *tg);
+    tg->hook.fn = asyncio__taskgroup_child_done;
+    tg->parent = owner;
+    asyncio__list_init(&tg->exiting);
+    tg->entered = 1;
+    return 0;
+}
+
+/* The error list lives in loop-owned memory, so a group nobody freed is
+   still released when the loop closes. */
+static int asyncio__taskgroup_reserve(asyncio_taskgroup *tg, size_t need)
+{
+    asyncio_loop *L = tg->parent->fut.loop;
+    asyncio_failure *e;
+    size_t cap = tg->caperrors ? tg->caperrors : 4;
+    if (need <= tg->caperrors)
+        return 0;
+    while (cap < need)
+        cap *= 2;
+    if (cap > (size_t)-1 / sizeof *e || !(e = (asyncio_failure *)asyncio__alloc(L, cap * sizeof *e)))
+        return -ENOMEM;
+    if (tg->nerrors)
+        memcpy(e, tg->errors, tg->nerrors * sizeof *e);
+    asyncio__release(L, tg->errors);
+    tg->errors = e;
+    tg->caperrors = cap;
+    return 0;
+}
+
+int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storage, asyncio_fn fn, void *frame,
+                                     asyncio_task **out, const char *name, const char *file, int line)
+{
+    asyncio_task *t;
+    ASYNCIO_ASSERT(tg != NULL);
+    if (!tg->entered || (tg->leaving && !tg->ntasks) || tg->aborting)
+        return ASYNCIO_EINVALIDSTATE;
+    if (tg->parent->fut.loop->closed)
+        return ASYNCIO_ELOOPCLOSED;
+    /* a slot for every child that could still fail, and for the body */
+    if (asyncio__taskgroup_reserve(tg, tg->nerrors + tg->ntasks + 2) < 0)
+        return -ENOMEM;
+    t = asyncio_task_create_at(tg->parent->fut.loop, storage, fn, frame, name, file, line);
+    if (!t)
+        return -ENOMEM;
+    /* a new task has no waiter yet, so this needs no memory */
+    asyncio__add_waiter(&t->fut, (uintptr_t)&tg->hook | ASYNCIO__W_HOOK);
+    tg->ntasks++;
+    if (out)
+        *out = t;
+    return 0;
+}
+
+asyncio_taskgroup *asyncio_taskgroup_exit(asyncio_taskgroup *tg, int body_rc, const char *body_msg)
+{
+    if (!tg->co.lc) { /* evaluated again on every resumption: record once */
+        tg->body_rc = body_rc < 0 ? body_rc : 0;
+        tg->body_msg = body_rc < 0 && body_msg ? body_msg : asyncio_strerror(body_rc);
+    }
+    return tg;
+}
+
+/* CPython's __aexit__. */
+int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
+{
+    asyncio_taskgroup *tg = (asyncio_taskgroup *)frame;
+    int rc;
+    ASYNCIO_BEGIN(self, tg);
+    if (!tg->entered || tg->leaving || self != tg->parent)
+        ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "task group exited twice, unentered, or by another task");
+    tg->leaving = 1;
+    tg->propagate_cancel = tg->body_rc == ASYNCIO_ECANCELLED;
+    if (tg->body_rc < 0 && !tg->aborting)
+        asyncio__taskgroup_abort(tg);
+    while (tg->ntasks) {
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &tg->exiting),
+                         asyncio__park_end(self, &tg->woken));
+        if (rc == ASYNCIO_ECANCELLED && !tg->aborting) { /* the owner is being cancelled */
+            tg->propagate_cancel = 1;
+            asyncio__taskgroup_abort(tg);
+        }
+    }
+    if (tg->cancel_requested && asyncio_task_uncancel(self) == 0)
+        tg->propagate_cancel = 0;
+    if (tg->propagate_cancel && !tg->nerrors) {
+        asyncio_taskgroup_free(tg);
+        ASYNCIO_RAISE(ASYNCIO_ECANCELLED, NULL);
+    }
+    if (tg->body_rc < 0 && tg->body_rc != ASYNCIO_ECANCELLED)
+        asyncio__taskgroup_record(tg, NULL, tg->body_rc, tg->body_msg);
+    if (tg->nerrors) {
+        if (asyncio_task_cancelling(self)) { /* the error group must not swallow it */
+            asyncio_task_uncancel(self);
+            asyncio_task_cancel(self);
+        }
+        ASYNCIO_RAISE(ASYNCIO_EGROUP, NULL);
+    }
+    asyncio_taskgroup_free(tg);
+    ASYNCIO_END();
+}
+
+size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg) { return tg->nerrors; }
+
+const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size_t i)
+{
+    return i < tg->nerrors ? &tg->errors[i] : NULL;
+}
+
+void asyncio_taskgroup_free(asyncio_taskgroup *tg)
+{
+    if (tg->errors)
+        asyncio__release(tg->parent->fut.loop, tg->errors);
+    tg->errors = NULL;
+    tg->nerrors = tg->caperrors = 0;
 }
 
 /* >>signals --------------------------------------------------------------- */

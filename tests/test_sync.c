@@ -287,3 +287,129 @@ void test_barrier_like_cpython(void)
     CHECK_STR(trace_get(), "w2:2@2 w0:0@2 w1:1@2 n_waiting=0 broken=False x0:broken x1:broken broken=True "
                            "after reset broken=False");
 }
+
+/* asyncio_with (`async with lock:`) releases on return, error and
+   cancellation; a task cancelled while acquiring never runs its body.
+   Pinned to CPython 3.13, for a Lock and then a BoundedSemaphore(1):
+
+   async def crit(name, lock, d, fail=False):
+       tr(f"{name}:wait")
+       try:
+           async with lock:
+               tr(f"{name}+")
+               await asyncio.sleep(d)
+               if fail:
+                   raise ValueError(name)
+               tr(f"{name}-")
+               return len(name)
+       finally:
+           tr(f"{name}:locked={lock.locked()}")
+   a, bb (fails), ccc (holds 5 s), dddd, eeeee (1 s each) start at once;
+   dddd is cancelled at 0.5 s, ccc at 2.5 s; then each is awaited. */
+typedef struct {
+    asyncio_coro co;
+    const char *name;
+    double hold;
+    int fail;
+} crit_body_t;
+
+static int crit_body(asyncio_task *self, void *frame)
+{
+    crit_body_t *f = (crit_body_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    trace("%s+", f->name);
+    ASYNCIO_SLEEP(f->hold);
+    if (f->fail)
+        ASYNCIO_RAISE(ASYNCIO_EUSER, "ValueError");
+    trace("%s-", f->name);
+    ASYNCIO_RETURN(asyncio_int((long long)strlen(f->name)));
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_lock *lock;
+    asyncio_semaphore *sem;
+    asyncio_with_op with;
+    crit_body_t body;
+} crit_t;
+
+static int crit_locked(const crit_t *f)
+{
+    return f->lock ? asyncio_lock_locked(f->lock) : asyncio_semaphore_locked(f->sem);
+}
+
+static int crit(asyncio_task *self, void *frame)
+{
+    crit_t *f = (crit_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    trace("%s:wait", f->body.name);
+    if (f->lock) {
+        ASYNCIO_AWAIT_CORO(asyncio_with, asyncio_with_lock(&f->with, f->lock, crit_body, &f->body));
+    } else {
+        ASYNCIO_AWAIT_CORO(asyncio_with, asyncio_with_semaphore(&f->with, f->sem, crit_body, &f->body));
+    }
+    ASYNCIO_RETURN(ASYNCIO_RESULT());
+    ASYNCIO_FINALLY
+    trace("%s:locked=%s", f->body.name, crit_locked(f) ? "True" : "False");
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_lock lock;
+    asyncio_semaphore sem;
+    crit_t c[5];
+    asyncio_task t[5];
+    int round, i, rc;
+} with_main_t;
+
+static int with_main(asyncio_task *self, void *frame)
+{
+    static const char *const nm[] = {"a", "bb", "ccc", "dddd", "eeeee"};
+    static const double hold[] = {1, 1, 5, 1, 1};
+    with_main_t *m = (with_main_t *)frame;
+    ASYNCIO_BEGIN(self, m);
+    asyncio_lock_init(&m->lock, ASYNCIO_LOOP());
+    asyncio_semaphore_init(&m->sem, ASYNCIO_LOOP(), 1, 1);
+    for (m->round = 0; m->round < 2; m->round++) {
+        for (m->i = 0; m->i < 5; m->i++) {
+            memset(&m->c[m->i], 0, sizeof m->c[m->i]);
+            m->c[m->i].lock = m->round ? NULL : &m->lock;
+            m->c[m->i].sem = &m->sem;
+            m->c[m->i].body.name = nm[m->i];
+            m->c[m->i].body.hold = hold[m->i];
+            m->c[m->i].body.fail = m->i == 1;
+            asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], crit, &m->c[m->i]);
+        }
+        ASYNCIO_SLEEP(0.5);
+        asyncio_task_cancel(&m->t[3]);
+        ASYNCIO_SLEEP(2);
+        asyncio_task_cancel(&m->t[2]);
+        for (m->i = 0; m->i < 5; m->i++) {
+            ASYNCIO_AWAIT_RC(m->rc, &m->t[m->i].fut);
+            if (m->rc == 0)
+                trace("result=%lld", ASYNCIO_RESULT().i);
+            else
+                trace("error=%s", m->rc == ASYNCIO_ECANCELLED ? "CancelledError" : ASYNCIO_ERRMSG());
+        }
+        trace("end:locked=%s", crit_locked(&m->c[0]) ? "True" : "False");
+    }
+    ASYNCIO_END();
+}
+
+void test_with_releases_on_every_path(void)
+{
+    static with_main_t m;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    CHECK_EQ(asyncio_run_config(&cfg, with_main, &m, NULL), 0);
+    CHECK_STR(trace_get(),
+              "a:wait a+ bb:wait ccc:wait dddd:wait eeeee:wait dddd:locked=True a- a:locked=False bb+ "
+              "bb:locked=False ccc+ result=1 error=ValueError ccc:locked=False eeeee+ error=CancelledError "
+              "error=CancelledError eeeee- eeeee:locked=False result=5 end:locked=False "
+              "a:wait a+ bb:wait ccc:wait dddd:wait eeeee:wait dddd:locked=True a- a:locked=True bb+ "
+              "bb:locked=True ccc+ result=1 error=ValueError ccc:locked=True eeeee+ error=CancelledError "
+              "error=CancelledError eeeee- eeeee:locked=False result=5 end:locked=False");
+}
