@@ -25,4 +25,7 @@ for cap in (1, 64):
 a = statistics.median(d["ns_per_acquire_release"] for d in c[("lock", None)])
 b = statistics.median(d["ns_per_acquire_release"] for d in p[("lock", None)])
 print("%-22s %14.2fns %14.1fns %9.0fx" % ("lock acquire+release", a, b, b / a))
+n = c[("lock", None)][0]["n"]
+print("library allocations during the timed part, for N=%d operations: queue cap=1 %d, cap=64 %d, lock %d"
+      % (n, c[("queue", 1)][0]["allocs"], c[("queue", 64)][0]["allocs"], c[("lock", None)][0]["allocs"]))
 PYEOF
