@@ -644,16 +644,16 @@ typedef struct asyncio_taskgroup {
     asyncio__waiter hook;        /* on every child: notes its end */
     asyncio_task *parent;
     asyncio__link exiting;       /* the owner, parked in the exit */
-    asyncio_failure *errors;     /* room for one per live child, +1 */
+    asyncio_failure *errors;     /* the children's: room for one per live child */
+    asyncio_failure body;        /* the body's own error, listed last */
     size_t ntasks, nerrors, caperrors;
-    const char *body_msg;
-    int body_rc, woken;
+    int woken;
     unsigned char entered, leaving, aborting, cancel_requested, propagate_cancel;
 } asyncio_taskgroup;
 
 /* asyncio_taskgroup_enter: start a group owned by the running task
-   (ASYNCIO_SELF()).  Returns 0. */
-int asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner);
+   (ASYNCIO_SELF()). */
+void asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner);
 
 /* asyncio_taskgroup_create_task(tg, storage, fn, frame, out): Python's
    tg.create_task.  Like asyncio_create_task; *out (out may be NULL)
@@ -669,8 +669,11 @@ int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storag
 
 /* asyncio_taskgroup_exit(tg, body_rc, body_msg): the setup call for the
    coroutine asyncio_taskgroup_wait (the group's __aexit__).  body_rc is
-   how the body ended: 0, or its error with message body_msg (a string
-   that outlives the group; NULL: asyncio_strerror(body_rc)).  The
+   how the body ended: 0, or its error with message body_msg, a string
+   that outlives the group: ASYNCIO_ERRMSG() right after the failed _RC
+   await that ended the body, your own text, or NULL for
+   asyncio_strerror(body_rc) (ERRMSG() after anything but a failed await
+   is not a message).  The
    coroutine completes with 0, ASYNCIO_ECANCELLED or ASYNCIO_EGROUP (see
    above), or ASYNCIO_EINVALIDSTATE if tg is not entered, already exited,
    or not owned by the awaiting task. */
@@ -678,7 +681,7 @@ asyncio_taskgroup *asyncio_taskgroup_exit(asyncio_taskgroup *tg, int body_rc, co
 int asyncio_taskgroup_wait(asyncio_task *self, void *frame);
 
 /* asyncio_taskgroup_nerrors / _error: the errors behind ASYNCIO_EGROUP
-   (the i-th, i < nerrors); they stay readable until
+   (the i-th, i < nerrors; NULL beyond); they stay readable until
    asyncio_taskgroup_free. */
 size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg);
 const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size_t i);
@@ -4711,7 +4714,8 @@ int asyncio_barrier_wait(asyncio_task *self, void *frame)
 /* Children are not listed: each carries the group's hook among its
    waiters, so aborting walks the loop's registry of pending tasks (once
    per group) and spawning costs no memory beyond the error slot each
-   child reserves, which makes recording a failure infallible. */
+   child reserves, which makes recording a failure infallible.  The
+   body's error has its own slot in the group. */
 static int asyncio__has_waiter(const asyncio_future *f, uintptr_t w)
 {
     if (f->waiters & ASYNCIO__W_VEC) {
@@ -4736,14 +4740,6 @@ static void asyncio__taskgroup_abort(asyncio_taskgroup *tg)
             asyncio_task_cancel(L->tasks[i]);
 }
 
-static void asyncio__taskgroup_record(asyncio_taskgroup *tg, asyncio_task *task, int err, const char *msg)
-{
-    asyncio_failure *e = &tg->errors[tg->nerrors++];
-    ASYNCIO_ASSERT(tg->nerrors <= tg->caperrors);
-    e->task = task;
-    e->err = err;
-    e->msg = msg;
-}
 
 /* CPython's _on_task_done. */
 static void asyncio__taskgroup_child_done(asyncio__waiter *hook, asyncio_future *child)
@@ -4753,7 +4749,10 @@ static void asyncio__taskgroup_child_done(asyncio__waiter *hook, asyncio_future 
         asyncio__wake_first(child->loop, &tg->exiting);
     if (asyncio__state(child) == ASYNCIO__S_CANCELLED || !child->x.err)
         return;
-    asyncio__taskgroup_record(tg, (asyncio_task *)child, child->x.err, child->u.msg);
+    ASYNCIO_ASSERT(tg->nerrors < tg->caperrors);
+    tg->errors[tg->nerrors].task = (asyncio_task *)child;
+    tg->errors[tg->nerrors].err = child->x.err;
+    tg->errors[tg->nerrors++].msg = child->u.msg;
     if (!tg->aborting && !tg->cancel_requested) {
         /* stop the body too; the exit takes this cancellation back */
         asyncio__taskgroup_abort(tg);
@@ -4762,7 +4761,7 @@ static void asyncio__taskgroup_child_done(asyncio__waiter *hook, asyncio_future 
     }
 }
 
-int asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner)
+void asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner)
 {
     ASYNCIO_ASSERT(tg != NULL && owner != NULL);
     ASYNCIO__CHECK(&owner->fut);
@@ -4771,7 +4770,6 @@ int asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner)
     tg->parent = owner;
     asyncio__list_init(&tg->exiting);
     tg->entered = 1;
-    return 0;
 }
 
 /* The error list lives in loop-owned memory, so a group nobody freed is
@@ -4804,8 +4802,8 @@ int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storag
         return ASYNCIO_EINVALIDSTATE;
     if (tg->parent->fut.loop->closed)
         return ASYNCIO_ELOOPCLOSED;
-    /* a slot for every child that could still fail, and for the body */
-    if (asyncio__taskgroup_reserve(tg, tg->nerrors + tg->ntasks + 2) < 0)
+    /* a slot for every child that could still fail */
+    if (asyncio__taskgroup_reserve(tg, tg->nerrors + tg->ntasks + 1) < 0)
         return -ENOMEM;
     t = asyncio_task_create_at(tg->parent->fut.loop, storage, fn, frame, name, file, line);
     if (!t)
@@ -4821,8 +4819,8 @@ int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storag
 asyncio_taskgroup *asyncio_taskgroup_exit(asyncio_taskgroup *tg, int body_rc, const char *body_msg)
 {
     if (!tg->co.lc) { /* evaluated again on every resumption: record once */
-        tg->body_rc = body_rc < 0 ? body_rc : 0;
-        tg->body_msg = body_rc < 0 && body_msg ? body_msg : asyncio_strerror(body_rc);
+        tg->body.err = body_rc < 0 ? body_rc : 0;
+        tg->body.msg = body_rc < 0 && body_msg ? body_msg : asyncio_strerror(body_rc);
     }
     return tg;
 }
@@ -4836,8 +4834,8 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
     if (!tg->entered || tg->leaving || self != tg->parent)
         ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "task group exited twice, unentered, or by another task");
     tg->leaving = 1;
-    tg->propagate_cancel = tg->body_rc == ASYNCIO_ECANCELLED;
-    if (tg->body_rc < 0 && !tg->aborting)
+    tg->propagate_cancel = tg->body.err == ASYNCIO_ECANCELLED;
+    if (tg->body.err < 0 && !tg->aborting)
         asyncio__taskgroup_abort(tg);
     while (tg->ntasks) {
         ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &tg->exiting),
@@ -4853,9 +4851,9 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
         asyncio_taskgroup_free(tg);
         ASYNCIO_RAISE(ASYNCIO_ECANCELLED, NULL);
     }
-    if (tg->body_rc < 0 && tg->body_rc != ASYNCIO_ECANCELLED)
-        asyncio__taskgroup_record(tg, NULL, tg->body_rc, tg->body_msg);
-    if (tg->nerrors) {
+    if (tg->body.err == ASYNCIO_ECANCELLED)
+        tg->body.err = 0; /* a cancelled body is not one of the errors */
+    if (tg->nerrors || tg->body.err) {
         if (asyncio_task_cancelling(self)) { /* the error group must not swallow it */
             asyncio_task_uncancel(self);
             asyncio_task_cancel(self);
@@ -4866,11 +4864,13 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
-size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg) { return tg->nerrors; }
+size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg) { return tg->nerrors + (tg->body.err < 0); }
 
 const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size_t i)
 {
-    return i < tg->nerrors ? &tg->errors[i] : NULL;
+    if (i < tg->nerrors)
+        return &tg->errors[i];
+    return i == tg->nerrors && tg->body.err < 0 ? &tg->body : NULL;
 }
 
 void asyncio_taskgroup_free(asyncio_taskgroup *tg)
@@ -4879,6 +4879,7 @@ void asyncio_taskgroup_free(asyncio_taskgroup *tg)
         asyncio__release(tg->parent->fut.loop, tg->errors);
     tg->errors = NULL;
     tg->nerrors = tg->caperrors = 0;
+    tg->body.err = 0;
 }
 
 /* >>signals --------------------------------------------------------------- */

@@ -580,3 +580,34 @@ void test_taskgroup_spawn_out_of_memory(void)
     run_main(spawn_oom, &m, 0);
     CHECK_STR(trace_get(), "b:ok@1 b:finally c:ok@1 c:finally");
 }
+
+/* A body that fails before it spawned anything still reports its error
+   (its slot needs no memory):
+       async with asyncio.TaskGroup() as tg:
+           raise ValueError("body failed")
+   -> ExceptionGroup('unhandled errors in a TaskGroup', [ValueError('body failed')]) */
+static int body_fails_alone(asyncio_task *self, void *frame)
+{
+    group_t *f = (group_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_taskgroup_enter(&f->tg, self);
+    alloc_fail_after(0); /* no memory for anything from here */
+    f->rc = ASYNCIO_EUSER;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_taskgroup_wait, asyncio_taskgroup_exit(&f->tg, f->rc, "body failed"));
+    alloc_fail_after(-1);
+    CHECK_EQ(f->rc, ASYNCIO_EGROUP);
+    CHECK_EQ(asyncio_taskgroup_nerrors(&f->tg), 1);
+    CHECK(asyncio_taskgroup_error(&f->tg, 0)->task == NULL);
+    CHECK_EQ(asyncio_taskgroup_error(&f->tg, 0)->err, ASYNCIO_EUSER);
+    CHECK_STR(asyncio_taskgroup_error(&f->tg, 0)->msg, "body failed");
+    CHECK(asyncio_taskgroup_error(&f->tg, 1) == NULL);
+    asyncio_taskgroup_free(&f->tg);
+    CHECK_EQ(asyncio_taskgroup_nerrors(&f->tg), 0);
+    ASYNCIO_END();
+}
+
+void test_taskgroup_body_error_without_children(void)
+{
+    static group_t m;
+    run_main(body_fails_alone, &m, 0);
+}
