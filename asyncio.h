@@ -682,7 +682,8 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame);
 
 /* asyncio_taskgroup_nerrors / _error: the errors behind ASYNCIO_EGROUP
    (the i-th, i < nerrors; NULL beyond); they stay readable until
-   asyncio_taskgroup_free. */
+   asyncio_taskgroup_free or the loop closes (the list is the loop's
+   memory: read it, and free it, from inside the loop). */
 size_t asyncio_taskgroup_nerrors(const asyncio_taskgroup *tg);
 const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size_t i);
 
@@ -2381,8 +2382,10 @@ static void asyncio__task_finish(asyncio_task *t, int rc)
     asyncio_loop *L = t->fut.loop;
     asyncio__registry_remove(L, t);
     t->fut.state &= ~(ASYNCIO__F_CANCEL | ASYNCIO__F_AWAITING);
-    if (rc > 0) /* a body that returned something other than the macros' codes */
+    if (rc > 0) { /* a body that returned something other than the macros' codes */
+        t->fut.u.msg = "coroutine returned a code that is not an error (a generator run as a task?)";
         rc = -EINVAL;
+    }
     asyncio__complete(&t->fut, rc == ASYNCIO_ECANCELLED ? ASYNCIO__S_CANCELLED : ASYNCIO__S_DONE, rc);
 }
 

@@ -363,3 +363,32 @@ void test_generator_send_driven_averager(void)
     run_main(avg_main, &m);
     CHECK_STR(trace_get(), "10 20 15");
 }
+
+/* A generator run as a task (a misuse: nobody drives its yields) fails
+   with -EINVAL and a message saying so, not with its yielded value read
+   as a message. */
+typedef struct {
+    asyncio_coro co;
+    numbers_t gen;
+    asyncio_task t;
+    int rc;
+} misuse_t;
+
+static int gen_as_task(asyncio_task *self, void *frame)
+{
+    misuse_t *f = (misuse_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    numbers_args(&f->gen, 3, -1);
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, numbers, &f->gen);
+    ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
+    CHECK_EQ(f->rc, -EINVAL);
+    CHECK_STR(ASYNCIO_ERRMSG(), "coroutine returned a code that is not an error (a generator run as a task?)");
+    ASYNCIO_END();
+}
+
+void test_generator_run_as_task_is_reported(void)
+{
+    static misuse_t m;
+    run_main(gen_as_task, &m);
+    CHECK_STR(trace_get(), "y0");
+}
