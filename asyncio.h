@@ -1137,9 +1137,7 @@ int asyncio_semaphore_release(asyncio_semaphore *sem);
 
 /* asyncio_condition_init: a Condition over lock (a Lock you own).
    notify wakes up to n waiters, notify_all every one; both need the lock
-   held (else ASYNCIO_EINVALIDSTATE, Python's RuntimeError), else 0.
-   Python's wait_for(predicate) is a loop of waits:
-       while (!ready(f)) ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&f->op, &cond)); */
+   held (else ASYNCIO_EINVALIDSTATE, Python's RuntimeError), else 0. */
 void asyncio_condition_init(asyncio_condition *cond, asyncio_lock *lock);
 int asyncio_condition_notify(asyncio_condition *cond, int n);
 int asyncio_condition_notify_all(asyncio_condition *cond);
@@ -1154,6 +1152,23 @@ asyncio_sync_op *asyncio_event_op(asyncio_sync_op *op, asyncio_event *ev);
 asyncio_sync_op *asyncio_semaphore_op(asyncio_sync_op *op, asyncio_semaphore *sem);
 asyncio_sync_op *asyncio_condition_op(asyncio_sync_op *op, asyncio_condition *cond);
 int asyncio_acquire(asyncio_task *self, void *frame);
+
+/* Python's cond.wait_for(predicate): the coroutine
+   asyncio_condition_wait_for, on the frame the setup call fills, checks
+   pred(arg) and waits on cond (lock held) until it returns nonzero, which
+   is the result (.i).  Errors as condition.wait. */
+typedef struct asyncio_predicate_op {
+    asyncio_coro co;
+    asyncio_sync_op wait;
+    asyncio_condition *cond;
+    int (*pred)(void *arg);
+    void *arg;
+    int value;
+} asyncio_predicate_op;
+
+asyncio_predicate_op *asyncio_condition_wait_for_op(asyncio_predicate_op *op, asyncio_condition *cond,
+                                                    int (*pred)(void *arg), void *arg);
+int asyncio_condition_wait_for(asyncio_task *self, void *frame);
 
 /* Python's `async with lock:` (or a semaphore, or a condition's lock) as
    a scope: the coroutine asyncio_with acquires, runs the coroutine body
@@ -4404,6 +4419,26 @@ int asyncio_acquire(asyncio_task *self, void *frame)
         asyncio__semaphore_wake_next(sem);
     }
     ASYNCIO_RETURN(asyncio_int(1));
+    ASYNCIO_END();
+}
+
+asyncio_predicate_op *asyncio_condition_wait_for_op(asyncio_predicate_op *op, asyncio_condition *cond,
+                                                    int (*pred)(void *arg), void *arg)
+{
+    op->cond = cond;
+    op->pred = pred;
+    op->arg = arg;
+    return op;
+}
+
+int asyncio_condition_wait_for(asyncio_task *self, void *frame)
+{
+    asyncio_predicate_op *op = (asyncio_predicate_op *)frame;
+    ASYNCIO_BEGIN(self, op);
+    while (!(op->value = op->pred(op->arg))) {
+        ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_condition_op(&op->wait, op->cond));
+    }
+    ASYNCIO_RETURN(asyncio_int(op->value));
     ASYNCIO_END();
 }
 

@@ -413,3 +413,115 @@ void test_with_releases_on_every_path(void)
               "bb:locked=True ccc+ result=1 error=ValueError ccc:locked=True eeeee+ error=CancelledError "
               "error=CancelledError eeeee- eeeee:locked=False result=5 end:locked=False");
 }
+
+/* Condition.wait_for(predicate), pinned to CPython 3.13:
+
+   cond = asyncio.Condition(); items = []
+   async def consumer(n):
+       async with cond:
+           r = await cond.wait_for(lambda: len(items) >= n)
+           tr(f"c{n}:{r}:{len(items)}")
+   async def cancelled_one():
+       async with cond:
+           try:
+               await cond.wait_for(lambda: False)
+           except asyncio.CancelledError:
+               tr(f"x:cancelled:locked={cond.locked()}"); raise
+   consumers for n = 2, 0, 1, 3 and cancelled_one start; three times: sleep
+   1 s (cancelling cancelled_one the second time), then under the lock
+   append an item, tr(f"add{i}"), notify_all; then gather the consumers and
+   tr(f"x:{x.cancelled()} locked={cond.locked()}").
+
+   -> c0:True:0 add0 c1:True:1 add1 x:cancelled:locked=True c2:True:2 add2
+      c3:True:3 x:True locked=False */
+typedef struct {
+    asyncio_coro co;
+    asyncio_condition *cond;
+    int *nitems, n, held, rc;
+    asyncio_sync_op lock_op;
+    asyncio_predicate_op wf;
+} pred_waiter_t;
+
+static int enough_items(void *arg)
+{
+    pred_waiter_t *f = (pred_waiter_t *)arg;
+    return *f->nitems >= f->n;
+}
+
+static int never(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static int pred_waiter(asyncio_task *self, void *frame)
+{
+    pred_waiter_t *f = (pred_waiter_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->held = 0;
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&f->lock_op, f->cond->lock));
+    f->held = 1;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_condition_wait_for,
+                          asyncio_condition_wait_for_op(&f->wf, f->cond, f->n < 0 ? never : enough_items, f));
+    if (f->rc == ASYNCIO_ECANCELLED) {
+        trace("x:cancelled:locked=%s", asyncio_lock_locked(f->cond->lock) ? "True" : "False");
+        ASYNCIO_RAISE(f->rc, NULL);
+    }
+    trace("c%d:%s:%d", f->n, ASYNCIO_RESULT().i ? "True" : "False", *f->nitems);
+    ASYNCIO_FINALLY
+    if (f->held)
+        asyncio_lock_release(f->cond->lock);
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_lock lock;
+    asyncio_condition cond;
+    pred_waiter_t w[5];
+    asyncio_task t[5];
+    asyncio_sync_op op;
+    int nitems, i;
+} wait_for_main_t;
+
+static int wait_for_main(asyncio_task *self, void *frame)
+{
+    static const int ns[] = {2, 0, 1, 3, -1};
+    wait_for_main_t *m = (wait_for_main_t *)frame;
+    ASYNCIO_BEGIN(self, m);
+    asyncio_lock_init(&m->lock, ASYNCIO_LOOP());
+    asyncio_condition_init(&m->cond, &m->lock);
+    for (m->i = 0; m->i < 5; m->i++) {
+        m->w[m->i].cond = &m->cond;
+        m->w[m->i].nitems = &m->nitems;
+        m->w[m->i].n = ns[m->i];
+        asyncio_create_task(ASYNCIO_LOOP(), &m->t[m->i], pred_waiter, &m->w[m->i]);
+    }
+    for (m->i = 0; m->i < 3; m->i++) {
+        ASYNCIO_SLEEP(1);
+        if (m->i == 1)
+            asyncio_task_cancel(&m->t[4]);
+        ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_lock_op(&m->op, &m->lock));
+        m->nitems++;
+        trace("add%d", m->i);
+        CHECK_EQ(asyncio_condition_notify_all(&m->cond), 0);
+        asyncio_lock_release(&m->lock);
+    }
+    for (m->i = 0; m->i < 5; m->i++) {
+        ASYNCIO_AWAIT_RC(m->w[4].rc, &m->t[m->i].fut);
+    }
+    trace("x:%s locked=%s", asyncio_future_cancelled(&m->t[4].fut) ? "True" : "False",
+          asyncio_lock_locked(&m->lock) ? "True" : "False");
+    ASYNCIO_END();
+}
+
+void test_condition_wait_for_predicate(void)
+{
+    static wait_for_main_t m;
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    CHECK_EQ(asyncio_run_config(&cfg, wait_for_main, &m, NULL), 0);
+    CHECK_STR(trace_get(), "c0:True:0 add0 c1:True:1 add1 x:cancelled:locked=True c2:True:2 add2 "
+                           "c3:True:3 x:True locked=False");
+}
