@@ -34,7 +34,7 @@ help:
 
 examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 
-$(BUILD)/examples/%: examples/%.c $(HDR)
+$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $< -o $@
 
@@ -77,7 +77,7 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 	  bash tests/run_examples.sh $(BUILD)/examples-$$b; \
 	  bash tests/run_net_examples.sh $(BUILD)/examples-$$b; done
 
-examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(BUILD)/examples/readme $(HDR)
+examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(wildcard examples/*.h) $(BUILD)/examples/readme $(HDR)
 	@mkdir -p $(BUILD)/examples-$*
 	@set -e; for e in $(EXAMPLES); do \
 	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e; done; \

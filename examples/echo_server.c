@@ -48,6 +48,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "serve.h" /* PORT [HOST], start the server, stop on SIGINT / SIGTERM */
+
 #define PROGRAM "echo_server"
 
 /* ---- the connection handler ------------------------------------------- */
@@ -82,70 +84,9 @@ static int handle_echo(asyncio_task *self, void *frame)
     ASYNCIO_END(); /* returning closes the stream, after flushing it */
 }
 
-/* ---- stop on SIGINT / SIGTERM ----------------------------------------- */
-
-/* Runs from the loop (asyncio_add_signal_handler) when a signal arrives:
-   lets serve() finish. */
-static void on_signal(asyncio_loop *loop, void *arg)
-{
-    (void)loop;
-    if (!asyncio_future_done((asyncio_future *)arg))
-        asyncio_future_set_result((asyncio_future *)arg, asyncio_int(0));
-}
-
 /* ---- main ----------------------------------------------------------- */
-
-typedef struct {
-    asyncio_coro co;
-    const char *host;
-    int port, rc;
-    asyncio_server srv;
-    asyncio_future stop;
-} main_t;
-
-static int serve(asyncio_task *self, void *frame)
-{
-    main_t *f = (main_t *)frame;
-    ASYNCIO_BEGIN(self, f);
-    f->rc = asyncio_start_server(&f->srv, ASYNCIO_LOOP(), handle_echo, sizeof(echo_conn_t), f->host, f->port);
-    if (f->rc < 0)
-        ASYNCIO_RAISE(f->rc, NULL);
-    printf("listening on %s:%d\n", f->host, asyncio_server_port(&f->srv));
-    fflush(stdout);
-    /* sleep until SIGINT or SIGTERM */
-    asyncio_future_init(&f->stop, ASYNCIO_LOOP());
-    if ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, on_signal, &f->stop)) < 0 ||
-        (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, on_signal, &f->stop)) < 0)
-        ASYNCIO_RAISE(f->rc, NULL);
-    ASYNCIO_AWAIT(&f->stop);
-    asyncio_server_close(&f->srv);
-    /* asyncio_run then cancels the connections still open, and the loop
-       closes every fd it watches */
-    ASYNCIO_END();
-}
-
-/* A port number 0..65535, or -1. */
-static int parse_port(const char *arg)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(arg, &end, 10);
-    return errno || end == arg || *end || v < 0 || v > 65535 ? -1 : (int)v;
-}
 
 int main(int argc, char **argv)
 {
-    static main_t m;
-    asyncio_outcome out;
-    if (argc < 2 || argc > 3 || (m.port = parse_port(argv[1])) < 0) {
-        fprintf(stderr, "usage: %s PORT [HOST]   (PORT 0: any free port; HOST: 127.0.0.1)\n", PROGRAM);
-        return 2;
-    }
-    m.host = argc > 2 ? argv[2] : "127.0.0.1";
-    if (asyncio_run(serve, &m, &out) < 0) {
-        fprintf(stderr, "%s: %s:%d: %s\n", PROGRAM, m.host, m.port, out.msg);
-        return 1;
-    }
-    return 0;
+    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t));
 }
