@@ -55,6 +55,14 @@ void vloop_init(asyncio_loop *loop)
     CHECK_EQ(asyncio_loop_init(loop, &cfg), 0);
 }
 
+int run_virtual(asyncio_fn fn, void *frame, asyncio_outcome *out)
+{
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.virtual_clock = 1;
+    return asyncio_run_config(&cfg, fn, frame, out);
+}
+
 struct test {
     const char *name;
     void (*fn)(void);

@@ -19,14 +19,6 @@ static int job(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
-static asyncio_config vcfg(void)
-{
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    return cfg;
-}
-
 /* gather(ok(1, .5), bad(), ok(3, 2)) -- CPython: ok1 bad err=boom t=1.0 ok3 end */
 typedef struct {
     asyncio_coro co;
@@ -58,9 +50,8 @@ static int g1(asyncio_task *self, void *frame)
 void test_gather_first_error_reaches_awaiter_others_keep_running(void)
 {
     g1_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, g1, &m, NULL), 0);
+    CHECK_EQ(run_virtual(g1, &m, NULL), 0);
     CHECK_STR(trace_get(), "ok1 bad2 err=boom t=1.0 ok3 end");
 }
 
@@ -87,9 +78,8 @@ static int g2(asyncio_task *self, void *frame)
 void test_gather_return_exceptions_keeps_argument_order(void)
 {
     g1_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, g2, &m, NULL), 0);
+    CHECK_EQ(run_virtual(g2, &m, NULL), 0);
     CHECK_STR(trace_get(), "bad2 ok3 ok1");
 }
 
@@ -113,9 +103,8 @@ static int g3(asyncio_task *self, void *frame)
 void test_cancelling_gather_cancels_children(void)
 {
     g1_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, g3, &m, NULL), 0);
+    CHECK_EQ(run_virtual(g3, &m, NULL), 0);
     CHECK_STR(trace_get(), "cancel=1 job1-cancelled job2-cancelled g-cancelled");
 }
 
@@ -203,10 +192,9 @@ static int wf(asyncio_task *self, void *frame)
 void test_wait_for_times_out_and_cancels_inner(void)
 {
     wf_t m;
-    asyncio_config cfg = vcfg();
     asyncio_outcome out;
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, wf, &m, &out), ASYNCIO_ETIMEDOUT);
+    CHECK_EQ(run_virtual(wf, &m, &out), ASYNCIO_ETIMEDOUT);
     CHECK_STR(trace_get(), "job1-cancelled ETIMEDOUT t.cancelled=1 at=1.0 ok1 value=1 job1-cancelled");
     CHECK_STR(out.msg, "timed out");
 }
@@ -306,9 +294,8 @@ static int acmain(asyncio_task *self, void *frame)
 void test_as_completed_and_wait(void)
 {
     ac_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, acmain, &m, NULL), 0);
+    CHECK_EQ(run_virtual(acmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "ok2 got2 ok3 got3 ok1 got1 ok1 done=1 pending=1 after-timeout t=4.25 done=1 "
                            "ok2 all t=5.00");
 }
@@ -340,9 +327,8 @@ static int femain(asyncio_task *self, void *frame)
 void test_wait_first_exception_and_as_completed_timeout(void)
 {
     fe_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, femain, &m, NULL), 0);
+    CHECK_EQ(run_virtual(femain, &m, NULL), 0);
     CHECK_STR(trace_get(), "bad2 first-exception t=1 EUSER ETIMEDOUT t=2 job1-cancelled");
 }
 
@@ -378,8 +364,7 @@ static int shmain(asyncio_task *self, void *frame)
 void test_shield_protects_inner_from_cancellation(void)
 {
     sh_t m;
-    asyncio_config cfg = vcfg();
     memset(&m, 0, sizeof m);
-    CHECK_EQ(asyncio_run_config(&cfg, shmain, &m, NULL), 0);
+    CHECK_EQ(run_virtual(shmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "outer-cancelled ok5 inner=5");
 }

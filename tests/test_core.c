@@ -133,10 +133,7 @@ static int sw(asyncio_task *self, void *frame)
 void test_labels_flavour_suspends_inside_switch(void)
 {
     two_t f;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, sw, &f, NULL), 0);
+    CHECK_EQ(run_virtual(sw, &f, NULL), 0);
     CHECK_STR(trace_get(), "case0 default");
 }
 #else
@@ -360,10 +357,7 @@ static int selfcancel(asyncio_task *self, void *frame)
 void test_self_cancel_is_delivered_at_next_await(void)
 {
     selfcancel_t f;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, selfcancel, &f, NULL), 0);
+    CHECK_EQ(run_virtual(selfcancel, &f, NULL), 0);
     CHECK_STR(trace_get(), "still-running rc=ECANCELLED t=0");
 }
 
@@ -486,10 +480,7 @@ void test_virtual_clock_jumps_exactly(void)
 {
     hours_t f;
     asyncio_outcome out;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, hours, &f, &out), 0);
+    CHECK_EQ(run_virtual(hours, &f, &out), 0);
     CHECK(out.value.d == 10800.5);
 }
 
@@ -518,10 +509,7 @@ static int bad(asyncio_task *self, void *frame)
 void test_bad_delays_and_awaiting_done_future(void)
 {
     bad_t b;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, bad, &b, NULL), 0);
+    CHECK_EQ(run_virtual(bad, &b, NULL), 0);
     CHECK_STR(trace_get(), "resumed other");
 }
 
@@ -657,10 +645,7 @@ static int oomsleep(asyncio_task *self, void *frame)
 void test_out_of_memory_in_sleep_reaches_the_coroutine(void)
 {
     oomsleep_t f;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, oomsleep, &f, NULL), 0);
+    CHECK_EQ(run_virtual(oomsleep, &f, NULL), 0);
 }
 
 #if ASYNCIO_DEBUG

@@ -57,15 +57,6 @@ typedef struct {
     int rc;
 } consumer_t;
 
-static void run_main(asyncio_fn fn, void *frame)
-{
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    trace_reset();
-    CHECK_EQ(asyncio_run_config(&cfg, fn, frame, NULL), 0);
-}
-
 /* async def g1():
        async with contextlib.aclosing(numbers(5)) as g:
            async for x in g:
@@ -113,7 +104,7 @@ static int g1(asyncio_task *self, void *frame)
 void test_generator_async_for_break_closes_at_once(void)
 {
     static consumer_t m;
-    run_main(g1, &m);
+    CHECK_EQ(run_virtual(g1, &m, NULL), 0);
     CHECK_STR(trace_get(), "y0 got0 y1 y2 got2 cleanup after-break y0 got0 y1 got1 exhausted cleanup "
                            "after-loop exhausted cleanup end");
 }
@@ -184,7 +175,7 @@ static int g2(asyncio_task *self, void *frame)
 void test_generator_error_ends_the_loop(void)
 {
     static consumer_t m[3];
-    run_main(g2, m);
+    CHECK_EQ(run_virtual(g2, m, NULL), 0);
     CHECK_STR(trace_get(), "y0 got0 y1 got1 cleanup error:boom y0 got0 y1 got1 cleanup finally error:boom "
                            "y0 y1 cleanup error:consumer failed");
 }
@@ -245,7 +236,7 @@ static int g3(asyncio_task *self, void *frame)
 void test_generator_send_next_and_close(void)
 {
     static consumer_t m;
-    run_main(g3, &m);
+    CHECK_EQ(run_virtual(g3, &m, NULL), 0);
     CHECK_STR(trace_get(), "y0 first=0 sent7 y1 next=1 sent8 exhausted cleanup stop stop-again closed-fresh "
                            "y0 first=0 cleanup closed stop-closed");
 }
@@ -311,7 +302,7 @@ static int g4(asyncio_task *self, void *frame)
 void test_generator_cleanup_when_consumer_cancelled(void)
 {
     static g4_t m;
-    run_main(g4, &m);
+    CHECK_EQ(run_virtual(g4, &m, NULL), 0);
     CHECK_STR(trace_get(), "y0 got0 y1 got1 cleanup consumer-finally cancelled "
                            "y0 got0 cleanup consumer-finally cancelled");
 }
@@ -360,7 +351,7 @@ static int avg_main(asyncio_task *self, void *frame)
 void test_generator_send_driven_averager(void)
 {
     static avg_main_t m;
-    run_main(avg_main, &m);
+    CHECK_EQ(run_virtual(avg_main, &m, NULL), 0);
     CHECK_STR(trace_get(), "10 20 15");
 }
 
@@ -389,6 +380,6 @@ static int gen_as_task(asyncio_task *self, void *frame)
 void test_generator_run_as_task_is_reported(void)
 {
     static misuse_t m;
-    run_main(gen_as_task, &m);
+    CHECK_EQ(run_virtual(gen_as_task, &m, NULL), 0);
     CHECK_STR(trace_get(), "y0");
 }

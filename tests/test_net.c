@@ -10,14 +10,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-static asyncio_config vcfg(void)
-{
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    return cfg;
-}
-
 /* ---- raw fds and socket operations ---- */
 typedef struct {
     asyncio_coro co;
@@ -62,8 +54,7 @@ static int sockpair(asyncio_task *self, void *frame)
 void test_sock_ops_and_fd_waits(void)
 {
     pair_t f;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, sockpair, &f, NULL), 0);
+    CHECK_EQ(run_virtual(sockpair, &f, NULL), 0);
 }
 
 /* closing an fd wakes its waiter with EBADF; a new fd with the same number
@@ -202,11 +193,10 @@ static int echo_client(asyncio_task *self, void *frame)
 static void run_echo(const char *host, const char *path, const char *want)
 {
     client_t f;
-    asyncio_config cfg = vcfg();
     memset(&f, 0, sizeof f);
     f.host = host;
     f.path = path;
-    CHECK_EQ(asyncio_run_config(&cfg, echo_client, &f, NULL), 0);
+    CHECK_EQ(run_virtual(echo_client, &f, NULL), 0);
     CHECK_STR(trace_get(), want);
 }
 void test_stream_echo_ipv4(void) { run_echo("127.0.0.1", NULL, "peer=v4 one two three ab c; def"); }
@@ -264,9 +254,8 @@ static int free_port(void)
 void test_connection_refused_and_bad_addresses(void)
 {
     refused_t f;
-    asyncio_config cfg = vcfg();
     f.port = free_port();
-    CHECK_EQ(asyncio_run_config(&cfg, refused, &f, NULL), 0);
+    CHECK_EQ(run_virtual(refused, &f, NULL), 0);
     CHECK_STR(trace_get(), "ECONNREFUSED ENOENT ENOENT");
 }
 
@@ -361,9 +350,8 @@ static int broken(asyncio_task *self, void *frame)
 void test_broken_pipe_is_an_error_not_a_signal(void)
 {
     pipe_t f;
-    asyncio_config cfg = vcfg();
     signal(SIGPIPE, SIG_DFL);
-    CHECK_EQ(asyncio_run_config(&cfg, broken, &f, NULL), 0);
+    CHECK_EQ(run_virtual(broken, &f, NULL), 0);
     CHECK_STR(trace_get(), "write:EPIPE drain:EPIPE");
 }
 
@@ -398,8 +386,7 @@ static int rst_client(asyncio_task *self, void *frame)
 void test_reset_by_peer(void)
 {
     rst_t f;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, rst_client, &f, NULL), 0);
+    CHECK_EQ(run_virtual(rst_client, &f, NULL), 0);
     CHECK_STR(trace_get(), "read:ECONNRESET write:ECONNRESET");
 }
 
@@ -460,8 +447,7 @@ static int pressure(asyncio_task *self, void *frame)
 void test_drain_backpressure_and_ordered_writes(void)
 {
     static press_t m;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, pressure, &m, NULL), 0);
+    CHECK_EQ(run_virtual(pressure, &m, NULL), 0);
     CHECK_STR(trace_get(), "reading drained closed");
 }
 
@@ -505,8 +491,7 @@ static int rawmain(asyncio_task *self, void *frame)
 void test_sock_accept_and_connect(void)
 {
     raw_sock_t f;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, rawmain, &f, NULL), 0);
+    CHECK_EQ(run_virtual(rawmain, &f, NULL), 0);
     CHECK_STR(trace_get(), "hi!");
 }
 
@@ -689,8 +674,7 @@ static int midline(asyncio_task *self, void *frame)
 void test_reset_mid_line_and_cancelled_drain(void)
 {
     static midline_t f;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, midline, &f, NULL), 0);
+    CHECK_EQ(run_virtual(midline, &f, NULL), 0);
     CHECK_STR(trace_get(), "server:ECONNRESET drain1:ETIMEDOUT drain2:OK");
 }
 
@@ -721,8 +705,7 @@ static int sigmain(asyncio_task *self, void *frame)
 void test_signal_handlers_run_from_the_loop(void)
 {
     sig_t_ f;
-    asyncio_config cfg = vcfg();
-    CHECK_EQ(asyncio_run_config(&cfg, sigmain, &f, NULL), 0);
+    CHECK_EQ(run_virtual(sigmain, &f, NULL), 0);
     CHECK_STR(trace_get(), "raised usr1");
     CHECK(signal(SIGUSR1, SIG_DFL) == SIG_DFL); /* the default action is back */
 }

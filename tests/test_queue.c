@@ -108,10 +108,7 @@ static int qmain(asyncio_task *self, void *frame)
 void test_queue_like_cpython(void)
 {
     static qmain_t m;
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, qmain, &m, NULL), 0);
+    CHECK_EQ(run_virtual(qmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "p0 p1 c0:0 c1:1 p2 p3 c0:2 c1:3 p4 c0:4 joined t=3 gb:7 "
                            "a.cancelled=True qsize=0 empty full lifo=213 prio=123");
 }

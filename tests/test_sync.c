@@ -4,16 +4,6 @@
    ev0:True ev1:True s0+ s1+ s0- s1- s2+ s3+ s2- s3- bounded:ValueError */
 #include "tests.h"
 
-/* Run fn on frame as the main task of a loop on the virtual clock; it must
-   succeed. */
-static void run_virtual(asyncio_fn fn, void *frame)
-{
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    CHECK_EQ(asyncio_run_config(&cfg, fn, frame, NULL), 0);
-}
-
 typedef struct { asyncio_coro co; asyncio_lock *lock; const char *name; double hold; int held; asyncio_sync_op op; } holder_t;
 
 typedef struct { asyncio_coro co; asyncio_event *ev; int n; asyncio_sync_op op; } evw_t;
@@ -142,7 +132,7 @@ static int sync_main(asyncio_task *self, void *frame)
 void test_lock_event_semaphore_like_cpython(void)
 {
     static sync_main_t m;
-    run_virtual(sync_main, &m);
+    CHECK_EQ(run_virtual(sync_main, &m, NULL), 0);
     CHECK_STR(trace_get(), "0+ 0- 2+ 2- 3+ 3- locked=False b+ b- a.cancelled=True locked=False set "
                            "ev0:True ev1:True s0+ s1+ s0- s1- s2+ s3+ s2- s3- bounded:ValueError");
 }
@@ -232,7 +222,7 @@ static int cmain(asyncio_task *self, void *frame)
 void test_condition_like_cpython(void)
 {
     static cmain_t m;
-    run_virtual(cmain, &m);
+    CHECK_EQ(run_virtual(cmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "notified c0:1 c1:2 holding cancelledx locked=True notify:RuntimeError");
 }
 
@@ -284,7 +274,7 @@ static int bmain(asyncio_task *self, void *frame)
 void test_barrier_like_cpython(void)
 {
     static bmain_t m;
-    run_virtual(bmain, &m);
+    CHECK_EQ(run_virtual(bmain, &m, NULL), 0);
     CHECK_STR(trace_get(), "w2:2@2 w0:0@2 w1:1@2 n_waiting=0 broken=False x0:broken x1:broken broken=True "
                            "after reset broken=False");
 }
@@ -402,7 +392,7 @@ static int with_main(asyncio_task *self, void *frame)
 void test_with_releases_on_every_path(void)
 {
     static with_main_t m;
-    run_virtual(with_main, &m);
+    CHECK_EQ(run_virtual(with_main, &m, NULL), 0);
     CHECK_STR(trace_get(),
               "a:wait a+ bb:wait ccc:wait dddd:wait eeeee:wait dddd:locked=True a- a:locked=False bb+ "
               "bb:locked=False ccc+ result=1 error=ValueError ccc:locked=False eeeee+ error=CancelledError "
@@ -516,7 +506,7 @@ static int wait_for_main(asyncio_task *self, void *frame)
 void test_condition_wait_for_predicate(void)
 {
     static wait_for_main_t m;
-    run_virtual(wait_for_main, &m);
+    CHECK_EQ(run_virtual(wait_for_main, &m, NULL), 0);
     CHECK_STR(trace_get(), "c0:True:0 add0 c1:True:1 add1 x:cancelled:locked=True c2:True:2 add2 "
                            "c3:True:3 x:True locked=False");
 }

@@ -144,19 +144,10 @@ static int s1(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
-static void run_main(asyncio_fn fn, void *frame, int want)
-{
-    asyncio_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.virtual_clock = 1;
-    trace_reset();
-    CHECK_EQ(asyncio_run_config(&cfg, fn, frame, NULL), want);
-}
-
 void test_taskgroup_first_error_cancels_siblings_and_body(void)
 {
     static group_t m;
-    run_main(s1, &m, 0);
+    CHECK_EQ(run_virtual(s1, &m, NULL), 0);
     CHECK_STR(trace_get(), "b:raise@0.5 b:finally a:cancelled@0.5 a:finally c:cancelled@0.5 c:finally "
                            "body:cancelled@0.5 spawn:refused eg:b@0.5 cancelling=0 after");
 }
@@ -197,7 +188,7 @@ static int s2(asyncio_task *self, void *frame)
 void test_taskgroup_errors_reported_together(void)
 {
     static group_t m;
-    run_main(s2, &m, 0);
+    CHECK_EQ(run_virtual(s2, &m, NULL), 0);
     CHECK_STR(trace_get(), "body:end a:raise@1 a:finally b:raise@1 b:finally c:cancelled@1 c:finally "
                            "eg:a,b@1 cancelling=0");
 }
@@ -284,13 +275,14 @@ void test_taskgroup_owner_cancelled_from_outside(void)
     memset(&m, 0, sizeof m);
     m.owner_fn = owner_body_waits;
     m.cancel_at = 0.5;
-    run_main(cancel_from_outside, &m, 0);
+    CHECK_EQ(run_virtual(cancel_from_outside, &m, NULL), 0);
     CHECK_STR(trace_get(), "body:cancelled@0.5 a:cancelled@0.5 a:finally b:cancelled@0.5 b:finally "
                            "owner:cancelled@0.5");
+    trace_reset();
     memset(&m, 0, sizeof m);
     m.owner_fn = owner_exit_waits;
     m.cancel_at = 0.5;
-    run_main(cancel_from_outside, &m, 0);
+    CHECK_EQ(run_virtual(cancel_from_outside, &m, NULL), 0);
     CHECK_STR(trace_get(), "a:cancelled@0.5 a:finally b:cancelled@0.5 b:finally owner:cancelled@0.5");
 }
 
@@ -334,7 +326,7 @@ static int s5(asyncio_task *self, void *frame)
 void test_taskgroup_body_error_cancels_children(void)
 {
     static group_t m;
-    run_main(s5, &m, 0);
+    CHECK_EQ(run_virtual(s5, &m, NULL), 0);
     CHECK_STR(trace_get(), "body:raise a:cancelled@0.5 a:finally b:cancelled@0.5 b:finally eg:body@0.5");
 }
 
@@ -390,7 +382,7 @@ void test_taskgroup_error_wins_over_outside_cancel(void)
     memset(&m, 0, sizeof m);
     m.owner_fn = owner6;
     m.cancel_at = 1;
-    run_main(cancel_from_outside, &m, 0);
+    CHECK_EQ(run_virtual(cancel_from_outside, &m, NULL), 0);
     CHECK_STR(trace_get(), "a:raise@1 a:finally body:cancelled@1 b:cancelled@1 b:finally "
                            "eg:a cancelling=1 owner:recancelled@1 owner:cancelled@1");
 }
@@ -462,7 +454,7 @@ static int s7(asyncio_task *self, void *frame)
 void test_taskgroup_children_spawn_until_finished(void)
 {
     static s7_t m;
-    run_main(s7, &m, 0);
+    CHECK_EQ(run_virtual(s7, &m, NULL), 0);
     CHECK_STR(trace_get(), "spawned@1 grandchild:ok@2 grandchild:finally done@2 spawn:finished");
 }
 
@@ -535,7 +527,7 @@ static int s8(asyncio_task *self, void *frame)
 void test_taskgroup_nested_and_swallowed_cancellation(void)
 {
     static s8_t m;
-    run_main(s8, &m, 0);
+    CHECK_EQ(run_virtual(s8, &m, NULL), 0);
     CHECK_STR(trace_get(), "i:raise@1 i:finally s:swallowed eg:EGROUP@1");
 }
 
@@ -577,7 +569,7 @@ static int spawn_oom(asyncio_task *self, void *frame)
 void test_taskgroup_spawn_out_of_memory(void)
 {
     static oom_t m;
-    run_main(spawn_oom, &m, 0);
+    CHECK_EQ(run_virtual(spawn_oom, &m, NULL), 0);
     CHECK_STR(trace_get(), "b:ok@1 b:finally c:ok@1 c:finally");
 }
 
@@ -609,5 +601,5 @@ static int body_fails_alone(asyncio_task *self, void *frame)
 void test_taskgroup_body_error_without_children(void)
 {
     static group_t m;
-    run_main(body_fails_alone, &m, 0);
+    CHECK_EQ(run_virtual(body_fails_alone, &m, NULL), 0);
 }

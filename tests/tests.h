@@ -44,6 +44,9 @@ void vloop_init(asyncio_loop *loop);
 extern int warnings_seen;
 extern char last_warning[512];
 
+/* asyncio_run_config(fn, frame, out) on the virtual clock: its return. */
+int run_virtual(asyncio_fn fn, void *frame, asyncio_outcome *out);
+
 /* The allocator behind ASYNCIO_REALLOC in tests: fail after n more calls
    (-1: never). */
 void alloc_fail_after(long n);
