@@ -8,8 +8,10 @@
    ---
    Include it (instead of <sys/event.h>) in exactly ONE translation unit of
    a test program, after _GNU_SOURCE is defined (it needs syscall(),
-   clock_gettime() and F_GETPIPE_SZ).  Everything is `static`: the
-   bookkeeping lives in that translation unit only.  asyncio.h's tests:
+   clock_gettime(), F_GETPIPE_SZ and waitid()).  Everything is `static`:
+   the bookkeeping lives in that translation unit only.  It uses a pthread
+   mutex (in libc since glibc 2.34; link older ones with -pthread).
+   asyncio.h's tests:
    -DASYNCIO_BACKEND_KQUEUE=1 '-DASYNCIO_KQUEUE_HEADER="kqueue_emulation.h"'.
    Options: -DKQUEUE_EMULATION_SO_ERROR=1 (see fflags below);
    -DKQUEUE_EMULATION_NO_PWAIT2 (test the epoll_wait fallback).
@@ -17,7 +19,8 @@
    WHAT IS EMULATED (FreeBSD values for every constant)
    ----------------
    - struct kevent (the pre-FreeBSD-12 / macOS layout, without ext[]),
-     EV_SET, kqueue(), kevent(), EVFILT_READ, EVFILT_WRITE.
+     EV_SET, kqueue(), kevent(), EVFILT_READ, EVFILT_WRITE, EVFILT_USER,
+     EVFILT_PROC (NOTE_EXIT only).
    - One kevent() call applies the changelist, then waits and fills the
      eventlist; the two arrays may be the same array.
    - Knotes are per (ident, filter): READ and WRITE on one descriptor are
@@ -50,6 +53,49 @@
               accounting, not BSD's sbspace: an approximation, at least 1),
               1 for anything else; EV_EOF (data 0 for pipes) when the
               reading side is gone (EPOLLERR / EPOLLHUP).
+   - EVFILT_USER (-11): identified by ident alone, any number -- not a
+     descriptor, so it never collides with a READ/WRITE knote on the same
+     number, and no close() removes it.  As FreeBSD's filt_usertouch(), a
+     change to an existing knote: triggers it if fflags has NOTE_TRIGGER;
+     combines fflags' low 24 bits (NOTE_FFLAGSMASK) into the stored ones
+     as fflags & NOTE_FFCTRLMASK says (NOTE_FFNOP: ignore, NOTE_FFAND,
+     NOTE_FFOR, NOTE_FFCOPY); stores its data; and, if its flags have
+     EV_CLEAR, un-triggers it (after NOTE_TRIGGER: both in one change
+     leave it untriggered).  The EV_ADD that CREATES the knote stores
+     fflags as given, with no operation, and does not trigger it, even
+     with NOTE_TRIGGER (FreeBSD's filt_userattach() tests kn_fflags, which
+     kqueue_register() has just zeroed; macOS and NetBSD do trigger there).
+     Reported: the kept flags, fflags = the stored fflags, data = the
+     stored data -- except under EV_ONESHOT, where FreeBSD's kqueue_scan()
+     copies the knote without the touch hook: fflags 0, data 0.  Without
+     EV_CLEAR a triggered event is reported at every kevent() call until a
+     change with EV_CLEAR un-triggers it (or EV_DELETE); with EV_CLEAR it is
+     reported once and reset, any number of triggers before the report
+     coalescing into it.  A trigger while disabled is kept: EV_ENABLE
+     reports it.  Each knote is an eventfd, readable exactly while
+     triggered, in the epoll set that is the kqueue: a trigger from
+     another thread wakes a kevent() blocked there (see Threads below).
+   - EVFILT_PROC (-5), NOTE_EXIT only, ident = a pid: EV_ADD opens a pidfd
+     (pidfd_open(), Linux >= 5.3) in the kqueue's epoll set; ESRCH if there
+     is no such process.  A zombie is still found (FreeBSD's pfind_any())
+     and reported at once.  The knote gets EV_CLEAR (FreeBSD's
+     filt_procattach() sets it).  When the process exits the event is
+     reported once -- flags = the kept flags | EV_CLEAR | EV_EOF |
+     EV_ONESHOT, fflags = NOTE_EXIT, data = the wait status (what
+     waitpid() gives: WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG,
+     WCOREDUMP) -- and the knote is deleted.  The status is read with
+     waitid(P_PIDFD, ..., WEXITED | WNOWAIT): the emulation never reaps;
+     the caller collects the child with waitpid(), as on BSD, where the
+     kevent does not reap either.  A later change stores its fflags
+     (FreeBSD's kqueue_register() does): one without NOTE_EXIT -- an
+     EV_DISABLE with fflags 0, say -- makes the exit go unreported
+     (FreeBSD marks such a knote EV_DROP).
+   - Threads: one mutex guards all the bookkeeping, and kevent() releases
+     it while it waits.  So other threads may apply changes while a thread
+     waits -- asyncio.h's wake-up: another thread sends NOTE_TRIGGER to an
+     EV_CLEAR EVFILT_USER knote -- and a trigger wakes the waiter at once;
+     a trigger before the wait is not lost.  An event that becomes ready
+     while a waiter is waking up is reported by that call or the next.
    - Changelist errors: with room in the eventlist an entry is written
      (flags = EV_ERROR exactly, data = errno, the other fields copied from
      the change) and processing continues; without room kevent() returns
@@ -63,8 +109,10 @@
      written (FreeBSD's kqueue_kevent() returns early there without
      setting that count).
      Errors: EBADF (ident not an open descriptor), ENOENT, EINVAL (an
-     unsupported filter), EPERM (descriptors epoll cannot watch: regular
-     files, directories), ENOMEM; plus EBADF for kq, EINVAL for negative
+     unsupported filter, EVFILT_PROC fflags other than NOTE_EXIT), ESRCH
+     (EVFILT_PROC: no such process), EPERM (descriptors epoll cannot
+     watch: regular files, directories), ENOMEM, EMFILE (the eventfd or
+     pidfd of a USER/PROC knote); plus EBADF for kq, EINVAL for negative
      counts or an invalid timeout.
    - Timeouts: NULL waits forever, {0,0} polls, anything else never
      returns early: epoll_pwait2's nanosecond timeout (Linux >= 5.11),
@@ -87,18 +135,35 @@
 
    LIMITATIONS (what real kqueue does and this does not)
    -----------
-   - Only EVFILT_READ and EVFILT_WRITE.  No EVFILT_TIMER, SIGNAL, VNODE,
-     PROC, USER, AIO...  (deliberately not #defined, so code that uses
-     them fails to compile; a numeric unsupported filter gets EINVAL).
-     No NOTE_LOWAT, EV_KEEPUDATA, EV_FORCEONESHOT; fflags and data of a
-     change are ignored.
-   - Single-threaded, one translation unit.  Not fork-aware: BSD kqueues
-     are not inherited by a child; here the child shares the parent's
-     epoll instances and the bookkeeping diverges.  Descriptors are
+   - Only EVFILT_READ, EVFILT_WRITE, EVFILT_USER and EVFILT_PROC.  No
+     EVFILT_TIMER, SIGNAL, VNODE, AIO...  (deliberately not #defined, so
+     code that uses them fails to compile; a numeric unsupported filter
+     gets EINVAL).  No NOTE_LOWAT, EV_KEEPUDATA, EV_FORCEONESHOT; fflags
+     and data of a READ/WRITE change are ignored.
+   - EVFILT_PROC: NOTE_EXIT only (no NOTE_FORK, NOTE_EXEC, NOTE_TRACK):
+     an EV_ADD creating a knote with fflags other than exactly NOTE_EXIT
+     gets EINVAL.  The status is read when kevent() reports the exit, not
+     at the exit: if the child was reaped in between (the caller's
+     waitpid() came first, or SIGCHLD is SIG_IGN / SA_NOCLDWAIT) it comes
+     from PIDFD_GET_INFO's PIDFD_INFO_EXIT (Linux >= 6.15), else data is 0.
+     A process that is not our child: waitid() cannot see it, so data is
+     its status only once its own parent has reaped it (Linux >= 6.15),
+     0 before.  No p_cansee() check: any pid pidfd_open() accepts.
+   - Threads: what is supported and tested is the above -- changes from
+     other threads while one thread waits.  Two threads waiting on one
+     kqueue each get events, but which gets what is epoll's choice.
+     Closing a kqueue while another thread waits on it is not supported
+     (the waiter may get EBADF, or events of a new kqueue that took the
+     number).
+   - One translation unit.  Not fork-aware: BSD kqueues are not inherited
+     by a child; here the child shares the parent's epoll instances and
+     the bookkeeping diverges (and a fork while another thread is inside
+     the emulation leaves its mutex locked in the child).  Descriptors are
      created with close-on-exec.
    - A kqueue costs two descriptors (the returned one and a hidden nested
-     epoll for WRITE knotes).  The hidden one of a kq closed with close()
-     stays open until the next kqueue()/kevent() call reaps it.
+     epoll for WRITE knotes), and each USER or PROC knote one more (its
+     eventfd or pidfd).  Those of a kq closed with close() stay open until
+     the next kqueue()/kevent() call reaps them.
    - Only what epoll accepts can be watched: regular files and directories
      fail with EPERM (kqueue reports them readable/writable).  A kqueue
      cannot watch itself (EINVAL).
@@ -138,6 +203,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -145,11 +212,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #ifndef KQUEUE_EMULATION_SO_ERROR
 #define KQUEUE_EMULATION_SO_ERROR 0
@@ -160,6 +229,9 @@
 #ifndef EPOLLRDHUP
 #define EPOLLRDHUP 0x2000
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define KQE_API static __attribute__((unused))
@@ -169,11 +241,11 @@
 
 /* ---- the <sys/event.h> subset ------------------------------------------ */
 struct kevent {
-    uintptr_t ident;       /* identifier: here always a file descriptor */
-    short filter;          /* EVFILT_READ or EVFILT_WRITE */
+    uintptr_t ident;       /* a descriptor; a pid (PROC); any number (USER) */
+    short filter;          /* EVFILT_READ, EVFILT_WRITE, EVFILT_USER, EVFILT_PROC */
     unsigned short flags;  /* EV_* action and state flags */
-    unsigned int fflags;   /* filter flags (socket error on EV_EOF, see above) */
-    intptr_t data;         /* filter data: bytes readable / space writable */
+    unsigned int fflags;   /* filter flags: NOTE_*, socket error on EV_EOF (see above) */
+    intptr_t data;         /* bytes readable / space writable / user data / wait status */
     void *udata;           /* opaque user data, returned as given */
 };
 
@@ -190,6 +262,8 @@ struct kevent {
 
 #define EVFILT_READ (-1)
 #define EVFILT_WRITE (-2)
+#define EVFILT_PROC (-5)  /* attached to a process (NOTE_EXIT only) */
+#define EVFILT_USER (-11) /* user events */
 
 #define EV_ADD 0x0001      /* add event to kq (implies enable) */
 #define EV_DELETE 0x0002   /* delete event from kq */
@@ -201,6 +275,19 @@ struct kevent {
 #define EV_DISPATCH 0x0080 /* disable event after reporting */
 #define EV_ERROR 0x4000    /* error, data contains errno */
 #define EV_EOF 0x8000      /* EOF detected */
+
+/* EVFILT_USER: on input, fflags & NOTE_FFCTRLMASK says how fflags &
+   NOTE_FFLAGSMASK combines with the stored flags; on output, fflags holds
+   the stored flags. */
+#define NOTE_FFNOP 0x00000000U      /* ignore input fflags */
+#define NOTE_FFAND 0x40000000U      /* AND fflags */
+#define NOTE_FFOR 0x80000000U       /* OR fflags */
+#define NOTE_FFCOPY 0xc0000000U     /* copy fflags */
+#define NOTE_FFCTRLMASK 0xc0000000U /* control mask for fflags */
+#define NOTE_FFLAGSMASK 0x00ffffffU /* user-defined flag mask for fflags */
+#define NOTE_TRIGGER 0x01000000U    /* cause the event to be triggered */
+/* EVFILT_PROC */
+#define NOTE_EXIT 0x80000000U /* process exited; data = wait status */
 
 /* ---- bookkeeping --------------------------------------------------------- */
 struct kqe_knote {
@@ -214,21 +301,47 @@ struct kqe_knote {
     mode_t mode;
 };
 
+/* A knote identified by ident alone (EVFILT_USER, EVFILT_PROC).  Its own
+   descriptor -- an eventfd, readable exactly while a USER knote is
+   triggered; a pidfd, readable once the process has exited -- sits in the
+   kqueue's epoll instance. */
+struct kqe_xnote {
+    unsigned char used;
+    unsigned char disabled;
+    unsigned char triggered; /* USER: FreeBSD's kn_hookid */
+    short filter;
+    unsigned short flags;    /* kept flags (PROC: EV_CLEAR added, as FreeBSD) */
+    uint32_t gen;
+    uintptr_t ident;
+    unsigned int sfflags;    /* the stored fflags (FreeBSD's kn_sfflags) */
+    intptr_t sdata;          /* the stored data (kn_sdata) */
+    void *udata;
+    int fd;                  /* the eventfd or pidfd */
+};
+
 struct kqe_queue {
-    int kq;                     /* the epoll fd handed out as the kqueue: READ knotes */
+    int kq;                     /* the epoll fd handed out as the kqueue: READ, USER, PROC */
     int wr;                     /* hidden epoll fd nested in kq: WRITE knotes */
     uint32_t gen;               /* last generation stamped */
     int cap;                    /* descriptors covered by kn[] */
     struct kqe_knote (*kn)[2];  /* kn[fd][0] READ, kn[fd][1] WRITE */
-    struct epoll_event *buf;    /* harvest buffer */
-    int bufcap;
+    int xcap;                   /* entries in xk[] */
+    struct kqe_xnote *xk;       /* USER and PROC knotes */
     struct kqe_queue *next;
 };
 
+/* Every bookkeeping access holds kqe_mutex; kevent() drops it to wait. */
+static pthread_mutex_t kqe_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct kqe_queue *kqe_queues;
+static int kqe_pwait2 = 1; /* epoll_pwait2 not known to be missing */
 
-#define KQE_WR_TAG ((uint64_t)UINT32_MAX) /* data of the nested epoll's registration */
+/* epoll registration data: (gen << 32) | fd for READ knotes (in kq) and
+   WRITE knotes (in wr); (gen << 32) | KQE_XBIT | index into xk[] for USER
+   and PROC knotes (in kq); KQE_WR_TAG for wr itself (gen is never 0). */
+#define KQE_WR_TAG ((uint64_t)UINT32_MAX)
+#define KQE_XBIT 0x80000000U
 #define KQE_KEPT (EV_ONESHOT | EV_CLEAR | EV_RECEIPT | EV_DISPATCH)
+#define KQE_SBUF 64 /* harvest buffer on the stack up to this many events */
 
 /* Is q->kq still the epoll instance we created?  Only it holds q->wr.
    (Closed: EBADF; reused by another file: EINVAL or ENOENT.) */
@@ -244,14 +357,18 @@ static int kqe_alive(const struct kqe_queue *q)
 static void kqe_unlink_free(struct kqe_queue *q)
 {
     struct kqe_queue **pp;
+    int i;
     for (pp = &kqe_queues; *pp; pp = &(*pp)->next)
         if (*pp == q) {
             *pp = q->next;
             break;
         }
+    for (i = 0; i < q->xcap; i++)
+        if (q->xk[i].used)
+            close(q->xk[i].fd);
     close(q->wr);
     free(q->kn);
-    free(q->buf);
+    free(q->xk);
     free(q);
 }
 
@@ -276,6 +393,16 @@ static struct kqe_queue *kqe_find(int kq)
             return NULL;
         }
     return NULL;
+}
+
+/* Is q still in the list (not freed while kevent() waited unlocked)? */
+static int kqe_listed(const struct kqe_queue *q)
+{
+    const struct kqe_queue *p;
+    for (p = kqe_queues; p; p = p->next)
+        if (p == q)
+            return 1;
+    return 0;
 }
 
 static struct kqe_knote *kqe_slot(struct kqe_queue *q, int fd)
@@ -384,6 +511,233 @@ static int kqe_change(struct kqe_queue *q, const struct kevent *c)
     return 0;
 }
 
+/* ---- EVFILT_USER and EVFILT_PROC ---------------------------------------- */
+static int kqe_xfind(const struct kqe_queue *q, short filter, uintptr_t ident)
+{
+    int i;
+    for (i = 0; i < q->xcap; i++)
+        if (q->xk[i].used && q->xk[i].filter == filter && q->xk[i].ident == ident)
+            return i;
+    return -1;
+}
+
+/* A free entry of xk[] (-1: ENOMEM). */
+static int kqe_xslot(struct kqe_queue *q)
+{
+    struct kqe_xnote *xk;
+    int i, cap;
+    for (i = 0; i < q->xcap; i++)
+        if (!q->xk[i].used)
+            return i;
+    if (q->xcap >= (int)(KQE_XBIT / 4))
+        return -1;
+    cap = q->xcap ? q->xcap * 2 : 8;
+    xk = (struct kqe_xnote *)realloc(q->xk, (size_t)cap * sizeof *xk);
+    if (!xk)
+        return -1;
+    memset(xk + q->xcap, 0, (size_t)(cap - q->xcap) * sizeof *xk);
+    q->xk = xk;
+    i = q->xcap;
+    q->xcap = cap;
+    return i;
+}
+
+/* Enabled: level-triggered EPOLLIN (the eventfd / pidfd stays readable
+   while there is something to report).  Disabled: no interest, and
+   EPOLLONESHOT so that a reaped process's pidfd (EPOLLHUP, which epoll
+   always reports) fires at most once. */
+static int kqe_xreg(struct kqe_queue *q, int i, int op)
+{
+    struct kqe_xnote *x = &q->xk[i];
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = x->disabled ? EPOLLONESHOT : EPOLLIN;
+    ev.data.u64 = ((uint64_t)x->gen << 32) | KQE_XBIT | (uint32_t)i;
+    return epoll_ctl(q->kq, op, x->fd, &ev) < 0 ? errno : 0;
+}
+
+static void kqe_xdrop(struct kqe_queue *q, int i)
+{
+    struct kqe_xnote *x = &q->xk[i];
+    epoll_ctl(q->kq, EPOLL_CTL_DEL, x->fd, NULL);
+    close(x->fd);
+    x->used = 0;
+}
+
+/* Keep a USER knote's eventfd readable exactly while it is triggered. */
+static void kqe_user_set(struct kqe_xnote *x, int on)
+{
+    uint64_t v = 1;
+    ssize_t r = 0;
+    if (on && !x->triggered)
+        r = write(x->fd, &v, sizeof v);
+    else if (!on && x->triggered)
+        r = read(x->fd, &v, sizeof v); /* resets the counter */
+    (void)r; /* cannot fail: the counter is 0 or 1, the fd non-blocking */
+    x->triggered = on ? 1 : 0;
+}
+
+/* Apply one USER or PROC change; 0 or an errno value. */
+static int kqe_xchange(struct kqe_queue *q, const struct kevent *c)
+{
+    struct kqe_xnote *x;
+    int i = kqe_xfind(q, c->filter, c->ident), err;
+
+    if (i >= 0) { /* an existing knote: FreeBSD's kqueue_register() */
+        x = &q->xk[i];
+        if (c->flags & EV_DELETE) {
+            kqe_xdrop(q, i);
+            return 0;
+        }
+        if (c->flags & EV_ENABLE)
+            x->disabled = 0;
+        else if (c->flags & EV_DISABLE)
+            x->disabled = 1;
+        x->udata = c->udata;
+        if (x->filter == EVFILT_USER) { /* filt_usertouch(EVENT_REGISTER) */
+            unsigned int ff = c->fflags & NOTE_FFLAGSMASK;
+            int on = x->triggered || (c->fflags & NOTE_TRIGGER);
+            switch (c->fflags & NOTE_FFCTRLMASK) {
+            case NOTE_FFAND:
+                x->sfflags &= ff;
+                break;
+            case NOTE_FFOR:
+                x->sfflags |= ff;
+                break;
+            case NOTE_FFCOPY:
+                x->sfflags = ff;
+                break;
+            default: /* NOTE_FFNOP */
+                break;
+            }
+            x->sdata = c->data;
+            if (c->flags & EV_CLEAR)
+                on = 0;
+            kqe_user_set(x, on);
+        } else {
+            x->sfflags = c->fflags;
+            x->sdata = c->data;
+        }
+        return kqe_xreg(q, i, EPOLL_CTL_MOD); /* re-evaluates readiness */
+    }
+    if (!(c->flags & EV_ADD))
+        return ENOENT;
+    if (c->filter == EVFILT_PROC && c->fflags != NOTE_EXIT)
+        return EINVAL; /* NOTE_FORK, NOTE_EXEC, NOTE_TRACK...: not emulated */
+    if ((i = kqe_xslot(q)) < 0)
+        return ENOMEM;
+    x = &q->xk[i];
+    memset(x, 0, sizeof *x);
+    if (c->filter == EVFILT_USER)
+        x->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    else if (c->ident > (uintptr_t)INT_MAX) {
+        return ESRCH;
+    } else {
+        x->fd = (int)syscall(SYS_pidfd_open, (pid_t)c->ident, 0); /* close-on-exec */
+        if (x->fd < 0 && errno == EINVAL)
+            errno = ESRCH; /* pid 0, or a thread that is not a process */
+    }
+    if (x->fd < 0)
+        return errno;
+    x->filter = c->filter;
+    x->ident = c->ident;
+    x->disabled = (c->flags & EV_DISABLE) ? 1 : 0;
+    x->flags = (unsigned short)(c->flags & KQE_KEPT);
+    if (c->filter == EVFILT_PROC)
+        x->flags |= EV_CLEAR; /* filt_procattach() */
+    x->sfflags = c->fflags; /* as given; NOTE_TRIGGER here does not trigger */
+    x->sdata = c->data;
+    x->udata = c->udata;
+    if (++q->gen == 0)
+        q->gen = 1;
+    x->gen = q->gen;
+    if ((err = kqe_xreg(q, i, EPOLL_CTL_ADD)) != 0) {
+        close(x->fd);
+        return err;
+    }
+    x->used = 1;
+    return 0;
+}
+
+/* struct pidfd_info up to exit_code (PIDFD_INFO_SIZE_VER0), for
+   PIDFD_GET_INFO (Linux >= 6.13); PIDFD_INFO_EXIT: Linux >= 6.15. */
+struct kqe_pidfd_info {
+    uint64_t mask, cgroupid;
+    uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+    int32_t exit_code;
+};
+#define KQE_PIDFD_GET_INFO _IOWR(0xFF, 11, struct kqe_pidfd_info)
+#define KQE_PIDFD_INFO_EXIT 0x8U
+#define KQE_P_PIDFD 3 /* idtype_t P_PIDFD, Linux >= 5.4 */
+
+/* The wait status of an exited process, without reaping it; 0 if unknown. */
+static intptr_t kqe_exit_status(int pidfd)
+{
+    struct kqe_pidfd_info info;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid((idtype_t)KQE_P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOWAIT | WNOHANG) == 0 && si.si_pid != 0)
+        switch (si.si_code) {
+        case CLD_EXITED:
+            return (intptr_t)(si.si_status & 0xff) << 8;
+        case CLD_KILLED:
+            return si.si_status;
+        case CLD_DUMPED:
+            return si.si_status | 0x80; /* WCOREFLAG */
+        default:
+            break;
+        }
+    /* reaped already (ECHILD), or not our child */
+    memset(&info, 0, sizeof info);
+    info.mask = KQE_PIDFD_INFO_EXIT;
+    if (ioctl(pidfd, KQE_PIDFD_GET_INFO, &info) == 0 && (info.mask & KQE_PIDFD_INFO_EXIT))
+        return info.exit_code;
+    return 0;
+}
+
+/* Turn one epoll event of a USER or PROC knote into a kevent; 0 if dropped. */
+static int kqe_xdeliver(struct kqe_queue *q, const struct epoll_event *e, struct kevent *out)
+{
+    int i = (int)((uint32_t)e->data.u64 & ~KQE_XBIT);
+    uint32_t gen = (uint32_t)(e->data.u64 >> 32);
+    struct kqe_xnote *x;
+
+    if (i >= q->xcap)
+        return 0;
+    x = &q->xk[i];
+    if (!x->used || x->gen != gen || x->disabled)
+        return 0; /* deleted, or disabled meanwhile */
+    out->ident = x->ident;
+    out->filter = x->filter;
+    out->flags = x->flags;
+    out->udata = x->udata;
+    if (x->filter == EVFILT_PROC) { /* filt_proc(NOTE_EXIT), then ONESHOT */
+        int report = (x->sfflags & NOTE_EXIT) != 0;
+        out->flags |= EV_EOF | EV_ONESHOT;
+        out->fflags = NOTE_EXIT;
+        out->data = report ? kqe_exit_status(x->fd) : 0;
+        kqe_xdrop(q, i);
+        return report; /* else EV_DROP */
+    }
+    if (!x->triggered)
+        return 0; /* un-triggered (EV_CLEAR change) while we were waking up */
+    if (x->flags & EV_ONESHOT) { /* copied without filt_usertouch() */
+        out->fflags = 0;
+        out->data = 0;
+        kqe_xdrop(q, i);
+        return 1;
+    }
+    out->fflags = x->sfflags; /* filt_usertouch(EVENT_PROCESS) */
+    out->data = x->sdata;
+    if (x->flags & EV_CLEAR)
+        kqe_user_set(x, 0);
+    if (x->flags & EV_DISPATCH) {
+        x->disabled = 1;
+        kqe_xreg(q, i, EPOLL_CTL_MOD);
+    }
+    return 1;
+}
+
 static intptr_t kqe_read_data(int fd, int eof)
 {
     int n;
@@ -487,13 +841,13 @@ static long long kqe_now_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* epoll wait with a timeout in ns (-1: forever) that is never rounded down. */
-static int kqe_epoll_wait(int ep, struct epoll_event *evs, int n, long long ns)
+/* epoll wait with a timeout in ns (-1: forever) that is never rounded down.
+   *pwait2: epoll_pwait2 may be tried; cleared when it is found missing. */
+static int kqe_epoll_wait(int ep, struct epoll_event *evs, int n, long long ns, int *pwait2)
 {
     long long ms;
 #if defined(SYS_epoll_pwait2) && !defined(KQUEUE_EMULATION_NO_PWAIT2)
-    static int have_pwait2 = 1;
-    if (ns > 0 && have_pwait2) {
+    if (ns > 0 && *pwait2) {
         struct { long long tv_sec, tv_nsec; } ts; /* struct __kernel_timespec */
         long r;
         ts.tv_sec = ns / 1000000000LL;
@@ -501,8 +855,10 @@ static int kqe_epoll_wait(int ep, struct epoll_event *evs, int n, long long ns)
         r = syscall(SYS_epoll_pwait2, ep, evs, n, &ts, NULL, (size_t)0);
         if (r >= 0 || (errno != ENOSYS && errno != EPERM)) /* EPERM: old seccomp filters */
             return (int)r;
-        have_pwait2 = 0;
+        *pwait2 = 0;
     }
+#else
+    (void)pwait2;
 #endif
     if (ns < 0)
         ms = -1;
@@ -520,9 +876,11 @@ KQE_API int kqueue(void)
     struct kqe_queue *q;
     struct epoll_event ev;
     int err;
+    pthread_mutex_lock(&kqe_mutex);
     kqe_reap(); /* kqueues closed with close() */
     q = (struct kqe_queue *)calloc(1, sizeof *q);
     if (!q) {
+        pthread_mutex_unlock(&kqe_mutex);
         errno = ENOMEM;
         return -1;
     }
@@ -538,12 +896,15 @@ KQE_API int kqueue(void)
         if (q->kq >= 0)
             close(q->kq);
         free(q);
+        pthread_mutex_unlock(&kqe_mutex);
         errno = err;
         return -1;
     }
     q->next = kqe_queues;
     kqe_queues = q;
-    return q->kq;
+    err = q->kq;
+    pthread_mutex_unlock(&kqe_mutex);
+    return err;
 }
 
 /* Close a kqueue and free its bookkeeping at once (close(kq) also works,
@@ -551,94 +912,115 @@ KQE_API int kqueue(void)
 KQE_API int kqueue_emulation_close(int kq)
 {
     struct kqe_queue *q;
+    pthread_mutex_lock(&kqe_mutex);
     for (q = kqe_queues; q; q = q->next)
         if (q->kq == kq) {
             kqe_unlink_free(q);
             break;
         }
+    pthread_mutex_unlock(&kqe_mutex);
     return close(kq);
 }
 
 KQE_API int kevent(int kq, const struct kevent *changelist, int nchanges, struct kevent *eventlist, int nevents,
                    const struct timespec *timeout)
 {
-    struct kqe_queue *q = kqe_find(kq);
+    struct epoll_event sbuf[KQE_SBUF], *buf = sbuf;
+    struct kqe_queue *q;
     long long left = -1, deadline = 0;
-    int i, nout = 0;
+    int i, n, wr, ep, pwait2, nout = 0, err = 0;
 
-    if (!q) {
-        errno = EBADF;
-        return -1;
+    pthread_mutex_lock(&kqe_mutex);
+    if (!(q = kqe_find(kq))) {
+        err = EBADF;
+        goto out;
     }
     if (nchanges < 0 || nevents < 0) {
-        errno = EINVAL;
-        return -1;
+        err = EINVAL;
+        goto out;
     }
     for (i = 0; i < nchanges; i++) {
         struct kevent c = changelist[i]; /* copied: eventlist may alias changelist */
-        int err;
+        int e;
         if (c.filter == 0)
             continue; /* as FreeBSD */
-        err = kqe_change(q, &c);
-        if (err || (c.flags & EV_RECEIPT)) {
+        e = c.filter == EVFILT_USER || c.filter == EVFILT_PROC ? kqe_xchange(q, &c) : kqe_change(q, &c);
+        if (e || (c.flags & EV_RECEIPT)) {
             if (nout == nevents) {
-                if (err) {
-                    errno = err;
-                    return -1;
-                }
-                return nout; /* EV_RECEIPT and no room: the rest is not processed */
+                err = e; /* EV_RECEIPT and no room: the rest is not processed */
+                goto out;
             }
             c.flags = EV_ERROR;
-            c.data = err;
+            c.data = e;
             eventlist[nout++] = c;
         }
     }
     if (nout > 0 || nevents == 0)
-        return nout;
+        goto out;
 
     if (timeout) {
         if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000L) {
-            errno = EINVAL;
-            return -1;
+            err = EINVAL;
+            goto out;
         }
         if (timeout->tv_sec <= INT32_MAX) { /* beyond: forever, as FreeBSD */
             left = (long long)timeout->tv_sec * 1000000000LL + timeout->tv_nsec;
             deadline = kqe_now_ns() + left;
         }
     }
-    if (q->bufcap < nevents) {
-        struct epoll_event *b = (struct epoll_event *)realloc(q->buf, (size_t)nevents * sizeof *b);
-        if (!b) {
-            errno = ENOMEM;
-            return -1;
-        }
-        q->buf = b;
-        q->bufcap = nevents;
+    if (nevents > KQE_SBUF && !(buf = (struct epoll_event *)malloc((size_t)nevents * sizeof *buf))) {
+        buf = sbuf;
+        err = ENOMEM;
+        goto out;
     }
     for (;;) {
-        /* One harvest per epoll instance per call, so that a knote re-armed
-           during the harvest is not reported twice in one call. */
-        int n = kqe_epoll_wait(q->kq, q->buf, nevents, left), wr = 0;
+        /* Wait unlocked: other threads may change knotes meanwhile (a
+           USER trigger wakes us through its eventfd).  Then one harvest
+           per epoll instance, so that a knote re-armed during the harvest
+           is not reported twice in one call. */
+        ep = q->kq;
+        pwait2 = kqe_pwait2;
+        pthread_mutex_unlock(&kqe_mutex);
+        n = kqe_epoll_wait(ep, buf, nevents, left, &pwait2);
+        err = n < 0 ? errno : 0;
+        pthread_mutex_lock(&kqe_mutex);
+        if (!pwait2)
+            kqe_pwait2 = 0;
         if (n < 0)
-            return -1; /* EINTR included, as kevent() */
-        for (i = 0; i < n; i++)
-            if (q->buf[i].data.u64 == KQE_WR_TAG)
+            goto out; /* EINTR included, as kevent() */
+        if (!kqe_listed(q)) {
+            err = EBADF; /* closed by another thread meanwhile */
+            goto out;
+        }
+        for (i = 0, wr = 0; i < n; i++)
+            if (buf[i].data.u64 == KQE_WR_TAG)
                 wr = 1;
+            else if ((uint32_t)buf[i].data.u64 & KQE_XBIT)
+                nout += kqe_xdeliver(q, &buf[i], &eventlist[nout]);
             else
-                nout += kqe_deliver(q, 0, &q->buf[i], &eventlist[nout]);
+                nout += kqe_deliver(q, 0, &buf[i], &eventlist[nout]);
         if (wr && nout < nevents) {
-            n = epoll_wait(q->wr, q->buf, nevents - nout, 0);
+            n = epoll_wait(q->wr, buf, nevents - nout, 0);
             for (i = 0; i < n; i++)
-                nout += kqe_deliver(q, 1, &q->buf[i], &eventlist[nout]);
+                nout += kqe_deliver(q, 1, &buf[i], &eventlist[nout]);
         }
         if (nout > 0 || left == 0)
-            return nout;
+            goto out;
         if (left > 0) { /* woken for nothing deliverable, or timed out */
             left = deadline - kqe_now_ns();
             if (left <= 0)
-                return 0;
+                goto out;
         }
     }
+out:
+    pthread_mutex_unlock(&kqe_mutex);
+    if (buf != sbuf)
+        free(buf);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return nout;
 }
 
 #endif /* KQUEUE_EMULATION_H */

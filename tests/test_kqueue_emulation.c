@@ -1,6 +1,7 @@
 /* tests/test_kqueue_emulation.c -- checks tests/kqueue_emulation.h (the
    TEST-ONLY kqueue over epoll) against kqueue(2)'s documented semantics,
-   with pipes and socketpairs.  Standalone: its own main(), TAP-like
+   with pipes and socketpairs, user events triggered from other threads,
+   and forked children.  Standalone: its own main(), TAP-like
    "ok N - name" lines, then "N passed, M failed"; exit status 1 on failure.
 
      gcc -std=c99 -D_GNU_SOURCE -Wall -Wextra -pedantic -Werror -Itests \
@@ -16,8 +17,10 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 static int n_run, n_passed, n_failed, cur_failed;
@@ -59,6 +62,18 @@ static int change(int kq, int fd, short filter, unsigned short flags, void *udat
     EV_SET(&c, fd, filter, flags, 0, 0, udata);
     return kevent(kq, &c, 1, NULL, 0, NULL) == 0 ? 0 : errno;
 }
+
+/* The same with fflags and data (EVFILT_USER, EVFILT_PROC). */
+static int xchange(int kq, uintptr_t ident, short filter, unsigned short flags, unsigned int fflags, intptr_t data,
+                   void *udata)
+{
+    struct kevent c;
+    EV_SET(&c, ident, filter, flags, fflags, data, udata);
+    return kevent(kq, &c, 1, NULL, 0, NULL) == 0 ? 0 : errno;
+}
+
+/* asyncio.h's wake-up: EV_SET(&ch, ident, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL) */
+static int trigger(int kq, uintptr_t ident) { return xchange(kq, ident, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL); }
 
 static int poll0(int kq, struct kevent *out, int n) { return kev(kq, NULL, 0, out, n, 0); }
 
@@ -973,6 +988,600 @@ static void t_close_kq(void)
     EXPECT_EQ(count_fds(), before);
 }
 
+/* ---- EVFILT_USER ------------------------------------------------------------ */
+static void t_user_level(void)
+{
+    struct kevent ev[4];
+    int kq = kqueue();
+    EXPECT_EQ(xchange(kq, 7, EVFILT_USER, EV_ADD, 0, 0, ud(1)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0); /* not triggered yet */
+    EXPECT_EQ(xchange(kq, 7, EVFILT_USER, 0, NOTE_TRIGGER, 0, ud(2)), 0);
+    memset(ev, 0, sizeof ev);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].ident, 7);
+    EXPECT_EQ(ev[0].filter, EVFILT_USER);
+    EXPECT_EQ(ev[0].flags, 0);
+    EXPECT_EQ(ev[0].fflags, 0);
+    EXPECT_EQ(ev[0].data, 0);
+    EXPECT(ev[0].udata == ud(2)); /* the trigger is a change: it replaces udata */
+    /* without EV_CLEAR it stays triggered ... */
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, -1), 1);
+    /* ... until a change with EV_CLEAR (which does not make it EV_CLEAR) */
+    EXPECT_EQ(xchange(kq, 7, EVFILT_USER, EV_CLEAR, 0, 0, ud(3)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(trigger(kq, 7), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].flags, 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    /* NOTE_TRIGGER and EV_CLEAR in one change: un-triggered (trigger first) */
+    EXPECT_EQ(xchange(kq, 7, EVFILT_USER, EV_CLEAR, NOTE_TRIGGER, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    kqueue_emulation_close(kq);
+}
+
+static void t_user_clear(void)
+{
+    struct kevent ev[4];
+    int i, kq = kqueue();
+    EXPECT_EQ(xchange(kq, 0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0); /* asyncio.h's */
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(trigger(kq, 0), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].ident, 0);
+    EXPECT_EQ(ev[0].filter, EVFILT_USER);
+    EXPECT_EQ(ev[0].flags, EV_CLEAR);
+    EXPECT_EQ(poll0(kq, ev, 4), 0); /* reported once, then reset */
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 20), 0);
+    /* a burst of triggers before the harvest: one report */
+    for (i = 0; i < 5; i++)
+        EXPECT_EQ(trigger(kq, 0), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* triggered, then un-triggered by an EV_CLEAR change before the harvest */
+    EXPECT_EQ(trigger(kq, 0), 0);
+    EXPECT_EQ(xchange(kq, 0, EVFILT_USER, EV_CLEAR, 0, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* a trigger in the same call as the wait */
+    {
+        struct kevent c;
+        EV_SET(&c, 0, EVFILT_USER, 0, NOTE_TRIGGER, 0, ud(4));
+        EXPECT_EQ(kev(kq, &c, 1, ev, 4, -1), 1);
+        EXPECT(ev[0].udata == ud(4));
+    }
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    kqueue_emulation_close(kq);
+}
+
+static void t_user_fflags(void)
+{
+    struct kevent ev[4];
+    int kq = kqueue();
+    /* the creating EV_ADD stores fflags and data as given */
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0x5, 11, NULL), 0);
+    EXPECT_EQ(trigger(kq, 1), 0); /* NOTE_FFNOP: fflags kept; data 0 stored */
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x5);
+    EXPECT_EQ(ev[0].data, 0);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFOR | 0x2, 22, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x7);
+    EXPECT_EQ(ev[0].data, 22);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFAND | 0x6, 33, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x6);
+    EXPECT_EQ(ev[0].data, 33);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFCOPY | 0x11, -1, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x11);
+    EXPECT_EQ(ev[0].data, -1);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFNOP | 0xff, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x11);
+    /* only the low 24 bits are user flags */
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFCOPY | NOTE_FFLAGSMASK, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, NOTE_FFLAGSMASK);
+    /* a change without NOTE_TRIGGER updates the flags, reports nothing */
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, 0, NOTE_FFCOPY | 0x42, 5, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(trigger(kq, 1), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].fflags, 0x42);
+    EXPECT_EQ(ev[0].data, 0);
+    /* FreeBSD: NOTE_TRIGGER on the creating EV_ADD does not trigger; on a
+       later EV_ADD (a modification) it does */
+    EXPECT_EQ(xchange(kq, 2, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, ud(2)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(xchange(kq, 2, EVFILT_USER, EV_ADD, NOTE_TRIGGER, 0, ud(3)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].ident, 2);
+    EXPECT_EQ(ev[0].fflags, NOTE_TRIGGER); /* stored as given at creation */
+    EXPECT(ev[0].udata == ud(3));
+    kqueue_emulation_close(kq);
+}
+
+static void t_user_disable_oneshot_dispatch(void)
+{
+    struct kevent ev[4];
+    int kq = kqueue();
+    /* a trigger while disabled is kept and reported on EV_ENABLE */
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, EV_DISABLE, 0, 0, NULL), 0);
+    EXPECT_EQ(trigger(kq, 1), 0);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 10), 0);
+    EXPECT_EQ(xchange(kq, 1, EVFILT_USER, EV_ENABLE, 0, 0, ud(1)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT(ev[0].udata == ud(1));
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* added disabled */
+    EXPECT_EQ(xchange(kq, 2, EVFILT_USER, EV_ADD | EV_DISABLE, 0, 0, NULL), 0);
+    EXPECT_EQ(trigger(kq, 2), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(xchange(kq, 2, EVFILT_USER, EV_ENABLE, 0, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].ident, 2);
+    EXPECT_EQ(xchange(kq, 2, EVFILT_USER, EV_DELETE, 0, 0, NULL), 0);
+    /* EV_ONESHOT: reported once, then deleted; FreeBSD reports it without
+       the stored fflags and data */
+    EXPECT_EQ(xchange(kq, 3, EVFILT_USER, EV_ADD | EV_ONESHOT, 0, 0, NULL), 0);
+    EXPECT_EQ(xchange(kq, 3, EVFILT_USER, 0, NOTE_TRIGGER | NOTE_FFCOPY | 0x3, 9, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].flags, EV_ONESHOT);
+    EXPECT_EQ(ev[0].fflags, 0);
+    EXPECT_EQ(ev[0].data, 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(trigger(kq, 3), ENOENT);
+    /* EV_DISPATCH: reported once, then disabled (triggers kept meanwhile) */
+    EXPECT_EQ(xchange(kq, 4, EVFILT_USER, EV_ADD | EV_DISPATCH | EV_CLEAR, 0x1, 0, NULL), 0);
+    EXPECT_EQ(trigger(kq, 4), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].flags, EV_DISPATCH | EV_CLEAR);
+    EXPECT_EQ(ev[0].fflags, 0x1);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(trigger(kq, 4), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(xchange(kq, 4, EVFILT_USER, EV_ENABLE, 0, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    kqueue_emulation_close(kq);
+}
+
+static void t_user_delete_errors(void)
+{
+    struct kevent ch[2], ev[4];
+    int kq = kqueue();
+    EXPECT_EQ(trigger(kq, 5), ENOENT);
+    EXPECT_EQ(xchange(kq, 5, EVFILT_USER, EV_DELETE, 0, 0, NULL), ENOENT);
+    EXPECT_EQ(xchange(kq, 5, EVFILT_USER, EV_ENABLE, 0, 0, NULL), ENOENT);
+    EXPECT_EQ(xchange(kq, 5, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0);
+    EXPECT_EQ(trigger(kq, 5), 0);
+    EXPECT_EQ(xchange(kq, 5, EVFILT_USER, EV_DELETE, 0, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0); /* the pending trigger went with it */
+    EXPECT_EQ(trigger(kq, 5), ENOENT);
+    EXPECT_EQ(xchange(kq, 5, EVFILT_USER, EV_DELETE, 0, 0, NULL), ENOENT);
+    /* as EV_ERROR entries, with EV_RECEIPT too */
+    EV_SET(&ch[0], 5, EVFILT_USER, 0, NOTE_TRIGGER, 0, ud(1));
+    EV_SET(&ch[1], 6, EVFILT_USER, EV_ADD | EV_RECEIPT, 0, 0, ud(2));
+    memset(ev, 0, sizeof ev);
+    EXPECT_EQ(kev(kq, ch, 2, ev, 4, -1), 2);
+    EXPECT_EQ(ev[0].flags, EV_ERROR);
+    EXPECT_EQ(ev[0].data, ENOENT);
+    EXPECT_EQ(ev[0].filter, EVFILT_USER);
+    EXPECT(ev[0].udata == ud(1));
+    EXPECT_EQ(ev[1].flags, EV_ERROR);
+    EXPECT_EQ(ev[1].data, 0);
+    EXPECT_EQ(ev[1].ident, 6);
+    EXPECT_EQ(trigger(kq, 6), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].flags, EV_RECEIPT);
+    kqueue_emulation_close(kq);
+}
+
+/* ident is not a descriptor: no collision with READ on the same number,
+   no removal by close() */
+static void t_user_ident_not_fd(void)
+{
+    struct kevent ev[4];
+    const struct kevent *r, *u;
+    int p[2], kq = kqueue();
+    EXPECT_EQ(pipe(p), 0);
+    EXPECT_EQ(change(kq, p[0], EVFILT_READ, EV_ADD, ud(1)), 0);
+    EXPECT_EQ(xchange(kq, (uintptr_t)p[0], EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, ud(2)), 0);
+    EXPECT_EQ(xchange(kq, ~(uintptr_t)0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, ud(3)), 0);
+    put(p[1], "a");
+    EXPECT_EQ(trigger(kq, (uintptr_t)p[0]), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 2);
+    r = find(ev, 2, p[0], EVFILT_READ);
+    u = find(ev, 2, p[0], EVFILT_USER);
+    EXPECT(r && r->udata == ud(1) && r->data == 1);
+    EXPECT(u && u->udata == NULL && u->flags == EV_CLEAR);
+    EXPECT_EQ(xchange(kq, (uintptr_t)p[0], EVFILT_USER, EV_DELETE, 0, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1); /* READ unaffected */
+    EXPECT_EQ(ev[0].filter, EVFILT_READ);
+    EXPECT_EQ(change(kq, p[0], EVFILT_READ, EV_DELETE, NULL), 0);
+    EXPECT_EQ(xchange(kq, (uintptr_t)p[0], EVFILT_USER, EV_DELETE, 0, 0, NULL), ENOENT);
+    /* closing a descriptor with the user ident's number changes nothing */
+    EXPECT_EQ(xchange(kq, (uintptr_t)p[0], EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, ud(4)), 0);
+    close(p[0]);
+    close(p[1]);
+    EXPECT_EQ(trigger(kq, (uintptr_t)p[0]), 0);
+    EXPECT_EQ(trigger(kq, ~(uintptr_t)0), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 2);
+    EXPECT(find(ev, 2, p[0], EVFILT_USER) != NULL);
+    EXPECT(find(ev, 2, -1, EVFILT_USER) != NULL); /* (uintptr_t)-1 */
+    kqueue_emulation_close(kq);
+}
+
+struct waker {
+    int kq;
+    uintptr_t ident;
+    int delay_ms; /* before the first trigger */
+    int count;    /* triggers, back to back */
+    int failed;   /* triggers that did not return 0 */
+    double t_trig; /* now_ms() just before the first trigger */
+};
+
+static void *waker_main(void *arg)
+{
+    struct waker *w = (struct waker *)arg;
+    struct timespec d;
+    int i;
+    d.tv_sec = w->delay_ms / 1000;
+    d.tv_nsec = (long)(w->delay_ms % 1000) * 1000000L;
+    if (w->delay_ms > 0)
+        nanosleep(&d, NULL);
+    w->t_trig = now_ms();
+    for (i = 0; i < w->count; i++)
+        w->failed += trigger(w->kq, w->ident) != 0;
+    return NULL;
+}
+
+static void start_waker(pthread_t *t, struct waker *w, int kq, int delay_ms, int count)
+{
+    w->kq = kq;
+    w->ident = 0;
+    w->delay_ms = delay_ms;
+    w->count = count;
+    w->failed = 0;
+    EXPECT_EQ(pthread_create(t, NULL, waker_main, w), 0);
+}
+
+/* asyncio.h's use: another thread triggers an EV_CLEAR user event to wake a
+   thread blocked in kevent(). */
+static void t_user_thread_wake(void)
+{
+    struct kevent ev[4];
+    struct waker w;
+    pthread_t t;
+    double t0, t1;
+    int kq = kqueue();
+    EXPECT_EQ(xchange(kq, 0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0);
+    /* a wait with no timeout, woken from another thread: after the
+       trigger, and promptly */
+    start_waker(&t, &w, kq, 50, 1);
+    EXPECT_EQ(kevent(kq, NULL, 0, ev, 4, NULL), 1);
+    t1 = now_ms();
+    EXPECT_EQ(ev[0].ident, 0);
+    EXPECT_EQ(ev[0].filter, EVFILT_USER);
+    EXPECT_EQ(ev[0].flags, EV_CLEAR);
+    pthread_join(t, NULL);
+    EXPECT(t1 >= w.t_trig && t1 - w.t_trig < 2000);
+    EXPECT_EQ(w.failed, 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* a long timed wait ends early */
+    start_waker(&t, &w, kq, 30, 1);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 10000), 1);
+    t1 = now_ms();
+    pthread_join(t, NULL);
+    EXPECT(t1 >= w.t_trig && t1 - w.t_trig < 2000);
+    /* a trigger before the wait is not lost */
+    start_waker(&t, &w, kq, 0, 1);
+    pthread_join(t, NULL);
+    t0 = now_ms();
+    EXPECT_EQ(kevent(kq, NULL, 0, ev, 4, NULL), 1);
+    EXPECT(now_ms() - t0 < 1000);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* a burst from another thread: reported once */
+    start_waker(&t, &w, kq, 0, 1000);
+    pthread_join(t, NULL);
+    EXPECT_EQ(w.failed, 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* a burst while we wait: at least one report, never a hang, and
+       nothing left once it is over */
+    start_waker(&t, &w, kq, 5, 1000);
+    EXPECT_EQ(kevent(kq, NULL, 0, ev, 4, NULL), 1);
+    pthread_join(t, NULL);
+    EXPECT_EQ(w.failed, 0);
+    EXPECT(poll0(kq, ev, 4) <= 1); /* the tail of the burst, if any */
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    /* EV_DELETE, then a trigger from another thread: ENOENT */
+    EXPECT_EQ(xchange(kq, 0, EVFILT_USER, EV_DELETE, 0, 0, NULL), 0);
+    start_waker(&t, &w, kq, 0, 1);
+    pthread_join(t, NULL);
+    EXPECT_EQ(w.failed, 1);
+    EXPECT_EQ(trigger(kq, 0), ENOENT);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 10), 0);
+    kqueue_emulation_close(kq);
+}
+
+/* Two threads wake each other through user events on two kqueues, many
+   times; the partner also adds and deletes knotes on the kqueue we wait on
+   (the bookkeeping changes under a waiter).  A lost wake-up hangs (and the
+   alarm fails the run). */
+enum { PINGPONG_ROUNDS = 2000 };
+struct pingpong {
+    int kq_main, kq_partner;
+    int bad; /* partner's failed calls */
+};
+
+static void *partner_main(void *arg)
+{
+    struct pingpong *pp = (struct pingpong *)arg;
+    struct kevent ev[4];
+    int i;
+    for (i = 0; i < PINGPONG_ROUNDS; i++) {
+        uintptr_t extra = 100 + (uintptr_t)(i % 40);
+        if (kevent(pp->kq_partner, NULL, 0, ev, 4, NULL) != 1 || ev[0].ident != 2)
+            pp->bad++;
+        if (i % 80 < 40)
+            pp->bad += xchange(pp->kq_main, extra, EVFILT_USER, EV_ADD, 0, 0, NULL) != 0;
+        else
+            pp->bad += xchange(pp->kq_main, extra, EVFILT_USER, EV_DELETE, 0, 0, NULL) != 0;
+        pp->bad += trigger(pp->kq_main, 1) != 0;
+    }
+    return NULL;
+}
+
+static void t_user_thread_pingpong(void)
+{
+    struct pingpong pp;
+    struct kevent ev[4];
+    pthread_t t;
+    int i, bad = 0;
+    pp.kq_main = kqueue();
+    pp.kq_partner = kqueue();
+    pp.bad = 0;
+    EXPECT_EQ(xchange(pp.kq_main, 1, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0);
+    EXPECT_EQ(xchange(pp.kq_partner, 2, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL), 0);
+    EXPECT_EQ(pthread_create(&t, NULL, partner_main, &pp), 0);
+    for (i = 0; i < PINGPONG_ROUNDS; i++) {
+        bad += trigger(pp.kq_partner, 2) != 0;
+        bad += kevent(pp.kq_main, NULL, 0, ev, 4, NULL) != 1 || ev[0].ident != 1;
+    }
+    pthread_join(t, NULL);
+    EXPECT_EQ(bad, 0);
+    EXPECT_EQ(pp.bad, 0);
+    EXPECT_EQ(poll0(pp.kq_main, ev, 4), 0);
+    EXPECT_EQ(poll0(pp.kq_partner, ev, 4), 0);
+    kqueue_emulation_close(pp.kq_main);
+    kqueue_emulation_close(pp.kq_partner);
+}
+
+/* ---- EVFILT_PROC ------------------------------------------------------------ */
+/* A child that waits until *go is closed, then exits with code. */
+static pid_t spawn(int *go, int code)
+{
+    int p[2];
+    pid_t pid;
+    EXPECT_EQ(pipe(p), 0);
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 0 ? code : 99);
+    }
+    EXPECT(pid > 0);
+    close(p[0]);
+    *go = p[1];
+    return pid;
+}
+
+/* Wait until pid is a zombie, without reaping it. */
+static void await_zombie(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    EXPECT_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+}
+
+static void t_proc_exit(void)
+{
+    struct kevent ev[4];
+    int go, st = -1, kq = kqueue();
+    pid_t pid = spawn(&go, 7);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, ud(5)), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 20), 0); /* still running */
+    close(go);
+    memset(ev, 0, sizeof ev);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 5000), 1);
+    EXPECT_EQ(ev[0].ident, pid);
+    EXPECT_EQ(ev[0].filter, EVFILT_PROC);
+    EXPECT_EQ(ev[0].flags, EV_CLEAR | EV_EOF | EV_ONESHOT);
+    EXPECT_EQ(ev[0].fflags, NOTE_EXIT);
+    EXPECT(WIFEXITED(ev[0].data) && WEXITSTATUS(ev[0].data) == 7);
+    EXPECT(ev[0].udata == ud(5));
+    EXPECT_EQ(poll0(kq, ev, 4), 0); /* once: the knote is gone */
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL), ENOENT);
+    /* not reaped: the caller's waitpid collects the child */
+    EXPECT_EQ(waitpid(pid, &st, WNOHANG), pid);
+    EXPECT_EQ(st, ev[0].data);
+    /* exit code 0 is a status too */
+    pid = spawn(&go, 0);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD | EV_CLEAR, NOTE_EXIT, 0, NULL), 0);
+    close(go);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 5000), 1);
+    EXPECT(WIFEXITED(ev[0].data) && WEXITSTATUS(ev[0].data) == 0);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, ev[0].data);
+    kqueue_emulation_close(kq);
+}
+
+static void t_proc_signal(void)
+{
+    struct kevent ev[4];
+    int go, st = -1, kq = kqueue();
+    pid_t pid = spawn(&go, 0);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+    EXPECT_EQ(kill(pid, SIGKILL), 0);
+    EXPECT_EQ(kev(kq, NULL, 0, ev, 4, 5000), 1);
+    EXPECT_EQ(ev[0].flags, EV_CLEAR | EV_EOF | EV_ONESHOT);
+    EXPECT(WIFSIGNALED(ev[0].data) && WTERMSIG(ev[0].data) == SIGKILL);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, ev[0].data);
+    close(go);
+    pid = spawn(&go, 0);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+    EXPECT_EQ(kill(pid, SIGTERM), 0);
+    EXPECT_EQ(kevent(kq, NULL, 0, ev, 4, NULL), 1);
+    EXPECT(WIFSIGNALED(ev[0].data) && WTERMSIG(ev[0].data) == SIGTERM);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(st, ev[0].data);
+    close(go);
+    kqueue_emulation_close(kq);
+}
+
+static void t_proc_zombie_and_errors(void)
+{
+    struct kevent ch[2], ev[4];
+    int go, st = -1, kq = kqueue();
+    pid_t pid = spawn(&go, 3);
+    /* a zombie (exited, not yet reaped) is found and reported at once */
+    close(go);
+    await_zombie(pid);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT(WIFEXITED(ev[0].data) && WEXITSTATUS(ev[0].data) == 3);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    /* reaped: no such process */
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), ESRCH);
+    EXPECT_EQ(xchange(kq, (uintptr_t)INT_MAX + 1, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), ESRCH);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL), ENOENT);
+    /* fflags other than NOTE_EXIT: not emulated (documented) */
+    EXPECT_EQ(xchange(kq, (uintptr_t)getpid(), EVFILT_PROC, EV_ADD, 0, 0, NULL), EINVAL);
+    EXPECT_EQ(xchange(kq, (uintptr_t)getpid(), EVFILT_PROC, EV_ADD, NOTE_EXIT | 0x40000000U /* NOTE_FORK */, 0,
+                      NULL),
+              EINVAL);
+    /* as an EV_ERROR entry; processing goes on */
+    EV_SET(&ch[0], (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, ud(1));
+    EV_SET(&ch[1], (uintptr_t)getpid(), EVFILT_PROC, EV_ADD | EV_RECEIPT, NOTE_EXIT, 0, ud(2));
+    memset(ev, 0, sizeof ev);
+    EXPECT_EQ(kev(kq, ch, 2, ev, 4, -1), 2);
+    EXPECT_EQ(ev[0].flags, EV_ERROR);
+    EXPECT_EQ(ev[0].data, ESRCH);
+    EXPECT(ev[0].udata == ud(1));
+    EXPECT_EQ(ev[1].flags, EV_ERROR);
+    EXPECT_EQ(ev[1].data, 0);
+    EXPECT_EQ(poll0(kq, ev, 4), 0); /* we are alive */
+    EXPECT_EQ(xchange(kq, (uintptr_t)getpid(), EVFILT_PROC, EV_DELETE, 0, 0, NULL), 0);
+    kqueue_emulation_close(kq);
+}
+
+static void t_proc_disable_delete(void)
+{
+    struct kevent ev[4];
+    int go, st, a = kqueue(), b = kqueue();
+    pid_t pid = spawn(&go, 4);
+    /* disabled at the exit: reported on EV_ENABLE */
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_ADD | EV_DISABLE, NOTE_EXIT, 0, ud(1)), 0);
+    /* deleted before the exit: never reported */
+    EXPECT_EQ(xchange(b, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, ud(2)), 0);
+    EXPECT_EQ(xchange(b, (uintptr_t)pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL), 0);
+    close(go);
+    await_zombie(pid);
+    EXPECT_EQ(kev(a, NULL, 0, ev, 4, 20), 0);
+    EXPECT_EQ(kev(b, NULL, 0, ev, 4, 20), 0);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_ENABLE, NOTE_EXIT, 0, ud(3)), 0);
+    EXPECT_EQ(poll0(a, ev, 4), 1);
+    EXPECT(ev[0].udata == ud(3));
+    EXPECT(WIFEXITED(ev[0].data) && WEXITSTATUS(ev[0].data) == 4);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    /* two kqueues watching one process both hear of it */
+    pid = spawn(&go, 5);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, ud(1)), 0);
+    EXPECT_EQ(xchange(b, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, ud(2)), 0);
+    close(go);
+    EXPECT_EQ(kev(a, NULL, 0, ev, 4, 5000), 1);
+    EXPECT(ev[0].udata == ud(1) && WEXITSTATUS(ev[0].data) == 5);
+    EXPECT_EQ(kev(b, NULL, 0, ev, 4, 5000), 1);
+    EXPECT(ev[0].udata == ud(2) && WEXITSTATUS(ev[0].data) == 5);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    /* FreeBSD stores every change's fflags: a change without NOTE_EXIT
+       makes the exit go unreported (EV_DROP), and the knote is gone */
+    pid = spawn(&go, 6);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_DISABLE, 0, 0, NULL), 0);
+    close(go);
+    await_zombie(pid);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_ENABLE, 0, 0, NULL), 0);
+    EXPECT_EQ(kev(a, NULL, 0, ev, 4, 20), 0);
+    EXPECT_EQ(xchange(a, (uintptr_t)pid, EVFILT_PROC, EV_DELETE, 0, 0, NULL), ENOENT);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    kqueue_emulation_close(a);
+    kqueue_emulation_close(b);
+}
+
+static int linux_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 0;
+    return ma > major || (ma == major && mi >= minor);
+}
+
+/* The caller reaps before kevent() reports: the event still comes; the
+   status needs Linux >= 6.15 (documented). */
+static void t_proc_reaped_first(void)
+{
+    struct kevent ev[4];
+    int go, st = -1, kq = kqueue();
+    pid_t pid = spawn(&go, 9);
+    EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+    close(go);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(poll0(kq, ev, 4), 1);
+    EXPECT_EQ(ev[0].flags, EV_CLEAR | EV_EOF | EV_ONESHOT);
+    EXPECT_EQ(ev[0].fflags, NOTE_EXIT);
+    if (linux_at_least(6, 15))
+        EXPECT_EQ(ev[0].data, st); /* PIDFD_INFO_EXIT */
+    else {
+        EXPECT_EQ(ev[0].data, 0);
+        printf("#   Linux < 6.15, no PIDFD_INFO_EXIT: data 0 for a reaped child\n");
+    }
+    EXPECT_EQ(poll0(kq, ev, 4), 0);
+    kqueue_emulation_close(kq);
+}
+
+/* USER and PROC knotes own descriptors: freed with their kqueue */
+static void t_close_kq_ident_knotes(void)
+{
+    int before = count_fds(), i, k, go, st, kq;
+    pid_t pid = spawn(&go, 0);
+    for (k = 0; k < 2; k++) {
+        kq = kqueue();
+        for (i = 0; i < 5; i++)
+            EXPECT_EQ(xchange(kq, (uintptr_t)i, EVFILT_USER, EV_ADD, 0, 0, NULL), 0);
+        EXPECT_EQ(trigger(kq, 3), 0);
+        EXPECT_EQ(xchange(kq, (uintptr_t)pid, EVFILT_PROC, EV_ADD, NOTE_EXIT, 0, NULL), 0);
+        EXPECT(count_fds() > before + 2);
+        if (k == 0)
+            kqueue_emulation_close(kq);
+        else {
+            close(kq); /* plain close: reaped by the next kqueue() */
+            kq = kqueue();
+            kqueue_emulation_close(kq);
+        }
+        EXPECT_EQ(count_fds(), before + 1); /* the child's pipe */
+    }
+    close(go);
+    EXPECT_EQ(waitpid(pid, &st, 0), pid);
+    EXPECT_EQ(count_fds(), before);
+}
+
 /* ---- runner ---------------------------------------------------------------- */
 static void run(void (*fn)(void), const char *name)
 {
@@ -1020,6 +1629,20 @@ int main(void)
     run(t_readd_stale, "re-adding on a reused number creates a fresh knote");
     run(t_many, "many knotes: all in one call, fair rotation in small batches");
     run(t_close_kq, "close(kq) suffices: bookkeeping reaped, no fd growth");
+    run(t_user_level, "EVFILT_USER without EV_CLEAR: reported until an EV_CLEAR change");
+    run(t_user_clear, "EVFILT_USER EV_CLEAR: once per trigger burst, then reset");
+    run(t_user_fflags, "EVFILT_USER fflags: NOTE_FFNOP/AND/OR/COPY, data; no trigger on creation");
+    run(t_user_disable_oneshot_dispatch, "EVFILT_USER EV_DISABLE keeps triggers; EV_ONESHOT; EV_DISPATCH");
+    run(t_user_delete_errors, "EVFILT_USER EV_DELETE then trigger: ENOENT; EV_ERROR, EV_RECEIPT");
+    run(t_user_ident_not_fd, "EVFILT_USER ident is no descriptor: no clash with READ, close() ignored");
+    run(t_user_thread_wake, "EVFILT_USER trigger from another thread wakes a blocked kevent()");
+    run(t_user_thread_pingpong, "EVFILT_USER ping-pong between two threads, knotes changing meanwhile");
+    run(t_proc_exit, "EVFILT_PROC NOTE_EXIT: once, EV_EOF|EV_ONESHOT, data = status, not reaped");
+    run(t_proc_signal, "EVFILT_PROC NOTE_EXIT of a child killed by a signal");
+    run(t_proc_zombie_and_errors, "EVFILT_PROC: zombie reported at once; ESRCH, EINVAL, ENOENT");
+    run(t_proc_disable_delete, "EVFILT_PROC: EV_DISABLE / EV_ENABLE, EV_DELETE, two kqueues, EV_DROP");
+    run(t_proc_reaped_first, "EVFILT_PROC: child reaped before kevent() reports it");
+    run(t_close_kq_ident_knotes, "USER and PROC knotes' descriptors freed with their kqueue");
     printf("%d passed, %d failed\n", n_passed, n_failed);
     return n_failed != 0;
 }
