@@ -1,8 +1,9 @@
 # asyncio.h -- build the examples, run the tests, run the benchmarks.
 #   make              examples (same as make examples)
 #   make test         the whole suite: both continuation flavours, every
-#                     backend, ASan+UBSan, examples on the virtual clock,
-#                     C99 / C11 / C++ compile checks
+#                     backend, ASan+UBSan, ThreadSanitizer on the threaded
+#                     tests, examples on the virtual clock, C99 / C11 / C++
+#                     compile checks
 #   make test BACKEND=poll   the suite on one backend only
 #   make bench        benchmarks (needs hyperfine and python3)
 # Honours CC, CXX, CFLAGS.  Everything is built in build/.
@@ -13,6 +14,8 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -pedantic -Werror
 STD     := -std=c99
 BUILD   := build
+# the executor's threads (part of libc since glibc 2.34; needed elsewhere)
+LIBS    := -pthread
 # kqueue runs on Linux through tests/kqueue_emulation.h (test-only)
 BACKENDS ?= epoll poll kqueue
 ifdef BACKEND
@@ -36,7 +39,7 @@ examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 
 $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $< -o $@
+	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $< -o $@ $(LIBS)
 
 # ---- tests ---------------------------------------------------------------
 # One binary per (flavour, backend, sanitizer) variant.
@@ -49,10 +52,21 @@ $(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.
 	@mkdir -p $$(@D)
 	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
 	    $(call backend_flag,$(2)) $(if $(filter san,$(3)),$(SAN) -O1 -g,$$(CFLAGS)) \
-	    -I. -Itests $(TEST_SRC) -o $$@
+	    -I. -Itests $(TEST_SRC) -o $$@ $(LIBS)
 TEST_BINS += $(BUILD)/tests/$(1)-$(2)-$(3)
 endef
 $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach s,plain san,$(eval $(call test_variant,$(f),$(b),$(s))))))
+
+# ThreadSanitizer, on every backend: the same program, running the tests
+# that start threads (their names begin with thread_).
+define tsan_variant
+$(BUILD)/tests/tsan-$(1): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $(STD) -pedantic -Wall -Wextra -Werror $(call backend_flag,$(1)) -fsanitize=thread -O1 -g \
+	    -I. -Itests $(TEST_SRC) -o $$@ $(LIBS)
+TSAN_BINS += $(BUILD)/tests/tsan-$(1)
+endef
+$(foreach b,$(BACKENDS),$(eval $(call tsan_variant,$(b))))
 
 # Every stage prints "N passed, M failed"; the last line adds them up.
 test:
@@ -62,10 +76,11 @@ test:
 
 $(BUILD)/tests/kqueue-emulation: tests/test_kqueue_emulation.c tests/kqueue_emulation.h
 	@mkdir -p $(@D)
-	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror $(SAN) -O1 -g -Itests $< -o $@
+	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror $(SAN) -O1 -g -Itests $< -o $@ $(LIBS)
 
-test-unit: $(TEST_BINS) $(BUILD)/tests/kqueue-emulation
-	@set -e; for t in $(BUILD)/tests/kqueue-emulation $(TEST_BINS); do echo "== $$t"; $$t; done
+test-unit: $(TEST_BINS) $(TSAN_BINS) $(BUILD)/tests/kqueue-emulation
+	@set -e; for t in $(BUILD)/tests/kqueue-emulation $(TEST_BINS); do echo "== $$t"; $$t; done; \
+	for t in $(TSAN_BINS); do echo "== $$t thread_"; $$t thread_; done
 
 # The README's program is checked like an example; the network examples
 # are driven by real clients on every backend.
@@ -80,13 +95,13 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(wildcard examples/*.h) $(BUILD)/examples/readme $(HDR)
 	@mkdir -p $(BUILD)/examples-$*
 	@set -e; for e in $(EXAMPLES); do \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e; done; \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests $(BUILD)/examples/readme.c -o $(BUILD)/examples-$*/readme
+	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e $(LIBS); done; \
+	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests $(BUILD)/examples/readme.c -o $(BUILD)/examples-$*/readme $(LIBS)
 
 $(BUILD)/examples/readme: README.md $(HDR)
 	@mkdir -p $(@D)
 	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $(BUILD)/examples/readme.c
-	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $(BUILD)/examples/readme.c -o $@
+	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $(BUILD)/examples/readme.c -o $@ $(LIBS)
 
 # The header alone: C99 and C11 with gcc and clang, declarations as C++.
 test-compile:
@@ -127,11 +142,11 @@ bench-net: examples $(BUILD)/bench/idle
 
 $(BUILD)/bench/idle: bench/net/idle.c $(HDR)
 	@mkdir -p $(@D)
-	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. $< -o $@
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. $< -o $@ $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(HDR)
 	@mkdir -p $(@D)
-	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench $< -o $@
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench $< -o $@ $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -11,9 +11,11 @@
        #define ASYNCIO_IMPLEMENTATION
        #include "asyncio.h"
 
-   Everywhere else include it plainly.  The implementation defines
-   _GNU_SOURCE when it is first in its file; if your build includes system
-   headers first, compile that file with -D_GNU_SOURCE (or -std=gnu11).
+   Everywhere else include it plainly, and link with -pthread (the
+   executor's worker threads; in libc itself since glibc 2.34).  Nothing
+   else: libc and POSIX.  The implementation defines _GNU_SOURCE when it
+   is first in its file; if your build includes system headers first,
+   compile that file with -D_GNU_SOURCE (or -std=gnu11).
 
    CONTENTS
    --------
@@ -21,10 +23,14 @@
      2. Rules of coroutine bodies   8. Combinators: gather, wait, as_completed,
      3. Configuration macros           shield, timeouts, wait_for, TaskGroup
      4. Errors                      9. Coroutine macros, async generators
-     5. The event loop             10. File descriptors and sockets
-     6. Futures                    11. Streams: open_connection, start_server
+     5. The event loop             10. File descriptors, sockets, name
+     6. Futures                        resolution (getaddrinfo)
+                                   11. Streams: open_connection, start_server
                                    12. Locks, events, semaphores, conditions,
                                        queues, barriers
+                                   13. Threads: call_soon_threadsafe,
+                                       executors (to_thread),
+                                       run_coroutine_threadsafe
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -112,10 +118,19 @@
    variable ASYNCIO_VIRTUAL_CLOCK=1, which puts loops created without an
    explicit choice on the virtual clock (see asyncio_loop_init).
 
-   THREADS: a loop, and every future, task and handle on it, belong to the
-   one thread that runs the loop; nothing here is safe to call from another.
+   THREADS: a loop, and every future, task, handle, stream and lock on
+   it, belong to the thread that runs it.  From any other thread, call
+   only (section 13): asyncio_call_soon_threadsafe, asyncio_loop_ref /
+   _unref, asyncio_run_coroutine_threadsafe and the asyncio_remote_*
+   calls, the asyncio_executor_* calls, and the pure asyncio_strerror,
+   asyncio_err_name and asyncio_backend_name.  A work function given to
+   an executor runs on a worker thread: it may use those calls, never the
+   loop.  Several loops may run on several threads, one each; they share
+   the default executor and nothing else, and one of them owns the
+   signals (asyncio_add_signal_handler).  A debug build asserts that a
+   running loop is touched from its own thread only.
 
-   4-12: see the comments above each declaration below.
+   4-13: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
@@ -167,6 +182,7 @@ extern "C" {
     X(ESTOPITERATION, -4013, "generator is exhausted")                         \
     X(EGROUP, -4014, "unhandled errors in a TaskGroup")                        \
     X(EGENEXIT, -4015, "generator closed")                                     \
+    X(ERESOLVE, -4016, "name resolution failed")                               \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -192,6 +208,7 @@ const char *asyncio_err_name(int err);
 typedef struct asyncio_loop asyncio_loop;
 typedef struct asyncio_future asyncio_future;
 typedef struct asyncio_task asyncio_task;
+struct addrinfo; /* <netdb.h>; only pointers here */
 
 /* A coroutine's result: one machine word, read as the member you wrote. */
 typedef union asyncio_value {
@@ -279,6 +296,34 @@ typedef struct asyncio_handle {
     void *arg;
 } asyncio_handle;
 
+/* The function an executor runs on a worker thread: return 0 with the
+   result in out->value, or a negative code, pointing out->msg at a
+   message that outlives the job if you like (default: asyncio_strerror).
+   A positive return is reported as -EINVAL. */
+typedef int (*asyncio_work_fn)(void *arg, asyncio_outcome *out);
+/* Called, on any thread, for a job whose outcome nobody will see: one
+   cancelled before it started (fn never ran: out->err is
+   ASYNCIO_ECANCELLED), or cancelled while it ran (out is what fn made).
+   Free what arg and out->value own.  Never called for a job whose
+   outcome reached its future. */
+typedef void (*asyncio_discard_fn)(void *arg, asyncio_outcome *out);
+
+typedef struct asyncio_executor asyncio_executor;
+
+/* One executor job (section 13), in caller storage: no allocation per
+   job.  Await its `fut`. */
+typedef struct asyncio_work {
+    asyncio_future fut;
+    asyncio_work_fn fn;
+    void *arg;
+    asyncio_discard_fn discard;
+    asyncio_outcome out;
+    asyncio__link queue;           /* in the executor's FIFO */
+    asyncio_executor *ex;
+    struct asyncio__worker *worker;
+    int state;
+} asyncio_work;
+
 /* Run-time options; a zeroed struct gives the defaults. */
 typedef struct asyncio_config {
     /* 0: real clock unless ASYNCIO_VIRTUAL_CLOCK=1 is set; 1: virtual clock;
@@ -327,6 +372,15 @@ struct asyncio_loop {
     size_t capbackend;
     struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
     const asyncio_coro *gen_closing;  /* the generator asyncio_gen_close runs */
+    /* reached from other threads (section 13), through atomics only */
+    uintptr_t xq;                  /* futures posted by other threads: a stack; 1 once closed */
+    int xstate;                    /* 0 running, 1 asleep in the backend, 2 asleep and woken */
+    int xinflight;                 /* threads between a post and its wake-up */
+    int xrefs;                     /* asyncio_loop_ref holds */
+    long xjobs;                    /* executor jobs queued and not yet back */
+    int wake_fd[2];                /* the backend's wake-up: eventfd, or a pipe for poll */
+    struct asyncio_remote *remotes;/* run_coroutine_threadsafe tasks being run */
+    const void *thread;            /* the thread running the loop (debug checks) */
 };
 
 /* =========================================================================
@@ -370,10 +424,14 @@ const char *asyncio_backend_name(void);
 
 /* asyncio_add_signal_handler: Python's loop.add_signal_handler.  Each time
    signal signum arrives, fn(loop, arg) runs from the loop (never inside
-   the signal handler).  One loop per process may handle signals.  While
-   a handler is installed the loop waits for it rather than stalling.
-   Returns 0, -EINVAL (bad signal, or SIGKILL/SIGSTOP), -EBUSY (another
-   loop handles signals), -ENOMEM or -errno. */
+   the signal handler; on whichever thread the kernel delivers it, the
+   owning loop hears of it).  Signals belong to one loop per process: the
+   first loop to install a handler owns them until it closes; any other
+   loop, on any thread, gets -EBUSY (with a loop per thread, let one loop
+   own the signals and tell the others with call_soon_threadsafe).
+   While a handler is installed the loop waits for it rather than
+   stalling.  Returns 0, -EINVAL (bad signal, or SIGKILL/SIGSTOP), -EBUSY
+   (another loop owns the signals), -ENOMEM or -errno. */
 int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback fn, void *arg);
 /* asyncio_remove_signal_handler: restore signum's default action.  Returns
    1 if a handler was removed, 0 if there was none. */
@@ -692,7 +750,7 @@ const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size
 void asyncio_taskgroup_free(asyncio_taskgroup *tg);
 
 /* =========================================================================
-   10. FILE DESCRIPTORS AND SOCKETS
+   10. FILE DESCRIPTORS, SOCKETS AND NAME RESOLUTION
    The loop watches fds it knows: add one with asyncio_fd_add (sockets
    made by the calls below are added for you) and close it with
    asyncio_fd_close, never close(2), so that its waiters hear of it.
@@ -756,6 +814,41 @@ asyncio_sock_t *asyncio_sock_accept(asyncio_sock_t *op, int fd);
 asyncio_sock_t *asyncio_sock_connect(asyncio_sock_t *op, int fd, const void *addr, unsigned addrlen);
 /* asyncio_sock: the coroutine behind the four calls above. */
 int asyncio_sock(asyncio_task *self, void *frame);
+
+/* Name resolution: Python's loop.getaddrinfo / loop.getnameinfo.  The
+   lookup runs on the default executor (section 13), so a slow resolver
+   stalls no other coroutine.  Fill an asyncio_resolve_t with a setup
+   call and await the coroutine asyncio_resolve on it:
+       ASYNCIO_AWAIT_CORO(asyncio_resolve, asyncio_getaddrinfo(&f->rs, "example.com", "443", NULL));
+       list = (struct addrinfo *)ASYNCIO_RESULT().p;  ...  freeaddrinfo(list);
+   asyncio_getaddrinfo: host or service may be NULL, not both; hints as
+     getaddrinfo(3)'s, NULL for any family and socket type (Python's
+     defaults).  Result .p: the list (never empty), yours to free with
+     freeaddrinfo.
+   asyncio_getnameinfo: the names of a socket address (copied); result 0,
+     the names in rs->hostname and rs->servname.
+   Errors: ASYNCIO_ERESOLVE with a message that names the host or address
+   and gives the resolver's reason, -ENOMEM, -EINVAL (bad arguments), and
+   ASYNCIO_ECANCELLED: a lookup already running cannot be stopped; it is
+   abandoned, and its result freed when it ends. */
+typedef struct asyncio_resolve_t {
+    asyncio_coro co;
+    int kind, flags;
+    const char *host, *service;
+    const struct addrinfo *hints;
+    const void *addr;
+    unsigned addrlen;
+    struct asyncio__lookup *req;
+    asyncio_work work;
+    char hostname[256], servname[32];
+    char msg[320];
+} asyncio_resolve_t;
+
+asyncio_resolve_t *asyncio_getaddrinfo(asyncio_resolve_t *rs, const char *host, const char *service,
+                                       const struct addrinfo *hints);
+asyncio_resolve_t *asyncio_getnameinfo(asyncio_resolve_t *rs, const void *addr, unsigned addrlen, int flags);
+/* asyncio_resolve: the coroutine behind the two calls above. */
+int asyncio_resolve(asyncio_task *self, void *frame);
 
 /* =========================================================================
    11. STREAMS (asyncio.open_connection / start_server)
@@ -842,19 +935,42 @@ int asyncio_stream_fd(const asyncio_stream *s);
 
 /* Opening a connection: fill an asyncio_connect_t and await the coroutine
    asyncio_open_connection on it; the result's .p is the asyncio_stream.
-       ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", port));
-   Hosts are numeric or "localhost" (resolved blocking).  Errors: -ECONNREFUSED
-   and other -errno, -ENOENT for an unknown host. */
+       ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "example.com", 80));
+   The host is any name or numeric address; a name is resolved on the
+   executor (asyncio_resolve), never on the loop.  With several addresses
+   it connects by Happy Eyeballs (RFC 8305; Python's happy_eyeballs_delay
+   and interleave=1): the address families alternate, a new attempt
+   starts whenever the latest one fails or has been pending for the delay
+   (default 0.25 s, where Python's default is to try one address at a
+   time), the first to connect wins and the others are closed.
+   asyncio_connect_happy_eyeballs(oc, delay) sets the delay (negative: one
+   address at a time) and returns oc, to chain after the setup call.
+   asyncio_connect_addrinfo: connect to the addresses of a list you
+   resolved (kept by you; SOCK_STREAM entries).  Errors: the connect
+   error (-ECONNREFUSED, -ENETUNREACH, ...; the first one if the
+   addresses failed differently, the message lists them all), and the
+   errors of asyncio_resolve. */
 typedef struct asyncio_connect_t {
     asyncio_coro co;
     const char *host, *path;
-    int port, fd, err;
-    void *ai, *cur;                     /* struct addrinfo list being tried */
-    asyncio_sock_t op;
+    const struct addrinfo *given;      /* asyncio_connect_addrinfo's list */
+    int port, fd;
+    double delay;                      /* Happy Eyeballs delay (s); negative: none */
+    struct addrinfo *ai;               /* the list resolved here */
+    struct asyncio__attempt *attempts; /* one per address, in the order tried */
+    size_t n, started;
+    long long last_start;
+    asyncio_future changed;            /* an attempt ended, or the delay passed */
+    asyncio_handle timer;
+    asyncio_resolve_t rs;
+    char service[8];
+    char msg[320];
 } asyncio_connect_t;
 
 asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, int port);
 asyncio_connect_t *asyncio_connect_unix(asyncio_connect_t *oc, const char *path);
+asyncio_connect_t *asyncio_connect_addrinfo(asyncio_connect_t *oc, const struct addrinfo *list);
+asyncio_connect_t *asyncio_connect_happy_eyeballs(asyncio_connect_t *oc, double delay);
 int asyncio_open_connection(asyncio_task *self, void *frame);
 
 /* A server runs handler(frame) as a new task for each connection, with a
@@ -877,10 +993,30 @@ typedef struct asyncio_server {
     int closing;
 } asyncio_server;
 
-/* asyncio_start_server: listen on host:port (port 0: any; numeric host or
-   "localhost"; IPv4 or IPv6) and serve.  Returns 0 or -errno. */
+/* asyncio_start_server: listen on host:port (port 0: any; IPv4 or IPv6)
+   and serve.  host is a numeric address, or a name resolved on the
+   calling thread, blocking (it happens once, before serving; resolve it
+   first with asyncio_resolve if that matters).  Returns 0,
+   ASYNCIO_ERESOLVE or -errno. */
 int asyncio_start_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
                          const char *host, int port);
+
+/* Options for asyncio_start_server_opts (Python's start_server keyword
+   arguments); a zeroed struct gives the defaults. */
+typedef struct asyncio_server_options {
+    /* SO_REUSEPORT: several sockets -- one per loop, or per process --
+       listen on the same host:port and the kernel spreads new connections
+       over them: a loop per core, each accepting on its own socket. */
+    int reuse_port;
+    /* listen(2)'s backlog; 0: 511. */
+    int backlog;
+} asyncio_server_options;
+
+/* asyncio_start_server_opts: asyncio_start_server with options (opts may
+   be NULL).  Also -EINVAL for a negative backlog, -ENOPROTOOPT where the
+   system has no SO_REUSEPORT. */
+int asyncio_start_server_opts(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                              const char *host, int port, const asyncio_server_options *opts);
 /* asyncio_start_unix_server: the same on a Unix socket path (an old
    socket file there is replaced). */
 int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
@@ -1278,6 +1414,151 @@ int asyncio_barrier_n_waiting(const asyncio_barrier *b);
 asyncio_barrier_op *asyncio_barrier_op_init(asyncio_barrier_op *op, asyncio_barrier *b);
 int asyncio_barrier_wait(asyncio_task *self, void *frame);
 
+/* =========================================================================
+   13. THREADS: call_soon_threadsafe, executors (to_thread,
+       run_in_executor), run_coroutine_threadsafe
+   A loop belongs to the thread that runs it.  Other threads reach it only
+   through the calls of this section marked "any thread"; everything else
+   in this header is for the loop's own thread (a debug build asserts it
+   where a loop is running).  Blocking or CPU-heavy work goes to an
+   executor: a pool of worker threads shared by every loop of the process,
+   like libuv's (CPython's default executor is one per loop: with N loops
+   on N cores that would start N times as many threads as there are cores
+   to run them).  Link with -pthread.
+   ========================================================================= */
+
+/* asyncio_call_soon_threadsafe: Python's loop.call_soon_threadsafe.  Any
+   thread.  Schedules fn(loop, arg) to run from the loop, after what is
+   already ready, and wakes the loop if it sleeps (a burst of calls while
+   it is busy costs no system call; while it sleeps, one).  h is caller
+   storage, untouched by the caller until fn runs, or NULL to let the
+   library allocate (with ASYNCIO_REALLOC, on the calling thread: it must
+   then be thread-safe; freed after fn runs).  Returns 0,
+   ASYNCIO_ELOOPCLOSED once the loop is closing or closed (nothing is
+   queued and h is not touched), -EINVAL for a NULL fn, -ENOMEM.  A
+   callback queued before the loop closes either runs or is reported
+   through cfg.warn by asyncio_loop_close; never silently dropped.  The
+   loop's storage itself must outlive every thread that may call this. */
+int asyncio_call_soon_threadsafe(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg);
+
+/* asyncio_loop_ref / _unref: any thread.  While a reference is held, a
+   loop with nothing else to do waits for other threads' calls instead of
+   returning from run_forever (or reporting ASYNCIO_ESTALLED): take one
+   before handing the loop to another thread, drop it when that thread
+   is done with the loop (the loop wakes to notice).  Jobs in an executor
+   hold the loop by themselves.  unref returns the count left. */
+void asyncio_loop_ref(asyncio_loop *loop);
+int asyncio_loop_unref(asyncio_loop *loop);
+
+/* asyncio_run_in_executor: Python's loop.run_in_executor(ex, fn, arg).
+   Loop thread; never suspends (the await does).  Queues fn(arg) on
+   executor ex (NULL: the default one) and returns &w->fut, which
+   completes on the loop with fn's outcome: await it.  Jobs start in the
+   order they were queued.  Cancelling the future before the job starts
+   removes it: fn never runs, discard gets ASYNCIO_ECANCELLED.  Once it
+   runs it cannot be stopped: the awaiter sees ASYNCIO_ECANCELLED at once
+   and, when fn returns, its outcome goes to discard (as Python drops it).
+   So arg must live until fn has returned: if you may cancel a running
+   job, let discard (may be NULL) release what arg holds.  w itself is
+   free again as soon as its future is done.  Errors complete the future
+   at once, and neither fn nor discard is called: -EINVAL (NULL fn),
+   ASYNCIO_ELOOPCLOSED, ASYNCIO_EINVALIDSTATE (executor shut down),
+   -ENOMEM, or -EAGAIN (no worker thread could start).
+   asyncio_loop_close, and asyncio_run before it, wait for every job the
+   loop queued, as CPython's shutdown_default_executor does.  On the
+   virtual clock, jobs take no virtual time: the loop waits for them
+   before it moves the clock. */
+asyncio_future *asyncio_run_in_executor(asyncio_loop *loop, asyncio_executor *ex, asyncio_work *w,
+                                        asyncio_work_fn fn, void *arg, asyncio_discard_fn discard);
+
+/* asyncio_to_thread: Python's asyncio.to_thread(fn, arg): the default
+   executor, no discard.
+       ASYNCIO_AWAIT(asyncio_to_thread(ASYNCIO_LOOP(), &f->work, hash, f->buf));
+       digest = ASYNCIO_RESULT().i; */
+asyncio_future *asyncio_to_thread(asyncio_loop *loop, asyncio_work *w, asyncio_work_fn fn, void *arg);
+
+/* Executors.  The default one is created on first use with up to
+   min(32, CPUs + 4) threads (Python's ThreadPoolExecutor); threads start
+   on demand, one per job that finds none idle, and an idle one exits
+   after 10 s.  Every call here: any thread. */
+#define ASYNCIO_MAX_WORKERS 1024
+
+/* asyncio_executor_new: a pool of its own, of up to max_workers threads
+   (1 ... ASYNCIO_MAX_WORKERS).  Returns 0, -EINVAL, -ENOMEM. */
+int asyncio_executor_new(asyncio_executor **ex, int max_workers);
+
+/* asyncio_executor_configure: set ex's (NULL: the default's) maximum
+   number of threads (1 ... ASYNCIO_MAX_WORKERS; extra threads leave when
+   idle) and how long an idle thread waits for work before it exits
+   (seconds; negative: forever).  Returns 0, -EINVAL (and nothing
+   changes), -ENOMEM. */
+int asyncio_executor_configure(asyncio_executor *ex, int max_workers, double idle_timeout);
+
+/* asyncio_executor_shutdown: Python's executor.shutdown(wait=True): new
+   jobs are refused (ASYNCIO_EINVALIDSTATE); blocks until every queued
+   and running job has finished, then stops the threads and frees ex.
+   Returns 0, or -EINVAL for NULL or the default executor, which lives as
+   long as the process. */
+int asyncio_executor_shutdown(asyncio_executor *ex);
+
+/* asyncio_executor_stats: a snapshot of ex (NULL: the default). */
+typedef struct asyncio_executor_stats_t {
+    int max_workers, threads, idle; /* configured, alive, waiting for work */
+    long queued, running;           /* jobs not started, jobs in fn */
+    long long completed;            /* jobs whose fn returned, ever */
+} asyncio_executor_stats_t;
+void asyncio_executor_stats(asyncio_executor *ex, asyncio_executor_stats_t *out);
+
+/* asyncio_run_coroutine_threadsafe(r, loop, fn, frame): Python's
+   asyncio.run_coroutine_threadsafe.  Any thread but the loop's own:
+   starts fn(frame) as a task on loop (which runs in another thread) and
+   returns at once; r, in caller storage, is the handle to wait on
+   (Python's concurrent.futures.Future).  r and frame must stay valid
+   until asyncio_remote_done(r).  Returns 0, ASYNCIO_ELOOPCLOSED, -EINVAL
+   (NULL fn or frame). */
+typedef struct asyncio_remote {
+    asyncio_handle start, cancel, publish;
+    asyncio_task task;
+    asyncio__waiter done;
+    asyncio_fn fn;
+    void *frame;
+    const char *name, *file;
+    int line;
+    asyncio_outcome out;
+    struct asyncio_remote *next, *prev; /* the loop's list of remotes it serves */
+    int state, cancel_requested;        /* atomics */
+    int phase;                          /* the loop's side */
+} asyncio_remote;
+
+#define asyncio_run_coroutine_threadsafe(r, loop, fn, frame)                   \
+    asyncio_run_coroutine_threadsafe_at((r), (loop), (fn), (frame), #fn, __FILE__, __LINE__)
+int asyncio_run_coroutine_threadsafe_at(asyncio_remote *r, asyncio_loop *loop, asyncio_fn fn, void *frame,
+                                        const char *name, const char *file, int line);
+
+/* asyncio_remote_result: Python's future.result(timeout).  Any thread but
+   the loop's.  Blocks until the coroutine has finished or timeout seconds
+   have passed (negative: no limit).  Returns 0 with the result in *value
+   (may be NULL), the coroutine's error (asyncio_remote_errmsg tells why),
+   ASYNCIO_ECANCELLED, ASYNCIO_ELOOPCLOSED (the loop closed before the
+   coroutine finished), ASYNCIO_ETIMEDOUT (not finished yet: call again),
+   -EDEADLK when called on the thread running r's loop (it would wait
+   for itself), -EINVAL for a NaN timeout. */
+int asyncio_remote_result(asyncio_remote *r, double timeout, asyncio_value *value);
+const char *asyncio_remote_errmsg(const asyncio_remote *r);
+
+/* asyncio_remote_cancel: Python's future.cancel().  Any thread.  Asks
+   the loop to cancel the task; from then on the outcome is
+   ASYNCIO_ECANCELLED whatever the coroutine does (as in Python), but
+   asyncio_remote_result still waits until it has really finished, since
+   its frame is in use until then (Python returns at once: C has no
+   garbage collector to keep the frame alive).  Returns 1 (also when it
+   was cancelled already), or 0 if it finished otherwise. */
+int asyncio_remote_cancel(asyncio_remote *r);
+
+/* asyncio_remote_done: 1 once the coroutine has finished (or could not
+   start); r and frame are then free.  Any thread. */
+int asyncio_remote_done(const asyncio_remote *r);
+
 /* ---- machinery behind the macros (private) ---- */
 #if ASYNCIO_LABELS
 #define ASYNCIO__LC_KEY 0
@@ -1459,8 +1740,11 @@ int asyncio__gen_leave(asyncio_task *self, asyncio_fn fn, void *gen, int rc);
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <pthread.h>
+#include <sched.h>
 #if ASYNCIO__EPOLL
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #elif ASYNCIO__KQUEUE
 #include <sys/time.h>
@@ -1482,11 +1766,12 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_FLAG 0x80u     /* kind-specific: */
 #define ASYNCIO__F_INSLOT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
                                           or parked in a lock's list, u.value = ASYNCIO__PARKED */
+#define ASYNCIO__F_XPOSTED ASYNCIO__F_CANCEL /* handle: posted by another thread */
 #define ASYNCIO__PARKED (-1LL)
 #define ASYNCIO__WOKEN (-2LL)
 
 enum { ASYNCIO__K_FUTURE, ASYNCIO__K_TASK, ASYNCIO__K_HANDLE, ASYNCIO__K_GATHER, ASYNCIO__K_WAIT,
-       ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD };
+       ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD, ASYNCIO__K_WORK };
 
 #define ASYNCIO__MAGIC 0xA5F0C0DEu
 #define ASYNCIO__NEVER LLONG_MAX
@@ -1574,6 +1859,36 @@ static int asyncio__reserve(asyncio_loop *L, void **arr, size_t *cap, size_t nee
     *cap = ncap;
     return 0;
 }
+
+/* Atomics are the GCC / Clang builtins (C99 has no <stdatomic.h>),
+   sequentially consistent except where a comment says otherwise. */
+#define ASYNCIO__LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+#define ASYNCIO__STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+#define ASYNCIO__ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
+#define ASYNCIO__XCHG(p, v) __atomic_exchange_n((p), (v), __ATOMIC_SEQ_CST)
+#define ASYNCIO__CAS(p, expected, v)                                           \
+    __atomic_compare_exchange_n((p), (expected), (v), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define ASYNCIO__THREAD_LOCAL _Thread_local
+#else
+#define ASYNCIO__THREAD_LOCAL __thread
+#endif
+
+/* The loop this thread is running, if any; its address also names the
+   thread for the debug checks. */
+static ASYNCIO__THREAD_LOCAL asyncio_loop *asyncio__running;
+
+#if ASYNCIO_DEBUG
+/* A loop that runs is touched only by its own thread (section 13). */
+static void asyncio__check_thread(const asyncio_loop *L)
+{
+    ASYNCIO_ASSERT(!L->in_run || L->thread == (const void *)&asyncio__running);
+    (void)L;
+}
+#define ASYNCIO__CHECK_THREAD(L) asyncio__check_thread(L)
+#else
+#define ASYNCIO__CHECK_THREAD(L) ((void)0)
+#endif
 
 /* >>errors ---------------------------------------------------------------- */
 const char *asyncio_strerror(int err)
@@ -1709,19 +2024,33 @@ static void asyncio__fired_push(asyncio_loop *L, int fd, unsigned gen, unsigned 
    forever) into L->fired, name. */
 #if ASYNCIO__EPOLL
 #define ASYNCIO__TIMERFD_KEY (~0ull)
+#define ASYNCIO__WAKE_KEY (~1ull)
 
+static int asyncio__epoll_watch(asyncio_loop *L, int fd, unsigned long long key)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = key;
+    return epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* The timerfd (see poll below) and the wake-up of other threads, an
+   eventfd, live in the epoll set from the start: they cost nothing until
+   the loop sleeps. */
 static int asyncio__backend_init(asyncio_loop *L)
 {
-    struct epoll_event tev;
+    L->timer_fd = L->wake_fd[0] = -1;
     L->backend_fd = epoll_create1(EPOLL_CLOEXEC);
     if (L->backend_fd < 0)
         return -errno;
     L->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    memset(&tev, 0, sizeof tev);
-    tev.events = EPOLLIN;
-    tev.data.u64 = ASYNCIO__TIMERFD_KEY;
-    if (L->timer_fd < 0 || epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, L->timer_fd, &tev) < 0) {
+    if (L->timer_fd >= 0 && asyncio__epoll_watch(L, L->timer_fd, ASYNCIO__TIMERFD_KEY) == 0)
+        L->wake_fd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (L->wake_fd[0] < 0 || asyncio__epoll_watch(L, L->wake_fd[0], ASYNCIO__WAKE_KEY) < 0) {
         int err = -errno;
+        if (L->wake_fd[0] >= 0)
+            close(L->wake_fd[0]);
         if (L->timer_fd >= 0)
             close(L->timer_fd);
         close(L->backend_fd);
@@ -1732,8 +2061,17 @@ static int asyncio__backend_init(asyncio_loop *L)
 
 static void asyncio__backend_close(asyncio_loop *L)
 {
+    close(L->wake_fd[0]);
     close(L->timer_fd);
     close(L->backend_fd);
+}
+
+/* Any thread: make a sleeping poll return. */
+static void asyncio__backend_wake(asyncio_loop *L)
+{
+    unsigned long long one = 1;
+    if (write(L->wake_fd[0], &one, sizeof one) < 0) { /* EAGAIN: the counter is already set */
+    }
 }
 
 static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
@@ -1772,9 +2110,10 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         unsigned e = ev[i].events, events = 0;
-        if (ev[i].data.u64 == ASYNCIO__TIMERFD_KEY) {
-            unsigned long long expirations;
-            if (read(L->timer_fd, &expirations, sizeof expirations) < 0) { /* EAGAIN: already cleared */
+        if (ev[i].data.u64 == ASYNCIO__TIMERFD_KEY || ev[i].data.u64 == ASYNCIO__WAKE_KEY) {
+            unsigned long long count;
+            if (read(ev[i].data.u64 == ASYNCIO__WAKE_KEY ? L->wake_fd[0] : L->timer_fd, &count, sizeof count) < 0) {
+                /* EAGAIN: already cleared */
             }
             continue;
         }
@@ -1795,17 +2134,32 @@ const char *asyncio_backend_name(void) { return "epoll"; }
 
 /* >>backend-kqueue -------------------------------------------------------- */
 #elif ASYNCIO__KQUEUE
+/* Other threads wake the loop through an EVFILT_USER event (ident 0). */
 static int asyncio__backend_init(asyncio_loop *L)
 {
-    L->timer_fd = -1;
+    struct kevent ch;
+    L->timer_fd = L->wake_fd[0] = -1;
     L->backend_fd = kqueue();
     if (L->backend_fd < 0)
         return -errno;
     fcntl(L->backend_fd, F_SETFD, FD_CLOEXEC);
+    EV_SET(&ch, 0, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
+    if (kevent(L->backend_fd, &ch, 1, NULL, 0, NULL) < 0) {
+        int err = -errno;
+        close(L->backend_fd);
+        return err;
+    }
     return 0;
 }
 
 static void asyncio__backend_close(asyncio_loop *L) { close(L->backend_fd); }
+
+static void asyncio__backend_wake(asyncio_loop *L)
+{
+    struct kevent ch;
+    EV_SET(&ch, 0, EVFILT_USER, 0, NOTE_TRIGGER, 0, NULL);
+    kevent(L->backend_fd, &ch, 1, NULL, 0, NULL);
+}
 
 /* EV_CLEAR: edge-triggered, like the epoll backend. */
 static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
@@ -1838,6 +2192,8 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
         unsigned events = ev[i].filter == EVFILT_WRITE ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
+        if (ev[i].filter == EVFILT_USER) /* a wake-up: it has done its job */
+            continue;
         /* EOF on the read side is readable (read returns 0); on the write
            side, or with an error, both directions must hear of it. */
         if ((ev[i].flags & EV_ERROR) || ((ev[i].flags & EV_EOF) && (ev[i].filter == EVFILT_WRITE || ev[i].fflags)))
@@ -1853,14 +2209,34 @@ const char *asyncio_backend_name(void) { return "kqueue"; }
 
 /* >>backend-poll ---------------------------------------------------------- */
 #else
+/* Other threads wake the loop through a self-pipe, always in the poll set. */
 static int asyncio__backend_init(asyncio_loop *L)
 {
+    int i;
     L->timer_fd = -1;
     L->backend_fd = -1;
+    if (pipe(L->wake_fd) < 0)
+        return -errno;
+    for (i = 0; i < 2; i++) {
+        fcntl(L->wake_fd[i], F_SETFD, FD_CLOEXEC);
+        fcntl(L->wake_fd[i], F_SETFL, O_NONBLOCK);
+    }
     return 0;
 }
 
-static void asyncio__backend_close(asyncio_loop *L) { ASYNCIO_FREE(L->cfg.alloc_ctx, L->backend_buf); }
+static void asyncio__backend_close(asyncio_loop *L)
+{
+    close(L->wake_fd[0]);
+    close(L->wake_fd[1]);
+    ASYNCIO_FREE(L->cfg.alloc_ctx, L->backend_buf);
+}
+
+static void asyncio__backend_wake(asyncio_loop *L)
+{
+    char c = 0;
+    if (write(L->wake_fd[1], &c, 1) < 0) { /* EAGAIN: a full pipe wakes it anyway */
+    }
+}
 static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
 {
     (void)L, (void)fd, (void)gen;
@@ -1874,10 +2250,14 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
     struct pollfd *p;
     size_t fd, np = 0;
     int n, i;
-    if (asyncio__reserve(L, &L->backend_buf, &L->capbackend, L->nfdwait ? L->nfdwait : 1, sizeof *p) < 0)
+    if (asyncio__reserve(L, &L->backend_buf, &L->capbackend, L->nfdwait + 1, sizeof *p) < 0)
         return -ENOMEM;
     p = (struct pollfd *)L->backend_buf;
-    for (fd = 0; fd < L->capfds && np < L->nfdwait; fd++) {
+    p[0].fd = L->wake_fd[0];
+    p[0].events = POLLIN;
+    p[0].revents = 0;
+    np = 1;
+    for (fd = 0; fd < L->capfds && np <= L->nfdwait; fd++) {
         asyncio__fd *e = &L->fds[fd];
         if (!e->added || !(e->waiter[0] || e->waiter[1]))
             continue;
@@ -1898,7 +2278,12 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 #endif
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    for (i = 0; i < (int)np && L->nfired < ASYNCIO__MAXEVENTS; i++) {
+    if (p[0].revents) {
+        char buf[64];
+        while (read(L->wake_fd[0], buf, sizeof buf) > 0)
+            ;
+    }
+    for (i = 1; i < (int)np && L->nfired < ASYNCIO__MAXEVENTS; i++) {
         unsigned events = 0;
         if (!p[i].revents)
             continue;
@@ -2118,6 +2503,7 @@ void asyncio_future_init(asyncio_future *fut, asyncio_loop *loop)
 /* Complete f and schedule its waiters through the ready queue. */
 static void asyncio__complete(asyncio_future *f, int state, int err)
 {
+    ASYNCIO__CHECK_THREAD(f->loop);
     f->state = (unsigned char)((f->state & ~ASYNCIO__S_MASK) | state);
     f->x.err = err;
     if (f->waiters && !(f->state & ASYNCIO__F_LINKED))
@@ -2243,6 +2629,7 @@ static void asyncio__cancel_plain(asyncio_future *f)
 }
 
 static int asyncio__gather_cancel(asyncio_gather_t *g);
+static void asyncio__work_cancel(asyncio_work *w);
 static void asyncio__detach_hooks(asyncio_future *const *futs, size_t n, asyncio__waiter *hook);
 
 int asyncio_future_cancel(asyncio_future *fut)
@@ -2273,6 +2660,9 @@ int asyncio_future_cancel(asyncio_future *fut)
         asyncio__remove_waiter(s->inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK);
         break;
     }
+    case ASYNCIO__K_WORK:
+        asyncio__work_cancel((asyncio_work *)fut);
+        break;
     default:
         break;
     }
@@ -2427,6 +2817,7 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
 {
     asyncio_task *t = storage;
     ASYNCIO_ASSERT(loop != NULL && fn != NULL && frame != NULL);
+    ASYNCIO__CHECK_THREAD(loop);
     if (loop->closed)
         return NULL;
     if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + 1, sizeof *loop->tasks) < 0)
@@ -2712,6 +3103,7 @@ static asyncio_handle *asyncio__handle_new(asyncio_loop *L, asyncio_handle *h, a
 {
     int owned = !h;
     ASYNCIO_ASSERT(fn != NULL);
+    ASYNCIO__CHECK_THREAD(L);
     if (!h && !(h = (asyncio_handle *)asyncio__alloc(L, sizeof *h)))
         return NULL;
     asyncio__future_setup(&h->fut, L, ASYNCIO__K_HANDLE);
@@ -2762,17 +3154,32 @@ int asyncio_call_at(asyncio_loop *loop, asyncio_handle *h, double when, asyncio_
     return asyncio__call_at_ns(loop, h, ns, fn, arg);
 }
 
+/* A loop-allocated handle goes back where it came from: the loop's list,
+   or plain memory for one another thread allocated. */
+static void asyncio__handle_free(asyncio_loop *L, asyncio_handle *h)
+{
+    if (!(h->fut.state & ASYNCIO__F_OWNED))
+        return;
+    if (h->fut.state & ASYNCIO__F_XPOSTED)
+        ASYNCIO_FREE(L->cfg.alloc_ctx, h);
+    else
+        asyncio__release(L, h);
+}
+
+static void asyncio__xdrain(asyncio_loop *L);
+
 int asyncio_handle_cancel(asyncio_handle *h)
 {
     asyncio_loop *L = h->fut.loop;
     ASYNCIO__CHECK(&h->fut);
     if (asyncio__state(&h->fut) != ASYNCIO__S_PENDING || h->fut.kind != ASYNCIO__K_HANDLE)
         return 0;
+    if ((h->fut.state & (ASYNCIO__F_XPOSTED | ASYNCIO__F_LINKED)) == ASYNCIO__F_XPOSTED)
+        asyncio__xdrain(L); /* posted by call_soon_threadsafe: it arrives now */
     if (h->fut.state & ASYNCIO__F_LINKED)
         asyncio__unlink(L, &h->fut);
     h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_CANCELLED);
-    if (h->fut.state & ASYNCIO__F_OWNED)
-        asyncio__release(L, h);
+    asyncio__handle_free(L, h);
     return 1;
 }
 
@@ -2781,8 +3188,7 @@ static void asyncio__handle_run(asyncio_loop *L, asyncio_handle *h)
     asyncio_callback fn = h->fn;
     void *arg = h->arg;
     h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_DONE);
-    if (h->fut.state & ASYNCIO__F_OWNED)
-        asyncio__release(L, h);
+    asyncio__handle_free(L, h);
     fn(L, arg);
 }
 
@@ -3497,6 +3903,158 @@ int asyncio_sock(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
+/* >>resolve --------------------------------------------------------------- */
+/* A lookup the executor runs: the arguments copied (the coroutine that
+   asked may be gone before a cancelled lookup ends) and the answer. */
+enum { ASYNCIO__ADDRINFO, ASYNCIO__NAMEINFO };
+
+typedef struct asyncio__lookup {
+    int kind, flags, has_hints;
+    struct addrinfo hints, *result;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *host, *service;
+    char hostname[256], servname[32];
+    char msg[320];
+} asyncio__lookup;
+
+static int asyncio__lookup_run(void *arg, asyncio_outcome *out)
+{
+    asyncio__lookup *q = (asyncio__lookup *)arg;
+    const char *reason;
+    int rc, err;
+    if (q->kind == ASYNCIO__ADDRINFO)
+        rc = getaddrinfo(q->host, q->service, q->has_hints ? &q->hints : NULL, &q->result);
+    else
+        rc = getnameinfo((struct sockaddr *)&q->addr, q->addrlen, q->hostname, sizeof q->hostname, q->servname,
+                         sizeof q->servname, q->flags);
+    if (rc == 0) {
+        out->value.p = q->result;
+        return 0;
+    }
+    if (rc == EAI_MEMORY)
+        return -ENOMEM;
+    err = rc == EAI_SYSTEM && errno ? -errno : ASYNCIO_ERESOLVE; /* EAI_ codes are negative too */
+    reason = err == ASYNCIO_ERESOLVE ? gai_strerror(rc) : asyncio_strerror(err);
+    if (q->kind == ASYNCIO__NAMEINFO) {
+        char addr[64] = "?";
+        const struct sockaddr *sa = (const struct sockaddr *)&q->addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr, sizeof addr);
+        snprintf(q->msg, sizeof q->msg, "cannot find the name of %s: %s", addr, reason);
+    } else if (q->host)
+        snprintf(q->msg, sizeof q->msg, "cannot resolve '%s'%s%s%s: %s", q->host, q->service ? " (service '" : "",
+                 q->service ? q->service : "", q->service ? "')" : "", reason);
+    else
+        snprintf(q->msg, sizeof q->msg, "cannot resolve service '%s': %s", q->service, reason);
+    out->msg = q->msg;
+    return err;
+}
+
+static void asyncio__lookup_free(asyncio__lookup *q)
+{
+    if (q->result)
+        freeaddrinfo(q->result);
+    ASYNCIO_FREE(NULL, q);
+}
+
+/* An abandoned lookup: nobody will read it (any thread). */
+static void asyncio__lookup_discard(void *arg, asyncio_outcome *out)
+{
+    (void)out;
+    asyncio__lookup_free((asyncio__lookup *)arg);
+}
+
+static asyncio__lookup *asyncio__lookup_new(const asyncio_resolve_t *rs)
+{
+    size_t hl = rs->host ? strlen(rs->host) + 1 : 0, sl = rs->service ? strlen(rs->service) + 1 : 0;
+    asyncio__lookup *q = (asyncio__lookup *)ASYNCIO_REALLOC(NULL, NULL, sizeof *q + hl + sl);
+    if (!q)
+        return NULL;
+    memset(q, 0, sizeof *q);
+    q->kind = rs->kind;
+    q->flags = rs->flags;
+    if (rs->kind == ASYNCIO__NAMEINFO) {
+        q->addrlen = (socklen_t)rs->addrlen;
+        memcpy(&q->addr, rs->addr, rs->addrlen);
+        return q;
+    }
+    if (rs->hints) {
+        q->has_hints = 1;
+        q->hints.ai_flags = rs->hints->ai_flags;
+        q->hints.ai_family = rs->hints->ai_family;
+        q->hints.ai_socktype = rs->hints->ai_socktype;
+        q->hints.ai_protocol = rs->hints->ai_protocol;
+    }
+    if (rs->host)
+        q->host = strcpy((char *)(q + 1), rs->host);
+    if (rs->service)
+        q->service = strcpy((char *)(q + 1) + hl, rs->service);
+    return q;
+}
+
+asyncio_resolve_t *asyncio_getaddrinfo(asyncio_resolve_t *rs, const char *host, const char *service,
+                                       const struct addrinfo *hints)
+{
+    rs->kind = ASYNCIO__ADDRINFO;
+    rs->host = host;
+    rs->service = service;
+    rs->hints = hints;
+    rs->addr = NULL;
+    rs->addrlen = 0;
+    rs->flags = 0;
+    return rs;
+}
+
+asyncio_resolve_t *asyncio_getnameinfo(asyncio_resolve_t *rs, const void *addr, unsigned addrlen, int flags)
+{
+    asyncio_getaddrinfo(rs, NULL, NULL, NULL);
+    rs->kind = ASYNCIO__NAMEINFO;
+    rs->addr = addr;
+    rs->addrlen = addrlen;
+    rs->flags = flags;
+    return rs;
+}
+
+int asyncio_resolve(asyncio_task *self, void *frame)
+{
+    asyncio_resolve_t *rs = (asyncio_resolve_t *)frame;
+    asyncio__lookup *q;
+    int rc;
+    ASYNCIO_BEGIN(self, rs);
+    rs->req = NULL;
+    rs->hostname[0] = rs->servname[0] = 0;
+    if (rs->kind == ASYNCIO__ADDRINFO ? !rs->host && !rs->service
+                                      : !rs->addr || rs->addrlen == 0 || rs->addrlen > sizeof q->addr)
+        ASYNCIO_RAISE(-EINVAL, rs->kind == ASYNCIO__ADDRINFO ? "getaddrinfo: no host and no service"
+                                                            : "getnameinfo: no address, or a bad length");
+    if (!(rs->req = asyncio__lookup_new(rs)))
+        ASYNCIO_RAISE(-ENOMEM, NULL);
+    ASYNCIO_AWAIT_RC(rc, asyncio_run_in_executor(ASYNCIO_LOOP(), NULL, &rs->work, asyncio__lookup_run, rs->req,
+                                                 asyncio__lookup_discard));
+    if (asyncio_future_cancelled(&rs->work.fut))
+        rs->req = NULL; /* the discard frees it */
+    if (rc < 0) {
+        snprintf(rs->msg, sizeof rs->msg, "%s", ASYNCIO_ERRMSG());
+        ASYNCIO_RAISE(rc, rs->msg);
+    }
+    q = rs->req;
+    if (q->kind == ASYNCIO__NAMEINFO) {
+        memcpy(rs->hostname, q->hostname, sizeof rs->hostname);
+        memcpy(rs->servname, q->servname, sizeof rs->servname);
+        ASYNCIO_RETURN(asyncio_int(0));
+    }
+    q->result = NULL; /* the caller's now */
+    ASYNCIO_RETURN(ASYNCIO_RESULT());
+    ASYNCIO_FINALLY;
+    if (rs->req)
+        asyncio__lookup_free(rs->req);
+    rs->req = NULL;
+    ASYNCIO_END();
+}
+
 /* >>streams --------------------------------------------------------------- */
 struct asyncio_stream {
     asyncio_loop *loop;
@@ -3904,21 +4462,37 @@ asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, 
 {
     oc->host = host;
     oc->path = NULL;
+    oc->given = NULL;
     oc->port = port;
+    oc->delay = 0.25;
     return oc;
 }
 
 asyncio_connect_t *asyncio_connect_unix(asyncio_connect_t *oc, const char *path)
 {
-    oc->host = NULL;
+    asyncio_connect_tcp(oc, NULL, 0);
     oc->path = path;
-    oc->port = 0;
     return oc;
 }
 
-/* Resolve host:port (numeric or "localhost", blocking) or a Unix path into
-   a list of addresses; 0 or a negative code. */
-static int asyncio__resolve(const char *host, int port, const char *path, int passive, struct addrinfo **out)
+asyncio_connect_t *asyncio_connect_addrinfo(asyncio_connect_t *oc, const struct addrinfo *list)
+{
+    asyncio_connect_tcp(oc, NULL, 0);
+    oc->given = list;
+    return oc;
+}
+
+asyncio_connect_t *asyncio_connect_happy_eyeballs(asyncio_connect_t *oc, double delay)
+{
+    oc->delay = delay;
+    return oc;
+}
+
+/* Resolve a Unix path or host:port into a list of addresses; 0,
+   ASYNCIO_ERESOLVE, or a negative code.  flags: getaddrinfo's, with
+   AI_NUMERICHOST for a lookup that cannot block (a name then gives
+   ASYNCIO_ERESOLVE: one for the resolver). */
+static int asyncio__resolve(const char *host, int port, const char *path, int flags, struct addrinfo **out)
 {
     struct addrinfo hints;
     char service[16];
@@ -3946,12 +4520,12 @@ static int asyncio__resolve(const char *host, int port, const char *path, int pa
         return -EINVAL;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    hints.ai_flags = AI_NUMERICSERV | flags;
     snprintf(service, sizeof service, "%d", port);
     rc = getaddrinfo(host, service, &hints, out);
     if (rc == 0)
         return 0;
-    return rc == EAI_MEMORY ? -ENOMEM : rc == EAI_SYSTEM ? -errno : -ENOENT;
+    return rc == EAI_MEMORY ? -ENOMEM : rc == EAI_SYSTEM ? -errno : ASYNCIO_ERESOLVE;
 }
 
 static void asyncio__free_addrinfo(struct addrinfo *ai, int unix_path)
@@ -3977,45 +4551,220 @@ static int asyncio__socket(asyncio_loop *L, const struct addrinfo *ai)
     return fd;
 }
 
+/* One connection attempt of a Happy Eyeballs race: a socket connecting,
+   watched by a handle that records how it ended. */
+enum { ASYNCIO__TRY_IDLE, ASYNCIO__TRY_CONNECTING, ASYNCIO__TRY_CONNECTED, ASYNCIO__TRY_FAILED };
+
+typedef struct asyncio__attempt {
+    asyncio_connect_t *oc;
+    const struct addrinfo *ai;
+    int fd, err, state;
+    asyncio_handle ready;
+} asyncio__attempt;
+
+static void asyncio__attempt_end(asyncio__attempt *a, int err)
+{
+    asyncio_loop *L = a->ready.fut.loop;
+    if (err) {
+        a->state = ASYNCIO__TRY_FAILED;
+        a->err = err;
+        asyncio_fd_close(L, a->fd);
+        asyncio_handle_cancel(&a->ready); /* fd_close queued it */
+        a->fd = -1;
+    } else
+        a->state = ASYNCIO__TRY_CONNECTED;
+    if (!asyncio_future_done(&a->oc->changed))
+        asyncio_future_set_result(&a->oc->changed, asyncio_int(0));
+}
+
+/* The socket is writable: connected, failed, or not yet (watch again). */
+static void asyncio__attempt_check(asyncio_loop *L, void *arg)
+{
+    asyncio__attempt *a = (asyncio__attempt *)arg;
+    int err = 0;
+    socklen_t len = sizeof err;
+    unsigned char peer[128];
+    if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (!err) {
+        len = sizeof peer;
+        if (getpeername(a->fd, (struct sockaddr *)peer, &len) < 0)
+            err = errno == ENOTCONN ? EAGAIN : errno;
+    }
+    if (err == EAGAIN) {
+        asyncio__fd_unready(L, a->fd, ASYNCIO_WRITABLE);
+        a->ready.fut.state = (unsigned char)(a->ready.fut.state & ~ASYNCIO__S_MASK);
+        asyncio__fd_watch(L, a->fd, ASYNCIO_WRITABLE, &a->ready.fut);
+        return;
+    }
+    asyncio__attempt_end(a, -err);
+}
+
+static void asyncio__attempt_start(asyncio_connect_t *oc, asyncio__attempt *a, asyncio_loop *L)
+{
+    oc->last_start = asyncio__now(L);
+    oc->started++;
+    a->oc = oc;
+    a->state = ASYNCIO__TRY_CONNECTING;
+    asyncio__handle_new(L, &a->ready, asyncio__attempt_check, a);
+    if ((a->fd = asyncio__socket(L, a->ai)) < 0) {
+        a->state = ASYNCIO__TRY_FAILED;
+        a->err = a->fd;
+        a->fd = -1;
+        return;
+    }
+    if (connect(a->fd, a->ai->ai_addr, a->ai->ai_addrlen) == 0)
+        a->state = ASYNCIO__TRY_CONNECTED;
+    else if (errno == EINPROGRESS || errno == EINTR)
+        asyncio__fd_watch(L, a->fd, ASYNCIO_WRITABLE, &a->ready.fut);
+    else
+        asyncio__attempt_end(a, -errno);
+}
+
+static void asyncio__connect_delay_over(asyncio_loop *L, void *arg)
+{
+    asyncio_connect_t *oc = (asyncio_connect_t *)arg;
+    (void)L;
+    if (!asyncio_future_done(&oc->changed))
+        asyncio_future_set_result(&oc->changed, asyncio_int(0));
+}
+
+/* RFC 8305 section 4: alternate the address families, starting with the
+   first one the resolver gave (Python's _interleave_addrinfos). */
+static int asyncio__attempts_make(asyncio_connect_t *oc, asyncio_loop *L, const struct addrinfo *list)
+{
+    const struct addrinfo *ai;
+    size_t n = 0, i = 0, f;
+    int families[8], nfam = 0, j;
+    for (ai = list; ai; ai = ai->ai_next) {
+        if (ai->ai_socktype != SOCK_STREAM && ai->ai_socktype != 0)
+            continue;
+        n++;
+        for (j = 0; j < nfam && families[j] != ai->ai_family; j++)
+            ;
+        if (j == nfam && nfam < 8)
+            families[nfam++] = ai->ai_family;
+    }
+    if (!n)
+        return -EAFNOSUPPORT;
+    if (!(oc->attempts = (asyncio__attempt *)asyncio__alloc(L, n * sizeof *oc->attempts)))
+        return -ENOMEM;
+    memset(oc->attempts, 0, n * sizeof *oc->attempts);
+    /* round k takes the k-th address of each family in turn */
+    for (f = 0; i < n; f++)
+        for (j = 0; j < nfam; j++) {
+            size_t k = 0;
+            for (ai = list; ai; ai = ai->ai_next)
+                if ((ai->ai_socktype == SOCK_STREAM || ai->ai_socktype == 0) && ai->ai_family == families[j] &&
+                    k++ == f) {
+                    oc->attempts[i].ai = ai;
+                    oc->attempts[i++].fd = -1;
+                    break;
+                }
+        }
+    oc->n = n;
+    return 0;
+}
+
+/* How the race ended when nobody connected: Python raises the one error,
+   or, if they differ, an OSError listing them all. */
+static int asyncio__connect_failure(asyncio_connect_t *oc)
+{
+    size_t i, len;
+    int first = oc->attempts[0].err, same = 1;
+    const char *who = oc->path ? oc->path : oc->host ? oc->host : "the given addresses";
+    for (i = 1; i < oc->n; i++)
+        same &= oc->attempts[i].err == first;
+    if (same) {
+        snprintf(oc->msg, sizeof oc->msg, "connect to %s%s%s: %s", who, oc->host ? " port " : "",
+                 oc->host ? oc->service : "", asyncio_strerror(first));
+        return first;
+    }
+    snprintf(oc->msg, sizeof oc->msg, "connect to %s%s%s: multiple errors:", who, oc->host ? " port " : "",
+             oc->host ? oc->service : "");
+    for (i = 0; i < oc->n && (len = strlen(oc->msg)) < sizeof oc->msg - 1; i++) {
+        char addr[64] = "?";
+        const struct addrinfo *ai = oc->attempts[i].ai;
+        if (ai->ai_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr, addr, sizeof addr);
+        else if (ai->ai_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr, addr, sizeof addr);
+        snprintf(oc->msg + len, sizeof oc->msg - len, "%s %s: %s", i ? ";" : "", addr,
+                 asyncio_strerror(oc->attempts[i].err));
+    }
+    return first;
+}
+
 int asyncio_open_connection(asyncio_task *self, void *frame)
 {
     asyncio_connect_t *oc = (asyncio_connect_t *)frame;
     asyncio_loop *L = self->fut.loop;
-    struct addrinfo *cur;
+    asyncio__attempt *latest;
     asyncio_stream *s;
+    size_t i;
     int rc;
     ASYNCIO_BEGIN(self, oc);
     oc->fd = -1;
-    oc->err = -ECONNREFUSED;
     oc->ai = NULL;
-    if ((rc = asyncio__resolve(oc->host, oc->port, oc->path, 0, (struct addrinfo **)&oc->ai)) < 0)
-        ASYNCIO_RAISE(rc, "cannot resolve the address");
-    for (oc->cur = oc->ai; oc->cur; oc->cur = ((struct addrinfo *)oc->cur)->ai_next) {
-        cur = (struct addrinfo *)oc->cur;
-        if ((oc->fd = asyncio__socket(L, cur)) < 0) {
-            oc->err = oc->fd;
+    oc->attempts = NULL;
+    oc->n = oc->started = 0;
+    oc->msg[0] = 0;
+    asyncio__handle_idle(L, &oc->timer);
+    snprintf(oc->service, sizeof oc->service, "%d", oc->port);
+    if (!oc->given) {
+        rc = asyncio__resolve(oc->host, oc->port, oc->path, AI_NUMERICHOST, &oc->ai);
+        if (rc == ASYNCIO_ERESOLVE) { /* a name: the resolver, on the executor */
+            static const struct addrinfo stream_hints = {0, AF_UNSPEC, SOCK_STREAM, 0, 0, NULL, NULL, NULL};
+            ASYNCIO_AWAIT_CORO(asyncio_resolve, asyncio_getaddrinfo(&oc->rs, oc->host, oc->service, &stream_hints));
+            oc->ai = (struct addrinfo *)ASYNCIO_RESULT().p;
+        } else if (rc < 0)
+            ASYNCIO_RAISE(rc, "open_connection: bad address");
+    }
+    if ((rc = asyncio__attempts_make(oc, L, oc->given ? oc->given : oc->ai)) < 0)
+        ASYNCIO_RAISE(rc, rc == -ENOMEM ? NULL : "open_connection: no stream address to connect to");
+    asyncio__attempt_start(oc, &oc->attempts[0], L);
+    for (;;) {
+        for (i = 0; i < oc->started && oc->attempts[i].state != ASYNCIO__TRY_CONNECTED; i++)
+            ;
+        if (i < oc->started)
+            break; /* a winner */
+        latest = &oc->attempts[oc->started - 1];
+        if (oc->started < oc->n &&
+            (latest->state == ASYNCIO__TRY_FAILED ||
+             (oc->delay >= 0 && asyncio__now(L) - oc->last_start >= (long long)(oc->delay * 1e9)))) {
+            asyncio__attempt_start(oc, &oc->attempts[oc->started], L);
             continue;
         }
-        memset(&oc->op, 0, sizeof oc->op);
-        ASYNCIO_AWAIT_CORO_RC(rc, asyncio_sock, asyncio_sock_connect(&oc->op, oc->fd, ((struct addrinfo *)oc->cur)->ai_addr, (unsigned)((struct addrinfo *)oc->cur)->ai_addrlen));
-        if (rc == 0)
-            break;
-        oc->err = rc;
-        asyncio_fd_close(L, oc->fd);
-        oc->fd = -1;
-        if (rc == ASYNCIO_ECANCELLED)
-            break;
+        for (i = 0; i < oc->started && oc->attempts[i].state == ASYNCIO__TRY_FAILED; i++)
+            ;
+        if (i == oc->n)
+            ASYNCIO_RAISE(asyncio__connect_failure(oc), oc->msg);
+        asyncio_future_init(&oc->changed, L);
+        if (oc->started < oc->n && oc->delay >= 0 &&
+            (rc = asyncio__call_at_ns(L, &oc->timer, oc->last_start + (long long)(oc->delay * 1e9),
+                                      asyncio__connect_delay_over, oc)) < 0)
+            ASYNCIO_RAISE(rc, NULL);
+        ASYNCIO_AWAIT(&oc->changed);
+        asyncio_handle_cancel(&oc->timer);
     }
-    if (oc->fd < 0)
-        ASYNCIO_RAISE(oc->err, NULL);
-    if (!(s = asyncio__stream_new(L, oc->fd)))
+    for (i = 0; i < oc->started; i++) /* the first to connect wins */
+        if (oc->attempts[i].state == ASYNCIO__TRY_CONNECTED)
+            break;
+    if (!(s = asyncio__stream_new(L, oc->attempts[i].fd)))
         ASYNCIO_RAISE(-ENOMEM, NULL);
-    oc->fd = -1; /* the stream owns it now */
+    oc->attempts[i].fd = -1; /* the stream owns it now */
+    asyncio_handle_cancel(&oc->attempts[i].ready);
     ASYNCIO_RETURN(asyncio_ptr(s));
     ASYNCIO_FINALLY;
-    if (oc->fd >= 0)
-        asyncio_fd_close(L, oc->fd);
-    asyncio__free_addrinfo((struct addrinfo *)oc->ai, oc->path != NULL);
+    asyncio_handle_cancel(&oc->timer);
+    for (i = 0; oc->attempts && i < oc->n; i++)
+        if (oc->attempts[i].fd >= 0) {
+            asyncio_fd_close(L, oc->attempts[i].fd);
+            asyncio_handle_cancel(&oc->attempts[i].ready);
+        }
+    asyncio__release(L, oc->attempts);
+    oc->attempts = NULL;
+    asyncio__free_addrinfo(oc->ai, oc->path != NULL);
     oc->ai = NULL;
     ASYNCIO_END();
 }
@@ -4132,14 +4881,20 @@ static void asyncio__server_accept(asyncio_loop *L, void *arg)
 }
 
 static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
-                                  const char *host, int port, const char *path)
+                                  const char *host, int port, const char *path, const asyncio_server_options *opts)
 {
     struct addrinfo *ai = NULL;
-    int rc, one = 1, fd;
+    int rc = 0, one = 1, fd, backlog = opts && opts->backlog ? opts->backlog : 511;
     ASYNCIO_ASSERT(srv != NULL && loop != NULL && handler != NULL && frame_size >= sizeof(asyncio_conn));
     memset(srv, 0, sizeof *srv);
     srv->fd = -1;
-    if ((rc = asyncio__resolve(host, port, path, 1, &ai)) < 0)
+    if (backlog < 0)
+        return -EINVAL;
+#ifndef SO_REUSEPORT
+    if (opts && opts->reuse_port)
+        return -ENOPROTOOPT;
+#endif
+    if ((rc = asyncio__resolve(host, port, path, AI_PASSIVE, &ai)) < 0)
         return rc;
     if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
         rc = -errno;
@@ -4150,7 +4905,12 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
         unlink(path);
     else
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0 || (rc = asyncio_fd_add(loop, fd)) < 0) {
+#ifdef SO_REUSEPORT
+    if (opts && opts->reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        rc = -errno;
+#endif
+    if (rc < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0 ||
+        (rc = asyncio_fd_add(loop, fd)) < 0) {
         rc = rc < 0 ? rc : -errno;
         close(fd);
         goto out;
@@ -4178,13 +4938,19 @@ out:
 int asyncio_start_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
                          const char *host, int port)
 {
-    return asyncio__server_listen(srv, loop, handler, frame_size, host, port, NULL);
+    return asyncio__server_listen(srv, loop, handler, frame_size, host, port, NULL, NULL);
+}
+
+int asyncio_start_server_opts(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
+                              const char *host, int port, const asyncio_server_options *opts)
+{
+    return asyncio__server_listen(srv, loop, handler, frame_size, host, port, NULL, opts);
 }
 
 int asyncio_start_unix_server(asyncio_server *srv, asyncio_loop *loop, asyncio_fn handler, size_t frame_size,
                               const char *path)
 {
-    return asyncio__server_listen(srv, loop, handler, frame_size, NULL, 0, path);
+    return asyncio__server_listen(srv, loop, handler, frame_size, NULL, 0, path, NULL);
 }
 
 int asyncio_server_port(const asyncio_server *srv) { return srv->port; }
@@ -4935,13 +5701,17 @@ typedef struct asyncio__signals {
     } on[NSIG];
 } asyncio__signals;
 
-static volatile sig_atomic_t asyncio__sig_write_fd = -1;
+/* The write end of the owning loop's pipe, or -1: claimed with a
+   compare-and-swap, so two loops on two threads cannot both own the
+   signals; the handler reads it with a lock-free atomic load. */
+static int asyncio__sig_write_fd = -1;
 
 static void asyncio__on_signal(int signum)
 {
     int saved = errno;
     unsigned char c = (unsigned char)signum;
-    if (write((int)asyncio__sig_write_fd, &c, 1) < 0) { /* full pipe: the signal is already pending */
+    if (write(__atomic_load_n(&asyncio__sig_write_fd, __ATOMIC_SEQ_CST), &c, 1) < 0) {
+        /* full pipe: the signal is already pending */
     }
     errno = saved;
 }
@@ -4972,7 +5742,8 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
     if (signum <= 0 || signum >= NSIG || signum == SIGKILL || signum == SIGSTOP)
         return -EINVAL;
     if (!sg) {
-        if (asyncio__sig_write_fd >= 0)
+        int unowned = -1;
+        if (__atomic_load_n(&asyncio__sig_write_fd, __ATOMIC_SEQ_CST) >= 0)
             return -EBUSY;
         if (!(sg = (asyncio__signals *)asyncio__alloc(loop, sizeof *sg)))
             return -ENOMEM;
@@ -4985,7 +5756,11 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
         fcntl(sg->pipe[0], F_SETFD, FD_CLOEXEC);
         fcntl(sg->pipe[1], F_SETFD, FD_CLOEXEC);
         fcntl(sg->pipe[1], F_SETFL, O_NONBLOCK);
-        if ((rc = asyncio_fd_add(loop, sg->pipe[0])) < 0) {
+        if (!ASYNCIO__CAS(&asyncio__sig_write_fd, &unowned, sg->pipe[1]))
+            rc = -EBUSY; /* another loop won the race */
+        else if ((rc = asyncio_fd_add(loop, sg->pipe[0])) < 0)
+            ASYNCIO__STORE(&asyncio__sig_write_fd, -1);
+        if (rc < 0) {
             close(sg->pipe[0]);
             close(sg->pipe[1]);
             asyncio__release(loop, sg);
@@ -4993,7 +5768,6 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
         }
         asyncio__handle_new(loop, &sg->watch, asyncio__signals_read, sg);
         asyncio__fd_watch(loop, sg->pipe[0], ASYNCIO_READABLE, &sg->watch.fut);
-        asyncio__sig_write_fd = sg->pipe[1];
         loop->signals = sg;
     }
     memset(&sa, 0, sizeof sa);
@@ -5026,9 +5800,757 @@ static void asyncio__signals_close(asyncio_loop *L)
         return;
     for (i = 1; i < NSIG; i++)
         asyncio_remove_signal_handler(L, i);
-    asyncio__sig_write_fd = -1;
+    ASYNCIO__STORE(&asyncio__sig_write_fd, -1);
     close(sg->pipe[1]); /* the read end is one of the loop's fds */
     L->signals = NULL;
+}
+
+/* >>threads --------------------------------------------------------------- */
+/* Other threads reach a loop through one lock-free stack of futures,
+   pushed with a compare-and-swap and taken whole by the loop, which then
+   reverses it into posting order.  A thread that finds the loop asleep in
+   its backend (xstate 1) wakes it, and only the first of a burst does: it
+   moves xstate to 2.  The loop announces its sleep (xstate = 1) before it
+   looks at the stack a last time, and the poster pushes before it looks
+   at xstate, so one of the two always sees the other.  xinflight counts
+   threads between their push and their wake-up, so that close can wait
+   for them before it closes the wake-up fd. */
+#define ASYNCIO__XQ_CLOSED ((uintptr_t)1)
+
+static void asyncio__xwake(asyncio_loop *L)
+{
+    int asleep = 1;
+    if (ASYNCIO__LOAD(&L->xstate) == 1 && ASYNCIO__CAS(&L->xstate, &asleep, 2))
+        asyncio__backend_wake(L);
+}
+
+/* Any thread: post f to L (through f->link.next).  0 or ELOOPCLOSED. */
+static int asyncio__xpost(asyncio_loop *L, asyncio_future *f)
+{
+    uintptr_t head;
+    ASYNCIO__ADD(&L->xinflight, 1);
+    head = ASYNCIO__LOAD(&L->xq);
+    do {
+        if (head == ASYNCIO__XQ_CLOSED) {
+            ASYNCIO__ADD(&L->xinflight, -1);
+            return ASYNCIO_ELOOPCLOSED;
+        }
+        f->link.next = (asyncio__link *)head;
+    } while (!ASYNCIO__CAS(&L->xq, &head, (uintptr_t)f));
+    asyncio__xwake(L);
+    ASYNCIO__ADD(&L->xinflight, -1);
+    return 0;
+}
+
+/* Loop thread: take what was posted, oldest first, as a NULL-terminated
+   chain through link.next; leave `replacement` (0, or CLOSED) behind. */
+static asyncio_future *asyncio__xtake(asyncio_loop *L, uintptr_t replacement)
+{
+    uintptr_t head = ASYNCIO__LOAD(&L->xq);
+    asyncio_future *f, *oldest = NULL;
+    do {
+        if (head == ASYNCIO__XQ_CLOSED || (head == 0 && replacement == 0))
+            return NULL;
+    } while (!ASYNCIO__CAS(&L->xq, &head, replacement));
+    for (f = (asyncio_future *)head; f;) {
+        asyncio_future *next = (asyncio_future *)(void *)f->link.next;
+        f->link.next = (asyncio__link *)(void *)oldest;
+        oldest = f;
+        f = next;
+    }
+    return oldest;
+}
+
+static void asyncio__work_arrive(asyncio_loop *L, asyncio_work *w);
+
+/* Loop thread: everything posted arrives: a finished job completes its
+   future, a handle joins the ready queue. */
+static void asyncio__xdrain(asyncio_loop *L)
+{
+    asyncio_future *f = asyncio__xtake(L, 0);
+    while (f) {
+        asyncio_future *next = (asyncio_future *)(void *)f->link.next;
+        if (f->kind == ASYNCIO__K_WORK)
+            asyncio__work_arrive(L, (asyncio_work *)f);
+        else
+            asyncio__enqueue(L, f);
+        f = next;
+    }
+}
+
+/* Is anything outside this thread still to come? */
+static int asyncio__xalive(asyncio_loop *L)
+{
+    return ASYNCIO__LOAD(&L->xjobs) > 0 || ASYNCIO__LOAD(&L->xrefs) > 0 ||
+           (ASYNCIO__LOAD(&L->xq) & ~ASYNCIO__XQ_CLOSED) != 0;
+}
+
+int asyncio_call_soon_threadsafe(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg)
+{
+    int owned = !h, rc;
+    if (!loop || !fn)
+        return -EINVAL;
+    if (owned && !(h = (asyncio_handle *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL, sizeof *h)))
+        return -ENOMEM;
+    asyncio__future_setup(&h->fut, loop, ASYNCIO__K_HANDLE);
+    h->fut.state = (unsigned char)(ASYNCIO__F_XPOSTED | (owned ? ASYNCIO__F_OWNED : 0));
+    h->fn = fn;
+    h->arg = arg;
+    if ((rc = asyncio__xpost(loop, &h->fut)) < 0 && owned)
+        ASYNCIO_FREE(loop->cfg.alloc_ctx, h);
+    return rc;
+}
+
+void asyncio_loop_ref(asyncio_loop *loop) { ASYNCIO__ADD(&loop->xrefs, 1); }
+
+int asyncio_loop_unref(asyncio_loop *loop)
+{
+    int left;
+    ASYNCIO__ADD(&loop->xinflight, 1);
+    left = ASYNCIO__ADD(&loop->xrefs, -1);
+    ASYNCIO_ASSERT(left >= 0); /* an unref without its ref */
+    asyncio__xwake(loop);
+    ASYNCIO__ADD(&loop->xinflight, -1);
+    return left;
+}
+
+/* Condition variables time out on the monotonic clock where POSIX lets us
+   choose (not macOS). */
+static void asyncio__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+#if !defined(__APPLE__)
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+#endif
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Wait on c for at most ns (negative: no limit); 1 if the time ran out. */
+static int asyncio__cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, long long ns)
+{
+    struct timespec ts;
+    long long at;
+    if (ns < 0)
+        return pthread_cond_wait(c, mu), 0;
+#if defined(__APPLE__)
+    clock_gettime(CLOCK_REALTIME, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
+    at = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec + (ns < ASYNCIO__NEVER / 2 ? ns : ASYNCIO__NEVER / 2);
+    ts.tv_sec = (time_t)(at / 1000000000LL);
+    ts.tv_nsec = (long)(at % 1000000000LL);
+    return pthread_cond_timedwait(c, mu, &ts) == ETIMEDOUT;
+}
+
+/* Process-wide state: the default executor, the condition that
+   asyncio_remote_result waits on (one for every remote: a finishing
+   remote wakes its waiters, who check their own), and the owner of the
+   signal handlers. */
+static pthread_mutex_t asyncio__global = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t asyncio__global_once = PTHREAD_ONCE_INIT;
+static pthread_cond_t asyncio__remote_cond;
+static asyncio_executor *asyncio__default_ex, *asyncio__forked_ex;
+
+/* The executor.  Jobs wait in one FIFO; a worker takes the oldest, runs
+   it with the lock released and hands the outcome to the job's loop.  A
+   worker never touches a job again once the job is cancelled: it keeps
+   fn, arg and discard to itself, and cancelling a running job detaches
+   it (worker->cur = NULL) under the lock, so the job's storage is free at
+   once.  States, under the executor's lock until POSTED: */
+enum { ASYNCIO__JOB_IDLE, ASYNCIO__JOB_QUEUED, ASYNCIO__JOB_RUNNING, ASYNCIO__JOB_POSTED, ASYNCIO__JOB_DISCARD };
+
+typedef struct asyncio__worker {
+    asyncio_work *cur; /* the job it runs; NULL once that job was cancelled */
+} asyncio__worker;
+
+struct asyncio_executor {
+    pthread_mutex_t mu;
+    pthread_cond_t work;  /* a job was queued, or the pool must shrink */
+    pthread_cond_t quiet; /* a job ended or a thread left (shutdown waits) */
+    asyncio__link queue;
+    int max, threads, idle, waking, closing;
+    long long idle_ns;
+    long queued, running;
+    long long completed;
+};
+
+static void asyncio__forget_default_in_child(void)
+{
+    /* the parent's workers do not exist here: start afresh (the old
+       state stays reachable, so leak checkers stay quiet) */
+    asyncio__forked_ex = asyncio__default_ex;
+    asyncio__default_ex = NULL;
+    pthread_mutex_init(&asyncio__global, NULL);
+}
+
+static void asyncio__global_init(void)
+{
+    asyncio__cond_init(&asyncio__remote_cond);
+    pthread_atfork(NULL, NULL, asyncio__forget_default_in_child);
+}
+
+static int asyncio__executor_create(asyncio_executor **out, int max_workers)
+{
+    asyncio_executor *ex;
+    if (max_workers < 1 || max_workers > ASYNCIO_MAX_WORKERS)
+        return -EINVAL;
+    if (!(ex = (asyncio_executor *)ASYNCIO_REALLOC(NULL, NULL, sizeof *ex)))
+        return -ENOMEM;
+    memset(ex, 0, sizeof *ex);
+    pthread_mutex_init(&ex->mu, NULL);
+    asyncio__cond_init(&ex->work);
+    asyncio__cond_init(&ex->quiet);
+    asyncio__list_init(&ex->queue);
+    ex->max = max_workers;
+    ex->idle_ns = 10000000000LL;
+    *out = ex;
+    return 0;
+}
+
+/* Python 3.13's default: min(32, CPUs this process may use + 4). */
+static int asyncio__default_workers(void)
+{
+    long n = 0;
+#if defined(__linux__) && defined(CPU_COUNT)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+#endif
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n <= 0)
+        n = 1;
+    return n + 4 < 32 ? (int)n + 4 : 32;
+}
+
+static asyncio_executor *asyncio__default_executor(void)
+{
+    asyncio_executor *ex = ASYNCIO__LOAD(&asyncio__default_ex);
+    if (ex)
+        return ex;
+    pthread_once(&asyncio__global_once, asyncio__global_init);
+    pthread_mutex_lock(&asyncio__global);
+    if (!asyncio__default_ex && asyncio__executor_create(&ex, asyncio__default_workers()) == 0)
+        ASYNCIO__STORE(&asyncio__default_ex, ex);
+    ex = asyncio__default_ex;
+    pthread_mutex_unlock(&asyncio__global);
+    return ex;
+}
+
+/* A job cancelled while it ran has detached itself: the worker tells the
+   loop only that one job fewer is out. */
+static void asyncio__xjob_gone(asyncio_loop *L)
+{
+    ASYNCIO__ADD(&L->xinflight, 1);
+    ASYNCIO__ADD(&L->xjobs, -1);
+    asyncio__xwake(L);
+    ASYNCIO__ADD(&L->xinflight, -1);
+}
+
+static void *asyncio__worker_main(void *arg)
+{
+    asyncio_executor *ex = (asyncio_executor *)arg;
+    asyncio__worker self;
+    self.cur = NULL;
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        asyncio_work *w;
+        asyncio_work_fn fn;
+        asyncio_discard_fn discard;
+        asyncio_loop *L;
+        asyncio_outcome out;
+        void *job_arg;
+        while (asyncio__list_empty(&ex->queue)) {
+            int timed_out;
+            if (ex->closing || ex->threads > ex->max)
+                goto leave;
+            ex->idle++;
+            timed_out = asyncio__cond_wait(&ex->work, &ex->mu, ex->idle_ns);
+            ex->idle--;
+            if (ex->waking > 0)
+                ex->waking--;
+            if (timed_out && asyncio__list_empty(&ex->queue))
+                goto leave;
+        }
+        w = ASYNCIO__CONTAINER(ex->queue.next, asyncio_work, queue);
+        ex->queue.next = w->queue.next;
+        w->queue.next->prev = &ex->queue;
+        ex->queued--;
+        ex->running++;
+        w->state = ASYNCIO__JOB_RUNNING;
+        w->worker = &self;
+        self.cur = w;
+        fn = w->fn;
+        job_arg = w->arg;
+        discard = w->discard;
+        L = w->fut.loop;
+        pthread_mutex_unlock(&ex->mu);
+
+        memset(&out, 0, sizeof out);
+        out.err = fn(job_arg, &out);
+        if (out.err > 0) {
+            out.err = -EINVAL;
+            out.msg = "executor: the work function returned a positive code";
+        } else if (out.err < 0 && !out.msg)
+            out.msg = asyncio_strerror(out.err);
+
+        pthread_mutex_lock(&ex->mu);
+        ex->running--;
+        ex->completed++;
+        if (self.cur) {
+            w->out = out;
+            w->state = ASYNCIO__JOB_POSTED;
+            w->worker = NULL;
+            self.cur = NULL;
+            /* posted under the lock: a cancel that finds it POSTED knows it
+               is in the loop's queue */
+            asyncio__xpost(L, &w->fut);
+        } else {
+            pthread_mutex_unlock(&ex->mu);
+            if (discard)
+                discard(job_arg, &out);
+            asyncio__xjob_gone(L);
+            pthread_mutex_lock(&ex->mu);
+        }
+        if (ex->closing)
+            pthread_cond_broadcast(&ex->quiet);
+    }
+leave:
+    ex->threads--;
+    pthread_cond_broadcast(&ex->quiet);
+    pthread_mutex_unlock(&ex->mu);
+    return NULL;
+}
+
+/* Under ex->mu: one more worker, with every signal blocked (they go to
+   the program's own threads; a job never sees EINTR from them). */
+static int asyncio__worker_start(asyncio_executor *ex)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    int rc;
+    sigfillset(&all);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&th, &attr, asyncio__worker_main, ex);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        ex->threads++;
+    return -rc;
+}
+
+static const char *asyncio__executor_submit(asyncio_executor *ex, asyncio_work *w, int *err)
+{
+    const char *msg = NULL;
+    pthread_mutex_lock(&ex->mu);
+    if (ex->closing) {
+        *err = ASYNCIO_EINVALIDSTATE;
+        msg = "executor: it is shut down";
+    } else {
+        asyncio__list_push(&ex->queue, &w->queue);
+        ex->queued++;
+        w->ex = ex;
+        w->state = ASYNCIO__JOB_QUEUED;
+        if (ex->idle > ex->waking) {
+            ex->waking++;
+            pthread_cond_signal(&ex->work);
+        } else if (ex->threads < ex->max && (*err = asyncio__worker_start(ex)) < 0 && ex->threads == 0) {
+            w->queue.prev->next = w->queue.next;
+            w->queue.next->prev = w->queue.prev;
+            ex->queued--;
+            w->state = ASYNCIO__JOB_IDLE;
+            msg = "executor: cannot start a worker thread";
+        }
+    }
+    pthread_mutex_unlock(&ex->mu);
+    if (!msg)
+        *err = 0;
+    return msg;
+}
+
+asyncio_future *asyncio_run_in_executor(asyncio_loop *loop, asyncio_executor *ex, asyncio_work *w,
+                                        asyncio_work_fn fn, void *arg, asyncio_discard_fn discard)
+{
+    const char *msg = NULL;
+    int err = 0;
+    ASYNCIO_ASSERT(loop != NULL && w != NULL);
+    ASYNCIO__CHECK_THREAD(loop);
+    asyncio__future_setup(&w->fut, loop, ASYNCIO__K_WORK);
+    w->fn = fn;
+    w->arg = arg;
+    w->discard = discard;
+    w->ex = NULL;
+    w->worker = NULL;
+    w->state = ASYNCIO__JOB_IDLE;
+    memset(&w->out, 0, sizeof w->out);
+    if (!fn) {
+        err = -EINVAL;
+        msg = "executor: the work function is NULL";
+    } else if (loop->closed) {
+        err = ASYNCIO_ELOOPCLOSED;
+        msg = asyncio_strerror(err);
+    } else if (!ex && !(ex = asyncio__default_executor())) {
+        err = -ENOMEM;
+        msg = "executor: no memory for the default executor";
+    } else if ((msg = asyncio__executor_submit(ex, w, &err)) == NULL)
+        ASYNCIO__ADD(&loop->xjobs, 1);
+    if (err < 0) {
+        w->fut.u.msg = msg;
+        asyncio__complete(&w->fut, ASYNCIO__S_DONE, err);
+    }
+    return &w->fut;
+}
+
+asyncio_future *asyncio_to_thread(asyncio_loop *loop, asyncio_work *w, asyncio_work_fn fn, void *arg)
+{
+    return asyncio_run_in_executor(loop, NULL, w, fn, arg, NULL);
+}
+
+/* Loop thread: a finished job's outcome reaches its future, or, if the
+   job was cancelled after it was posted, its discard. */
+static void asyncio__work_arrive(asyncio_loop *L, asyncio_work *w)
+{
+    int discarded = w->state == ASYNCIO__JOB_DISCARD;
+    ASYNCIO__ADD(&L->xjobs, -1);
+    w->state = ASYNCIO__JOB_IDLE;
+    if (discarded) {
+        if (w->discard)
+            w->discard(w->arg, &w->out);
+    } else if (w->out.err) {
+        w->fut.u.msg = w->out.msg;
+        asyncio__complete(&w->fut, ASYNCIO__S_DONE, w->out.err);
+    } else {
+        w->fut.u.value = w->out.value;
+        asyncio__complete(&w->fut, ASYNCIO__S_DONE, 0);
+    }
+}
+
+/* asyncio_future_cancel on a job: out of the queue if it has not
+   started, detached if it runs, discarded if its outcome is on its way.
+   The caller then cancels the future; no one touches w afterwards. */
+static void asyncio__work_cancel(asyncio_work *w)
+{
+    asyncio_loop *L = w->fut.loop;
+    asyncio_executor *ex = w->ex;
+    int state;
+    pthread_mutex_lock(&ex->mu);
+    state = w->state;
+    if (state == ASYNCIO__JOB_QUEUED) {
+        w->queue.prev->next = w->queue.next;
+        w->queue.next->prev = w->queue.prev;
+        ex->queued--;
+        w->state = ASYNCIO__JOB_IDLE;
+    } else if (state == ASYNCIO__JOB_RUNNING) {
+        w->worker->cur = NULL;
+        w->worker = NULL;
+        w->state = ASYNCIO__JOB_IDLE;
+    } else if (state == ASYNCIO__JOB_POSTED)
+        w->state = ASYNCIO__JOB_DISCARD;
+    pthread_mutex_unlock(&ex->mu);
+    if (state == ASYNCIO__JOB_QUEUED) {
+        ASYNCIO__ADD(&L->xjobs, -1);
+        if (w->discard) {
+            asyncio_outcome never;
+            memset(&never, 0, sizeof never);
+            never.err = ASYNCIO_ECANCELLED;
+            never.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+            w->discard(w->arg, &never);
+        }
+    } else if (state == ASYNCIO__JOB_POSTED)
+        asyncio__xdrain(L); /* it arrives now, and is discarded */
+}
+
+int asyncio_executor_new(asyncio_executor **ex, int max_workers)
+{
+    if (!ex)
+        return -EINVAL;
+    return asyncio__executor_create(ex, max_workers);
+}
+
+int asyncio_executor_configure(asyncio_executor *ex, int max_workers, double idle_timeout)
+{
+    long long ns = -1;
+    if (max_workers < 1 || max_workers > ASYNCIO_MAX_WORKERS || idle_timeout != idle_timeout)
+        return -EINVAL;
+    if (idle_timeout >= 0)
+        asyncio__secs_to_ns(idle_timeout, &ns);
+    if (!ex && !(ex = asyncio__default_executor()))
+        return -ENOMEM;
+    pthread_mutex_lock(&ex->mu);
+    ex->max = max_workers;
+    ex->idle_ns = ns;
+    pthread_cond_broadcast(&ex->work); /* idle threads re-read their limits */
+    pthread_mutex_unlock(&ex->mu);
+    return 0;
+}
+
+int asyncio_executor_shutdown(asyncio_executor *ex)
+{
+    if (!ex || ex == ASYNCIO__LOAD(&asyncio__default_ex))
+        return -EINVAL;
+    pthread_mutex_lock(&ex->mu);
+    ex->closing = 1;
+    pthread_cond_broadcast(&ex->work);
+    while (ex->threads > 0) /* they leave once the queue is empty */
+        pthread_cond_wait(&ex->quiet, &ex->mu);
+    pthread_mutex_unlock(&ex->mu);
+    pthread_cond_destroy(&ex->work);
+    pthread_cond_destroy(&ex->quiet);
+    pthread_mutex_destroy(&ex->mu);
+    ASYNCIO_FREE(NULL, ex);
+    return 0;
+}
+
+void asyncio_executor_stats(asyncio_executor *ex, asyncio_executor_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ex && !(ex = asyncio__default_executor()))
+        return;
+    pthread_mutex_lock(&ex->mu);
+    out->max_workers = ex->max;
+    out->threads = ex->threads;
+    out->idle = ex->idle;
+    out->queued = ex->queued;
+    out->running = ex->running;
+    out->completed = ex->completed;
+    pthread_mutex_unlock(&ex->mu);
+}
+
+/* run_coroutine_threadsafe.  The remote's own handles carry it through
+   the loop: `start` (posted by the caller) creates the task, `cancel`
+   (posted by asyncio_remote_cancel) cancels it, `publish` (call_soon
+   once the task is done, so that every other waiter of the task has run
+   first) hands the outcome over; after publishing, the loop never
+   touches r again.  cancel_requested (atomic): 0, 1 (its handle is on its
+   way), 2 (it arrived), 3 (sealed: too late to cancel).  phase, the
+   loop's own view: */
+enum { ASYNCIO__REMOTE_QUEUED, ASYNCIO__REMOTE_RUNNING, ASYNCIO__REMOTE_DONE };
+enum { ASYNCIO__PHASE_STARTING, ASYNCIO__PHASE_RUNNING, ASYNCIO__PHASE_FINISHED, ASYNCIO__PHASE_HELD,
+       ASYNCIO__PHASE_PUBLISHED };
+
+static void asyncio__remote_publish(asyncio_loop *L, asyncio_remote *r)
+{
+    if (r->prev || L->remotes == r) { /* off the loop's list */
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            L->remotes = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+    }
+    r->phase = ASYNCIO__PHASE_PUBLISHED;
+    pthread_mutex_lock(&asyncio__global);
+    ASYNCIO__STORE(&r->state, ASYNCIO__REMOTE_DONE);
+    pthread_cond_broadcast(&asyncio__remote_cond);
+    pthread_mutex_unlock(&asyncio__global);
+}
+
+static void asyncio__remote_fail(asyncio_loop *L, asyncio_remote *r, int err)
+{
+    r->out.err = err;
+    r->out.msg = asyncio_strerror(err);
+    asyncio__remote_publish(L, r);
+}
+
+/* Publish unless a cancel is still on its way (its arrival publishes). */
+static void asyncio__remote_publish_cb(asyncio_loop *L, void *arg)
+{
+    asyncio_remote *r = (asyncio_remote *)arg;
+    int none = 0;
+    if (ASYNCIO__CAS(&r->cancel_requested, &none, 3) || none == 2)
+        asyncio__remote_publish(L, r);
+    else
+        r->phase = ASYNCIO__PHASE_HELD;
+}
+
+static void asyncio__remote_task_done(asyncio__waiter *hook, asyncio_future *task)
+{
+    asyncio_remote *r = ASYNCIO__CONTAINER(hook, asyncio_remote, done);
+    r->out.err = asyncio_future_result(task, &r->out.value);
+    r->out.msg = asyncio_future_errmsg(task);
+    if (ASYNCIO__LOAD(&r->cancel_requested) != 0) { /* Python: cancelled is cancelled */
+        r->out.err = ASYNCIO_ECANCELLED;
+        r->out.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+    }
+    r->phase = ASYNCIO__PHASE_FINISHED;
+    asyncio__handle_new(task->loop, &r->publish, asyncio__remote_publish_cb, r);
+    asyncio__enqueue(task->loop, &r->publish.fut);
+}
+
+static void asyncio__remote_start(asyncio_loop *L, void *arg)
+{
+    asyncio_remote *r = (asyncio_remote *)arg;
+    if (!asyncio_task_create_at(L, &r->task, r->fn, r->frame, r->name, r->file, r->line)) {
+        asyncio__remote_fail(L, r, -ENOMEM);
+        return;
+    }
+    r->prev = NULL;
+    r->next = L->remotes;
+    if (r->next)
+        r->next->prev = r;
+    L->remotes = r;
+    r->done.fn = asyncio__remote_task_done;
+    asyncio__add_waiter(&r->task.fut, (uintptr_t)&r->done | ASYNCIO__W_HOOK); /* the first: no memory */
+    r->phase = ASYNCIO__PHASE_RUNNING;
+    ASYNCIO__STORE(&r->state, ASYNCIO__REMOTE_RUNNING);
+}
+
+static void asyncio__remote_cancel_cb(asyncio_loop *L, void *arg)
+{
+    asyncio_remote *r = (asyncio_remote *)arg;
+    ASYNCIO__STORE(&r->cancel_requested, 2);
+    if (r->phase == ASYNCIO__PHASE_RUNNING)
+        asyncio_task_cancel(&r->task);
+    else if (r->phase == ASYNCIO__PHASE_HELD)
+        asyncio__remote_publish(L, r);
+    /* FINISHED: the publish handle, still queued, will see the 2 */
+}
+
+int asyncio_run_coroutine_threadsafe_at(asyncio_remote *r, asyncio_loop *loop, asyncio_fn fn, void *frame,
+                                        const char *name, const char *file, int line)
+{
+    int rc;
+    if (!r || !loop || !fn || !frame)
+        return -EINVAL;
+    pthread_once(&asyncio__global_once, asyncio__global_init);
+    memset(r, 0, sizeof *r);
+    r->fn = fn;
+    r->frame = frame;
+    r->name = name;
+    r->file = file;
+    r->line = line;
+    asyncio__future_setup(&r->start.fut, loop, ASYNCIO__K_HANDLE);
+    r->start.fut.state = ASYNCIO__F_XPOSTED;
+    r->start.fn = asyncio__remote_start;
+    r->start.arg = r;
+    if ((rc = asyncio__xpost(loop, &r->start.fut)) < 0) {
+        r->out.err = rc;
+        r->out.msg = asyncio_strerror(rc);
+        ASYNCIO__STORE(&r->state, ASYNCIO__REMOTE_DONE);
+    }
+    return rc;
+}
+
+int asyncio_remote_cancel(asyncio_remote *r)
+{
+    asyncio_loop *L = r->start.fut.loop;
+    int none = 0, rc = 0;
+    ASYNCIO__ADD(&L->xinflight, 1); /* close settles every cancel before it seals */
+    if (ASYNCIO__LOAD(&r->state) != ASYNCIO__REMOTE_DONE && ASYNCIO__CAS(&r->cancel_requested, &none, 1)) {
+        asyncio__future_setup(&r->cancel.fut, L, ASYNCIO__K_HANDLE);
+        r->cancel.fut.state = ASYNCIO__F_XPOSTED;
+        r->cancel.fn = asyncio__remote_cancel_cb;
+        r->cancel.arg = r;
+        if (asyncio__xpost(L, &r->cancel.fut) < 0)
+            ASYNCIO__STORE(&r->cancel_requested, 2); /* closed: close publishes r */
+        rc = 1;
+    } else /* Python: True once cancelled, False once finished otherwise */
+        rc = none == 1 || none == 2 || (asyncio_remote_done(r) && r->out.err == ASYNCIO_ECANCELLED);
+    ASYNCIO__ADD(&L->xinflight, -1);
+    return rc;
+}
+
+int asyncio_remote_done(const asyncio_remote *r) { return ASYNCIO__LOAD(&r->state) == ASYNCIO__REMOTE_DONE; }
+
+const char *asyncio_remote_errmsg(const asyncio_remote *r)
+{
+    return asyncio_remote_done(r) && r->out.err ? r->out.msg : NULL;
+}
+
+int asyncio_remote_result(asyncio_remote *r, double timeout, asyncio_value *value)
+{
+    if (timeout != timeout)
+        return -EINVAL;
+    if (!asyncio_remote_done(r)) {
+        long long ns = -1;
+        if (asyncio__running && asyncio__running == r->start.fut.loop)
+            return -EDEADLK;
+        if (timeout >= 0)
+            asyncio__secs_to_ns(timeout, &ns);
+        pthread_mutex_lock(&asyncio__global);
+        while (!asyncio_remote_done(r) && ns != 0 && !asyncio__cond_wait(&asyncio__remote_cond, &asyncio__global, ns))
+            ;
+        pthread_mutex_unlock(&asyncio__global);
+        if (!asyncio_remote_done(r))
+            return ASYNCIO_ETIMEDOUT;
+    }
+    if (!r->out.err && value)
+        *value = r->out.value;
+    return r->out.err;
+}
+
+/* At close: a posted handle that never ran.  A remote's own are settled
+   (the thread waiting on it hears ELOOPCLOSED); a user's callback is
+   counted for the report. */
+static int asyncio__xdrop(asyncio_loop *L, asyncio_handle *h)
+{
+    asyncio_remote *r = (asyncio_remote *)h->arg;
+    if (h->fn == asyncio__remote_start) {
+        asyncio__remote_fail(L, r, ASYNCIO_ELOOPCLOSED);
+        return 0;
+    }
+    if (h->fn == asyncio__remote_cancel_cb) {
+        ASYNCIO__STORE(&r->cancel_requested, 2);
+        return 0;
+    }
+    if (h->fut.state & ASYNCIO__F_OWNED)
+        ASYNCIO_FREE(L->cfg.alloc_ctx, h);
+    return 1;
+}
+
+/* asyncio_loop_close's part: wait for the loop's jobs (their outcomes
+   arrive; nobody runs to see them), shut the door, settle what was
+   posted and never ran, and answer every remote still waiting. */
+static void asyncio__threads_close(asyncio_loop *L)
+{
+    asyncio_future *f, *next;
+    asyncio__link *at;
+    int dropped = 0;
+    L->nfdwait = 0; /* the fds' own events no longer matter: wait for jobs only */
+    while (ASYNCIO__LOAD(&L->xjobs) > 0) {
+        ASYNCIO__STORE(&L->xstate, 1);
+        if (!(ASYNCIO__LOAD(&L->xq) & ~ASYNCIO__XQ_CLOSED) && ASYNCIO__LOAD(&L->xjobs) > 0)
+            asyncio__backend_poll(L, -1);
+        ASYNCIO__STORE(&L->xstate, 0);
+        L->nfired = 0;
+        asyncio__xdrain(L);
+    }
+    f = asyncio__xtake(L, ASYNCIO__XQ_CLOSED);
+    while (ASYNCIO__LOAD(&L->xinflight) > 0)
+        sched_yield();
+    for (; f; f = next) {
+        next = (asyncio_future *)(void *)f->link.next;
+        dropped += asyncio__xdrop(L, (asyncio_handle *)f);
+    }
+    for (at = L->ready.next; at != &L->ready;) {
+        asyncio__link *following = at->next;
+        f = (asyncio_future *)(void *)at;
+        if (f->kind == ASYNCIO__K_HANDLE && (f->state & ASYNCIO__F_XPOSTED)) {
+            asyncio__unlink(L, f);
+            dropped += asyncio__xdrop(L, (asyncio_handle *)f);
+        }
+        at = following;
+    }
+    while (L->remotes) {
+        asyncio_remote *r = L->remotes;
+        if (r->phase == ASYNCIO__PHASE_RUNNING) {
+            r->out.err = ASYNCIO_ELOOPCLOSED;
+            r->out.msg = "the loop closed before the coroutine finished";
+        }
+        asyncio__remote_publish(L, r);
+    }
+    if (dropped) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%d call_soon_threadsafe callback%s never ran: the loop closed first", dropped,
+                 dropped == 1 ? "" : "s");
+        L->cfg.warn(L->cfg.warn_ctx, msg);
+    }
 }
 
 /* >>loop ------------------------------------------------------------------ */
@@ -5083,13 +6605,30 @@ static void asyncio__dispatch(asyncio_loop *L, asyncio_future *f)
         asyncio__run_waiters(f);
 }
 
+/* Before sleeping in the backend the loop says so (xstate 1), then looks
+   at what other threads did once more (see asyncio__xwake).  1: it may
+   sleep.  only: what must still be out there for the sleep to end --
+   nothing in particular, anything from another thread, or a job. */
+enum { ASYNCIO__SLEEP_ANY, ASYNCIO__SLEEP_THREADS, ASYNCIO__SLEEP_JOBS };
+
+static int asyncio__xsleep(asyncio_loop *L, int only)
+{
+    ASYNCIO__STORE(&L->xstate, 1);
+    if (ASYNCIO__LOAD(&L->xq))
+        return 0;
+    return only == ASYNCIO__SLEEP_ANY || (only == ASYNCIO__SLEEP_JOBS ? ASYNCIO__LOAD(&L->xjobs) > 0
+                                                                      : asyncio__xalive(L));
+}
+
 /* One iteration, CPython's: wait (in the backend) for the first timer
    unless something is ready, move due timers to the ready queue, then run
    what was ready when the iteration began.  Returns 0 or ESTALLED. */
 static int asyncio__run_once(asyncio_loop *L)
 {
-    long long timeout = -1;
-    int rc;
+    long long timeout = -1, wait;
+    int rc, only = ASYNCIO__SLEEP_ANY;
+    if (__atomic_load_n(&L->xq, __ATOMIC_RELAXED)) /* a peek: the drain synchronises */
+        asyncio__xdrain(L);
     if (!asyncio__list_empty(&L->ready) || L->stopping)
         timeout = 0;
     else if (asyncio__has_timers(L)) {
@@ -5101,18 +6640,32 @@ static int asyncio__run_once(asyncio_loop *L)
                just after it fire in the same wake-up: the OS adds about
                as much slack anyway, and each wake-up costs ~20 us. */
             timeout += L->cfg.timer_resolution_ns;
-    } else if (!L->nfdwait)
-        return ASYNCIO_ESTALLED;
+    } else if (!L->nfdwait) {
+        if (!asyncio__xalive(L))
+            return ASYNCIO_ESTALLED;
+        only = ASYNCIO__SLEEP_THREADS;
+    }
     /* Poll the backend when someone waits on an fd, or to sleep until the
        next timer (a zero timeout with no fd waiters needs no system call).
        On the virtual clock, time jumps to the deadline instead of passing,
-       once the fds have had their say. */
-    if (L->nfdwait || (timeout != 0 && !L->is_virtual)) {
-        if ((rc = asyncio__backend_poll(L, L->is_virtual && timeout > 0 ? 0 : timeout)) < 0)
+       once the fds have had their say -- and once the executor's jobs are
+       back: work on other threads takes no virtual time. */
+    if (L->is_virtual && timeout != 0 && ASYNCIO__LOAD(&L->xjobs) > 0)
+        only = ASYNCIO__SLEEP_JOBS;
+    wait = only == ASYNCIO__SLEEP_JOBS ? -1 : L->is_virtual && timeout > 0 ? 0 : timeout;
+    if (L->nfdwait || wait != 0) {
+        int slept = wait != 0;
+        if (slept && !asyncio__xsleep(L, only))
+            wait = 0;
+        rc = asyncio__backend_poll(L, wait);
+        if (slept)
+            ASYNCIO__STORE(&L->xstate, 0);
+        if (rc < 0)
             return rc;
-        if (L->is_virtual && timeout > 0 && L->nfired)
+        if (L->is_virtual && timeout > 0 && (L->nfired || only == ASYNCIO__SLEEP_JOBS))
             timeout = 0;
         asyncio__fd_dispatch(L);
+        asyncio__xdrain(L);
     }
     if (L->is_virtual && timeout > 0)
         L->now += timeout;
@@ -5138,6 +6691,7 @@ static void asyncio__stop_hook(asyncio__waiter *hook, asyncio_future *done)
 static int asyncio__run(asyncio_loop *L, asyncio_future *until)
 {
     asyncio__waiter stop = {asyncio__stop_hook};
+    asyncio_loop *outer = asyncio__running;
     int rc = 0;
     if (L->closed)
         return ASYNCIO_ELOOPCLOSED;
@@ -5146,11 +6700,14 @@ static int asyncio__run(asyncio_loop *L, asyncio_future *until)
     if (until && (rc = asyncio__add_waiter(until, (uintptr_t)&stop | ASYNCIO__W_HOOK)) < 0)
         return rc;
     L->in_run = 1;
+    L->thread = &asyncio__running;
+    asyncio__running = L;
     L->stopping = 0;
     while (!L->stopping && (rc = asyncio__run_once(L)) == 0)
         ;
     if (until)
         asyncio__remove_waiter(until, (uintptr_t)&stop | ASYNCIO__W_HOOK);
+    asyncio__running = outer;
     L->in_run = 0;
     L->stopping = 0;
     return rc;
@@ -5197,6 +6754,7 @@ int asyncio_loop_close(asyncio_loop *loop)
     if (loop->in_run)
         return ASYNCIO_ELOOPRUNNING;
     asyncio__signals_close(loop);
+    asyncio__threads_close(loop);
     for (i = 0; i < loop->ntasks; i++)
         if (loop->tasks[i]) {
             asyncio__report_pending(loop, loop->tasks[i]);

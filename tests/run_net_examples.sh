@@ -240,7 +240,7 @@ if start_server http_server; then
     if [ -n "$closed_port" ]; then
         out=$($T "$build/fetch" "$url/" "http://127.0.0.1:$closed_port/" 2>&1)
         rc=$?
-        if [ $rc -eq 1 ] && [[ $out == *"http://127.0.0.1:$closed_port/: error: Connection refused"* ]] &&
+        if [ $rc -eq 1 ] && [[ $out == *"http://127.0.0.1:$closed_port/: error: connect to 127.0.0.1 port $closed_port: Connection refused"* ]] &&
             [[ $out == *"$url/: 200 14 bytes"* ]]; then
             pass "fetch: one URL refused: exit 1, its error, the other still fetched"
         else

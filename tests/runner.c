@@ -5,13 +5,15 @@
 #define ASYNCIO_IMPLEMENTATION
 #include <stdarg.h>
 #include <stdlib.h>
+/* other threads allocate too (call_soon_threadsafe): an atomic budget */
 static long alloc_budget = -1;
 static void *test_realloc(void *p, size_t n)
 {
-    if (alloc_budget == 0)
-        return NULL;
-    if (alloc_budget > 0)
-        alloc_budget--;
+    long b = __atomic_load_n(&alloc_budget, __ATOMIC_SEQ_CST);
+    do {
+        if (b == 0)
+            return NULL;
+    } while (b > 0 && !__atomic_compare_exchange_n(&alloc_budget, &b, b - 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
     return realloc(p, n);
 }
 #define ASYNCIO_REALLOC(ctx, p, n) ((void)(ctx), test_realloc((p), (n)))
@@ -21,7 +23,7 @@ static void *test_realloc(void *p, size_t n)
 #include <sys/wait.h>
 #include <unistd.h>
 
-void alloc_fail_after(long n) { alloc_budget = n; }
+void alloc_fail_after(long n) { __atomic_store_n(&alloc_budget, n, __ATOMIC_SEQ_CST); }
 
 static char trace_buf[8192];
 void trace(const char *fmt, ...)

@@ -256,7 +256,7 @@ void test_connection_refused_and_bad_addresses(void)
     refused_t f;
     f.port = free_port();
     CHECK_EQ(run_virtual(refused, &f, NULL), 0);
-    CHECK_STR(trace_get(), "ECONNREFUSED ENOENT ENOENT");
+    CHECK_STR(trace_get(), "ECONNREFUSED ERESOLVE ENOENT");
 }
 
 /* A raw peer over a socketpair, to script what the stream sees. */
