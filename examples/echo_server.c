@@ -28,8 +28,9 @@
 
        asyncio.run(main(host, port))
 
-   Run:    make examples && build/examples/echo_server 8888 [HOST]
-           (PORT 0 picks a free port; HOST defaults to 127.0.0.1)
+   Run:    make examples && build/examples/echo_server [-j LOOPS] 8888 [HOST]
+           (PORT 0 picks a free port; HOST defaults to 127.0.0.1; -j runs
+           a loop on each of LOOPS threads, all accepting on the port)
            then, in another terminal:
            build/examples/echo_client 127.0.0.1 8888 hello world
 
@@ -88,5 +89,5 @@ static int handle_echo(asyncio_task *self, void *frame)
 
 int main(int argc, char **argv)
 {
-    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t));
+    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t), SERVE_MAX_LOOPS);
 }

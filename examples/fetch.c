@@ -49,8 +49,11 @@
        http://localhost:8080/b: 200 14 bytes in 0.001 s
        total: 0.001 s
    A fetch that fails prints "URL: error: MESSAGE" on stderr instead, and
-   the exit status is 1.  URLs are http://HOST[:PORT][/PATH] with HOST
-   numeric ([::1] for IPv6) or "localhost"; no https, no redirects.
+   the exit status is 1.  URLs are http://HOST[:PORT][/PATH] with HOST a
+   name or a numeric address ([::1] for IPv6); no https, no redirects.
+   Names are resolved on the executor (open_connection does it: Python's
+   loop.getaddrinfo), so a slow resolver holds up only its own URL, and a
+   name with several addresses is raced by Happy Eyeballs.
    Real clock only: under ASYNCIO_VIRTUAL_CLOCK=1 time jumps to the 10 s
    deadlines whenever the sockets make the loop wait, so every fetch
    times out. */

@@ -33,8 +33,9 @@
 
        server = await asyncio.start_server(handle, host, port)
 
-   Run:    make examples && build/examples/http_server 8080 [HOST]
-           (PORT 0 picks a free port; HOST defaults to 127.0.0.1)
+   Run:    make examples && build/examples/http_server [-j LOOPS] 8080 [HOST]
+           (PORT 0 picks a free port; HOST defaults to 127.0.0.1; -j runs
+           a loop on each of LOOPS threads, all accepting on the port)
            curl -i http://127.0.0.1:8080/
            wrk -t1 -c50 -d3s http://127.0.0.1:8080/
 
@@ -339,5 +340,5 @@ static int handle_http(asyncio_task *self, void *frame)
 int main(int argc, char **argv)
 {
     build_responses();
-    return serve_main(argc, argv, PROGRAM, handle_http, sizeof(http_conn_t));
+    return serve_main(argc, argv, PROGRAM, handle_http, sizeof(http_conn_t), SERVE_MAX_LOOPS);
 }

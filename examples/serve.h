@@ -1,86 +1,151 @@
 /* serve.h -- what the example servers share: the command line
-   `PROGRAM PORT [HOST]`, a server started with the program's connection
-   handler, "listening on HOST:PORT" once it accepts, and a clean stop on
-   SIGINT or SIGTERM (Python: loop.add_signal_handler setting an Event the
-   main coroutine awaits).  Include it after asyncio.h and the system
-   headers. */
+   `PROGRAM [-j N] PORT [HOST]`, a server started with the program's
+   connection handler, "listening on HOST:PORT" once it accepts, and a
+   clean stop on SIGINT or SIGTERM (Python: loop.add_signal_handler
+   setting an Event the main coroutine awaits).
+
+   -j N runs N loops, one per thread, each accepting on its own socket of
+   the same port (SO_REUSEPORT: the kernel spreads the connections); the
+   first loop owns the signals and, on SIGINT / SIGTERM, tells the others
+   to stop with asyncio_call_soon_threadsafe.  Only for servers whose
+   connections share nothing (serve_main's max_loops).  Include it after
+   asyncio.h and the system headers. */
 #ifndef EXAMPLES_SERVE_H
 #define EXAMPLES_SERVE_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
-/* Runs from the loop (asyncio_add_signal_handler) when a signal arrives:
-   lets serve() finish. */
-static void on_signal(asyncio_loop *loop, void *arg)
-{
-    (void)loop;
-    if (!asyncio_future_done((asyncio_future *)arg))
-        asyncio_future_set_result((asyncio_future *)arg, asyncio_int(0));
-}
+enum { SERVE_MAX_LOOPS = 64 };
 
-typedef struct {
+typedef struct serve_s {
     asyncio_coro co;
     const char *host;
-    int port, rc;
+    int port, rc, nloops, i;
     asyncio_fn handler;
     size_t conn_size;
     asyncio_server srv;
     asyncio_future stop;
+    asyncio_loop *loop;
+    struct serve_s *peers; /* the first loop's: all of them */
+    sem_t ready;           /* posted once listening, or failed (rc) */
+    pthread_t thread;
 } serve_t;
+
+/* From the loop: let serve() finish (a signal, or the first loop's word). */
+static void stop_serving(asyncio_loop *loop, void *arg)
+{
+    serve_t *s = (serve_t *)arg;
+    (void)loop;
+    if (!asyncio_future_done(&s->stop))
+        asyncio_future_set_result(&s->stop, asyncio_int(0));
+}
 
 static int serve(asyncio_task *self, void *frame)
 {
     serve_t *f = (serve_t *)frame;
+    asyncio_server_options opts;
     ASYNCIO_BEGIN(self, f);
-    f->rc = asyncio_start_server(&f->srv, ASYNCIO_LOOP(), f->handler, f->conn_size, f->host, f->port);
-    if (f->rc < 0)
-        ASYNCIO_RAISE(f->rc, NULL);
-    printf("listening on %s:%d\n", f->host, asyncio_server_port(&f->srv));
-    fflush(stdout);
-    /* sleep until SIGINT or SIGTERM */
+    f->loop = ASYNCIO_LOOP();
     asyncio_future_init(&f->stop, ASYNCIO_LOOP());
-    if ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, on_signal, &f->stop)) < 0 ||
-        (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, on_signal, &f->stop)) < 0)
+    memset(&opts, 0, sizeof opts);
+    opts.reuse_port = f->nloops > 1;
+    f->rc = asyncio_start_server_opts(&f->srv, ASYNCIO_LOOP(), f->handler, f->conn_size, f->host, f->port, &opts);
+    /* the first loop owns the signals: sleep until SIGINT or SIGTERM */
+    if (f->rc == 0 && f->peers == f &&
+        ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, stop_serving, f)) < 0 ||
+         (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, stop_serving, f)) < 0))
+        asyncio_server_close(&f->srv);
+    sem_post(&f->ready);
+    if (f->rc < 0)
         ASYNCIO_RAISE(f->rc, NULL);
     ASYNCIO_AWAIT(&f->stop);
     asyncio_server_close(&f->srv);
+    if (f->peers == f) /* tell the other loops */
+        for (f->i = 1; f->i < f->nloops; f->i++)
+            asyncio_call_soon_threadsafe(f->peers[f->i].loop, NULL, stop_serving, &f->peers[f->i]);
     /* asyncio_run then cancels the connections still open, and the loop
        closes every fd it watches */
     ASYNCIO_END();
 }
 
-/* A port number 0..65535, or -1. */
-static int parse_port(const char *arg)
+static void *serve_thread(void *arg)
+{
+    serve_t *s = (serve_t *)arg;
+    asyncio_outcome out;
+    if (asyncio_run(serve, s, &out) < 0 && s->rc == 0)
+        s->rc = out.err;
+    return NULL;
+}
+
+/* A number lo..hi, or -1. */
+static long parse_number(const char *arg, long lo, long hi)
 {
     char *end;
     long v;
     errno = 0;
     v = strtol(arg, &end, 10);
-    return errno || end == arg || *end || v < 0 || v > 65535 ? -1 : (int)v;
+    return errno || end == arg || *end || v < lo || v > hi ? -1 : v;
 }
 
-/* serve_main: parse `PORT [HOST]` (HOST 127.0.0.1 by default), serve with
-   handler (connection frames of conn_size bytes) until SIGINT or SIGTERM.
-   Returns main's exit status: 0, 1 (could not serve, reason on stderr) or
-   2 (usage). */
-static int serve_main(int argc, char **argv, const char *program, asyncio_fn handler, size_t conn_size)
+/* A port number 0..65535, or -1. */
+static int parse_port(const char *arg) { return (int)parse_number(arg, 0, 65535); }
+
+/* serve_main: parse `[-j N] PORT [HOST]` (HOST 127.0.0.1 by default; -j
+   only where max_loops > 1), serve with handler (connection frames of
+   conn_size bytes) until SIGINT or SIGTERM.  Returns main's exit status:
+   0, 1 (could not serve, reason on stderr) or 2 (usage). */
+static int serve_main(int argc, char **argv, const char *program, asyncio_fn handler, size_t conn_size,
+                      int max_loops)
 {
-    static serve_t m;
-    asyncio_outcome out;
-    if (argc < 2 || argc > 3 || (m.port = parse_port(argv[1])) < 0) {
-        fprintf(stderr, "usage: %s PORT [HOST]   (PORT 0: any free port; HOST: 127.0.0.1)\n", program);
+    static serve_t loops[SERVE_MAX_LOOPS];
+    long n = 1;
+    int i, port, status = 0;
+    const char *host;
+    if (argc > 2 && max_loops > 1 && strcmp(argv[1], "-j") == 0) {
+        n = parse_number(argv[2], 1, max_loops < SERVE_MAX_LOOPS ? max_loops : SERVE_MAX_LOOPS);
+        argc -= 2;
+        argv += 2;
+    }
+    if (n < 1 || argc < 2 || argc > 3 || (port = parse_port(argv[1])) < 0) {
+        fprintf(stderr, "usage: %s %sPORT [HOST]   (PORT 0: any free port; HOST: 127.0.0.1%s)\n", program,
+                max_loops > 1 ? "[-j LOOPS] " : "", max_loops > 1 ? "; LOOPS: one per thread" : "");
         return 2;
     }
-    m.host = argc > 2 ? argv[2] : "127.0.0.1";
-    m.handler = handler;
-    m.conn_size = conn_size;
-    if (asyncio_run(serve, &m, &out) < 0) {
-        fprintf(stderr, "%s: %s:%d: %s\n", program, m.host, m.port, out.msg);
-        return 1;
+    host = argc > 2 ? argv[2] : "127.0.0.1";
+    /* the first loop picks the port; the others join it */
+    for (i = 0; i < n; i++) {
+        serve_t *s = &loops[i];
+        s->host = host;
+        s->port = port;
+        s->nloops = (int)n;
+        s->handler = handler;
+        s->conn_size = conn_size;
+        s->peers = loops;
+        sem_init(&s->ready, 0, 0);
+        if (pthread_create(&s->thread, NULL, serve_thread, s) != 0) {
+            fprintf(stderr, "%s: cannot start a thread\n", program);
+            exit(1);
+        }
+        sem_wait(&s->ready);
+        if (s->rc < 0) {
+            fprintf(stderr, "%s: %s:%d: %s\n", program, host, port, asyncio_strerror(s->rc));
+            exit(1); /* the loops already serving go down with the process */
+        }
+        port = asyncio_server_port(&s->srv);
     }
-    return 0;
+    printf("listening on %s:%d\n", host, port);
+    fflush(stdout);
+    for (i = 0; i < n; i++) {
+        pthread_join(loops[i].thread, NULL);
+        if (loops[i].rc < 0)
+            status = 1;
+    }
+    return status;
 }
 #endif

@@ -81,5 +81,25 @@ for want in "${cases[@]}"; do
     fi
 done
 
+# to_thread runs on the real clock (real time is its point): its timings
+# vary, the shape of its output and its digests do not.
+if [ -x "$build/to_thread" ]; then
+    out=$(cd "$root" && ${timeout_cmd[@]+"${timeout_cmd[@]}"} "$build/to_thread" 1 2>&1)
+    rc=$?
+    re1='^on the executor: 4 hashes in [0-9]+\.[0-9]{2} s; ticker: [0-9]+ ticks, worst lag [0-9]+\.[0-9] ms$'
+    re2='^inline:          4 hashes in [0-9]+\.[0-9]{2} s; ticker: [0-9]+ ticks, worst lag [0-9]+\.[0-9] ms$'
+    digests='digests: 9fbe960069298d83 4e66c9fffd214963 c6133eec190e3e83 ee331b36f009b203 (the same both ways)'
+    if [ $rc -eq 0 ] && [[ $(sed -n 1p <<<"$out") =~ $re1 ]] && [[ $(sed -n 2p <<<"$out") =~ $re2 ]] &&
+        [ "$(sed -n 3p <<<"$out")" = "$digests" ] && [ "$(wc -l <<<"$out")" = 3 ]; then
+        echo "ok to_thread (real clock)"
+        passed=$((passed + 1))
+    else
+        echo "not ok to_thread (real clock)"
+        printf '# exit status %s\n' "$rc"
+        sed 's/^/# /' <<<"$out"
+        failed=$((failed + 1))
+    fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

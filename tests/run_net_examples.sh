@@ -87,13 +87,14 @@ have() {
     return 1
 }
 
-# start_server NAME: run BUILD_DIR/NAME 0 127.0.0.1 in the background; set
-# PORT and PID.  Returns 1 (after reporting "not ok NAME starts") if no
-# "listening on" line appears within 5 s.
+# start_server NAME [OPTION...]: run BUILD_DIR/NAME OPTION... 0 127.0.0.1 in
+# the background; set PORT and PID.  Returns 1 (after reporting "not ok
+# NAME starts") if no "listening on" line appears within 5 s.
 start_server() {
     local name=$1 i line
+    shift
     PORT=
-    "$build/$name" 0 "$HOST" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    "$build/$name" "$@" 0 "$HOST" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     PID=$!
     pids+=("$PID")
     for ((i = 0; i < 50; i++)); do
@@ -254,6 +255,22 @@ if start_server http_server; then
     out=$(raw "$PORT" 'GET / HTTP/1.0\r\n\r\n' | tr -d '\r' | tail -n 1)
     check "http_server goes on after a client resets mid-request" "Hello, World!" "$out"
 
+    stop_server http_server "$PID"
+fi
+
+# ---- http_server -j 2: a loop per thread, one port ----------------------
+if start_server http_server -j 2; then
+    # two listening sockets on the port (SO_REUSEPORT), in /proc/net/tcp:
+    # local address 0100007F:PORT in hex, state 0A (LISTEN)
+    hexport=$(printf '%04X' "$PORT")
+    listeners=$(awk -v a="0100007F:$hexport" '$2 == a && $4 == "0A"' /proc/net/tcp | wc -l)
+    check "http_server -j 2: two sockets listen on the port" 2 "$listeners"
+    ok=0
+    for i in $(seq 1 40); do
+        out=$(raw "$PORT" 'GET / HTTP/1.0\r\n\r\n' | tr -d '\r' | tail -n 1)
+        [ "$out" = "Hello, World!" ] && ok=$((ok + 1))
+    done
+    check "http_server -j 2: 40 connections, 40 answers" 40 "$ok"
     stop_server http_server "$PID"
 fi
 
