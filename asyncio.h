@@ -452,9 +452,10 @@ int asyncio_run_config(const asyncio_config *cfg, asyncio_fn fn, void *frame,
    cannot be cancelled).  Returns 0 or -ENOMEM. */
 int asyncio_call_soon(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg);
 
-/* asyncio_call_later: run fn after `delay` seconds (never earlier).
-   Negative delays mean 0; delays beyond ~290 years mean never.  Returns 0,
-   -EINVAL for a NaN delay, or -ENOMEM. */
+/* asyncio_call_later: run fn after `delay` seconds (never earlier).  A
+   negative delay is a deadline in the past, as in CPython: it runs before
+   a timer due now, even one scheduled earlier.  Delays beyond ~290 years
+   mean never.  Returns 0, -EINVAL for a NaN delay, or -ENOMEM. */
 int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay,
                        asyncio_callback fn, void *arg);
 
@@ -488,7 +489,7 @@ int asyncio_future_set_result(asyncio_future *fut, asyncio_value value);
 int asyncio_future_set_error(asyncio_future *fut, int err, const char *msg);
 
 /* asyncio_future_cancel: cancel a pending future (for a task, this is
-   asyncio_task_cancel).  Returns 1, or ASYNCIO_EINVALIDSTATE (nothing
+   asyncio_task_cancel).  Returns 1, or 0 (Python's False; nothing
    changes) if it is already done. */
 int asyncio_future_cancel(asyncio_future *fut);
 
@@ -1968,13 +1969,25 @@ static int asyncio__secs_to_ns(double secs, long long *ns)
     return 0;
 }
 
+/* Seconds -> nanoseconds, negative ones too (a deadline in the past). */
+static int asyncio__secs_to_ns_signed(double secs, long long *ns)
+{
+    int rc = asyncio__secs_to_ns(secs < 0 ? -secs : secs, ns);
+    if (secs < 0)
+        *ns = -*ns;
+    return rc;
+}
+
+/* now + delay_ns, rounded up to the timer resolution so that timers due
+   together share a group; a delay in the past stays exact (CPython keeps
+   such a deadline, so it fires before one due now). */
 static long long asyncio__deadline(asyncio_loop *L, long long delay_ns)
 {
     long long now = asyncio__now(L), res = L->cfg.timer_resolution_ns, when;
     if (delay_ns >= ASYNCIO__NEVER - now)
         return ASYNCIO__NEVER;
     when = now + delay_ns;
-    if (res > 1 && when % res && when < ASYNCIO__NEVER - res)
+    if (delay_ns >= 0 && res > 1 && when % res && when < ASYNCIO__NEVER - res)
         when += res - when % res;
     return when;
 }
@@ -2636,7 +2649,7 @@ int asyncio_future_cancel(asyncio_future *fut)
 {
     ASYNCIO__CHECK(fut);
     if (asyncio__state(fut) != ASYNCIO__S_PENDING)
-        return ASYNCIO_EINVALIDSTATE;
+        return 0;
     switch (fut->kind) {
     case ASYNCIO__K_TASK:
         return asyncio_task_cancel((asyncio_task *)fut);
@@ -2786,6 +2799,12 @@ static void asyncio__task_finish(asyncio_task *t, int rc)
 {
     asyncio_loop *L = t->fut.loop;
     asyncio__registry_remove(L, t);
+    if (rc == 0 && (t->fut.state & ASYNCIO__F_CANCEL)) {
+        /* cancelled while it ran and then returned: cancelled, its value
+           dropped (CPython 3.11+: _must_cancel at StopIteration) */
+        t->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
+        rc = ASYNCIO_ECANCELLED;
+    }
     t->fut.state &= ~(ASYNCIO__F_CANCEL | ASYNCIO__F_AWAITING);
     if (rc > 0) { /* a body that returned something other than the macros' codes */
         t->fut.u.msg = "coroutine returned a code that is not an error (a generator run as a task?)";
@@ -3137,7 +3156,7 @@ static int asyncio__call_at_ns(asyncio_loop *L, asyncio_handle *h, long long whe
 int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay, asyncio_callback fn, void *arg)
 {
     long long ns;
-    if (asyncio__secs_to_ns(delay, &ns) < 0)
+    if (asyncio__secs_to_ns_signed(delay, &ns) < 0)
         return -EINVAL;
     return asyncio__call_at_ns(loop, h, asyncio__deadline(loop, ns), fn, arg);
 }
@@ -3145,11 +3164,7 @@ int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay, asyn
 int asyncio_call_at(asyncio_loop *loop, asyncio_handle *h, double when, asyncio_callback fn, void *arg)
 {
     long long ns;
-    if (when != when)
-        return -EINVAL;
-    if (when < 0)
-        when = 0;
-    if (asyncio__secs_to_ns(when, &ns) < 0)
+    if (asyncio__secs_to_ns_signed(when, &ns) < 0)
         return -EINVAL;
     return asyncio__call_at_ns(loop, h, ns, fn, arg);
 }
@@ -6674,8 +6689,12 @@ static int asyncio__run_once(asyncio_loop *L)
     asyncio__list_splice(&L->running, &L->ready);
     while (!asyncio__list_empty(&L->running)) {
         asyncio_future *f = (asyncio_future *)(void *)L->running.next;
+        int woken = (f->state & ASYNCIO__F_TIMER) && f->kind == ASYNCIO__K_TASK;
         asyncio__unlink(L, f);
-        asyncio__dispatch(L, f);
+        if (woken) /* CPython: the timer completes the sleep; the step is queued behind it */
+            asyncio__enqueue(L, f);
+        else
+            asyncio__dispatch(L, f);
     }
     return 0;
 }

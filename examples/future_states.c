@@ -43,7 +43,7 @@
        result: 42 (done=1 cancelled=0)
        set_result(43) on a done future: EINVALIDSTATE
        set_error() on a done future: EINVALIDSTATE
-       cancel() of a done future: EINVALIDSTATE
+       cancel() of a done future: 0
        result still: 42
        --- completed with an error ---
        set_error(0) with a non-negative code: EINVAL
@@ -53,7 +53,7 @@
        cancel(): 1
        cancelled: done=1 cancelled=1
        result() of a cancelled future: ECANCELLED
-       cancel() again: EINVALIDSTATE
+       cancel() again: 0
        --- awaiting futures ---
        call_later: set_result(7) -> 0
        done-callback: result 7 at t=1.00
@@ -168,7 +168,7 @@ static int main_coro(asyncio_task *self, void *frame)
            asyncio_err_name(asyncio_future_set_result(&f->ok, asyncio_int(43))));
     printf("set_error() on a done future: %s\n",
            asyncio_err_name(asyncio_future_set_error(&f->ok, ASYNCIO_EUSER, "too late")));
-    printf("cancel() of a done future: %s\n", asyncio_err_name(asyncio_future_cancel(&f->ok)));
+    printf("cancel() of a done future: %d\n", asyncio_future_cancel(&f->ok));
     if (asyncio_future_result(&f->ok, &v) == 0)
         printf("result still: %lld\n", v.i);
 
@@ -188,7 +188,7 @@ static int main_coro(asyncio_task *self, void *frame)
     printf("cancelled: done=%d cancelled=%d\n", asyncio_future_done(&f->cancelled),
            asyncio_future_cancelled(&f->cancelled));
     printf("result() of a cancelled future: %s\n", asyncio_err_name(asyncio_future_result(&f->cancelled, &v)));
-    printf("cancel() again: %s\n", asyncio_err_name(asyncio_future_cancel(&f->cancelled)));
+    printf("cancel() again: %d\n", asyncio_future_cancel(&f->cancelled));
 
     printf("--- awaiting futures ---\n");
     /* 1. completed by a plain callback one second from now */
