@@ -28,7 +28,7 @@ TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
 
 SHELL := /bin/bash
-.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net clean help
+.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net bench-threads clean help
 
 all: examples
 
@@ -122,15 +122,29 @@ test-compile:
 	  done; \
 	  check $$cxx -std=gnu++17 -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -c tests/macros.cc -o $(BUILD)/compile/macros.o; \
 	done; \
+	for cc in gcc clang; do command -v $$cc >/dev/null || continue; for labels in 0 1; do \
+	  for t in await_in_sync_finally:asyncio_cannot_suspend_in_synchronous_FINALLY \
+	           two_suspensions_on_a_line:asyncio_one_suspension_per_line__; do \
+	    if $$cc -std=gnu99 -Wall -Wextra -DASYNCIO_LABELS=$$labels -I. -c tests/misuse/$${t%%:*}.c \
+	         -o $(BUILD)/compile/misuse.o 2>$(BUILD)/compile/err; then \
+	      echo "not ok: $$cc: tests/misuse/$${t%%:*}.c compiles"; f=$$((f+1)); \
+	    elif grep -q "$${t#*:}" $(BUILD)/compile/err; then \
+	      echo "ok: $$cc labels=$$labels refuses tests/misuse/$${t%%:*}.c, naming $${t#*:}"; p=$$((p+1)); \
+	    else echo "not ok: $$cc: tests/misuse/$${t%%:*}.c fails without naming $${t#*:}"; \
+	      cat $(BUILD)/compile/err; f=$$((f+1)); fi; \
+	  done; done; done; \
 	echo "$$p passed, $$f failed"; [ $$f = 0 ]
 
 # ---- benchmarks ----------------------------------------------------------
 # bench-core: gather / spawn / switch against Python asyncio (bench/run.sh);
 # bench-net: the example servers against epoll, libuv, uvloop, asyncio,
 # Node and redis-server (bench/net/run.sh; see bench/net/README.md for the
-# packages it uses).
+# packages it uses); bench-threads: to_thread, call_soon_threadsafe, loop
+# lag and http_server -j against libuv and Python asyncio
+# (bench/threads/run.sh; the libuv programs need libuv1-dev, the HTTP part
+# wrk: each is skipped with a note without them).
 BENCH := gather spawn switch
-bench: bench-core bench-net
+bench: bench-core bench-net bench-threads
 
 bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync
 	@bash bench/run.sh $(BUILD)/bench
@@ -147,6 +161,24 @@ $(BUILD)/bench/idle: bench/net/idle.c $(HDR)
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(HDR)
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench $< -o $@ $(LIBS)
+
+BENCH_THREADS := to_thread threadsafe lag
+HAVE_UV := $(shell printf '\043include <uv.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+BENCH_THREADS_BIN := $(BENCH_THREADS:%=$(BUILD)/bench-threads/%)
+BENCH_THREADS_UV := $(if $(HAVE_UV),$(BENCH_THREADS:%=$(BUILD)/bench-threads/%_uv))
+
+bench-threads: $(BENCH_THREADS_BIN) $(BENCH_THREADS_UV) $(BUILD)/examples/http_server
+	@$(if $(HAVE_UV),:,echo "bench-threads: no <uv.h> (apt-get install libuv1-dev): the libuv versions are skipped")
+	@command -v wrk >/dev/null || echo "bench-threads: no wrk (apt-get install wrk): the http_server -j runs are skipped"
+	@bash bench/threads/run.sh $(BUILD)/bench-threads
+
+$(BENCH_THREADS_BIN): $(BUILD)/bench-threads/%: bench/threads/%.c bench/threads/common.h $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench/threads $< -o $@ $(LIBS)
+
+$(BENCH_THREADS:%=$(BUILD)/bench-threads/%_uv): $(BUILD)/bench-threads/%_uv: bench/threads/%_uv.c bench/threads/common.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench/threads $< -o $@ -luv $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -70,22 +70,33 @@
      that a suspension point can jump over (an error in C++; gcc's
      -Wjump-misses-init and -Wmaybe-uninitialized catch most cases).
    - One suspending macro per line: the default flavour labels the resume
-     point with __LINE__.  For macro-generated code or two on a line, use
-     the _AT forms, which take an explicit label: a positive integer
-     constant, unique within the function and not equal to a line number
-     of another suspension point in it (e.g. 100000 + n).
+     point with __LINE__ (two on a line do not compile: "duplicate label
+     asyncio_one_suspension_per_line__N").  For macro-generated code or two
+     on a line, use the _AT forms, which take an explicit label: a
+     positive integer constant, unique within the function and not equal
+     to a line number of another suspension point in it (e.g. 100000 + n).
    - Default (switch) flavour: never suspend inside a `switch` of your own;
-     the resume `case` would belong to your switch.  The labels flavour
-     (ASYNCIO_LABELS=1, GCC and Clang) lifts this restriction.
-   - The awaited expression of ASYNCIO_AWAIT* is evaluated once; other
-     macro arguments (rc, child frames, timeouts) may be evaluated more than
-     once: pass frame members, not expressions with side effects.
+     the resume `case` would belong to your switch.  Resuming there fails
+     the coroutine with ASYNCIO_EINVALIDSTATE and a warning naming file
+     and line.  The labels flavour (ASYNCIO_LABELS=1, GCC and Clang) lifts
+     this restriction.
+   - The awaited expression of ASYNCIO_AWAIT* and the child of
+     ASYNCIO_AWAIT_CORO (a setup call, usually) are evaluated once per
+     await; other macro arguments (rc, generator frames, timeouts) may be
+     evaluated more than once: pass frame members, not expressions with
+     side effects.
+   - A child coroutine's frame lives in its parent's frame, or near it:
+     the parent records it as a distance (one beyond +-1 GiB costs a small
+     table entry in the loop).
    - Suspending macros expand to several statements: under if / else /
      for, put them in braces.
    - Leave the body only through ASYNCIO_RETURN, ASYNCIO_RAISE or by falling
      into ASYNCIO_END; never with a bare `return`.
+   - A frame serves one task at a time (a debug build asserts it).
    - ASYNCIO_FINALLY (Python's `finally`) runs on return, on error and on
-     cancellation.  It is synchronous: it must not suspend, RETURN or RAISE.
+     cancellation, synchronously: an await in it does not compile.  For a
+     cleanup that awaits, ASYNCIO_FINALLY_ASYNC(state) { ... }; the
+     pending outcome is re-raised when it ends, as in Python.
    - Errors propagate like exceptions: a failing ASYNCIO_AWAIT* leaves the
      body through FINALLY with the same error.  The _RC forms "catch"
      instead: they store the code (0 or negative) in an lvalue of yours and
@@ -242,12 +253,24 @@ typedef void *asyncio__lc;
 typedef int asyncio__lc;
 #endif
 
-/* The first member of every coroutine frame: where to resume. */
+/* The first member of every coroutine frame: where to resume, and the
+   inline child (coroutine or generator) it runs, if any.  The child is
+   kept as its frame's distance from this one: children live in their
+   parent's frame, so a distance is small, and it keeps this struct eight
+   bytes in the default flavour. */
 typedef struct asyncio_coro {
     asyncio__lc lc;
+    int child; /* 0: none; bit 0: closing it (a generator) */
 } asyncio_coro;
 /* Initialiser for a frame's asyncio_coro: { ASYNCIO_CORO_INIT, args... }. */
 #define ASYNCIO_CORO_INIT { 0 }
+
+/* The state of an awaiting cleanup (ASYNCIO_FINALLY_ASYNC), in the frame:
+   the outcome that waits while the cleanup runs. */
+typedef struct asyncio_finally {
+    int rc;
+    asyncio_value saved;
+} asyncio_finally;
 
 typedef struct asyncio__link {
     struct asyncio__link *next, *prev;
@@ -286,6 +309,7 @@ struct asyncio_task {
 #if ASYNCIO_DEBUG
     const char *file;
     int line;
+    unsigned groups; /* TaskGroups entered and not yet exited */
 #endif
 };
 
@@ -371,7 +395,18 @@ struct asyncio_loop {
     void *backend_buf;             /* backend scratch (poll: its pollfd array) */
     size_t capbackend;
     struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
-    const asyncio_coro *gen_closing;  /* the generator asyncio_gen_close runs */
+    struct asyncio__far *far;      /* inline children far from their parent's frame */
+    size_t nfar, capfar;
+    struct asyncio__gen *gens;     /* async generators started and not finished */
+    size_t ngens, capgens;
+    asyncio_future *gens_drained;  /* asyncio_run waits for the last to close */
+#if ASYNCIO_DEBUG
+    struct asyncio__frame_use *frames; /* frames of pending tasks (reuse check) */
+    size_t nframes, capframes;
+#endif
+    const asyncio_coro *gen_throw_to; /* the next step of this generator resumes its */
+    int gen_throw_err;                /* yield with this error (close, athrow) */
+    const char *gen_throw_msg;
     /* reached from other threads (section 13), through atomics only */
     uintptr_t xq;                  /* futures posted by other threads: a stack; 1 once closed */
     int xstate;                    /* 0 running, 1 asleep in the backend, 2 asleep and woken */
@@ -1035,7 +1070,10 @@ void asyncio_server_close(asyncio_server *srv);
    carries on.  Each has an _AT twin taking an explicit label (section 2).
    ========================================================================= */
 
-/* ASYNCIO_BEGIN(self, frame): start of every body. */
+/* ASYNCIO_BEGIN(self, frame): start of every body.  (asyncio__unwind:
+   0 in the body, 1 leaving it for the cleanup, 2 in the cleanup, 3 at
+   the end; asyncio__cleanup, a constant per block: 0 body, 1 FINALLY,
+   2 FINALLY_ASYNC.) */
 #define ASYNCIO_BEGIN(self, frame)                                             \
     asyncio_task *const asyncio__self = (self);                                \
     asyncio_coro *const asyncio__co = &(frame)->co;                            \
@@ -1043,10 +1081,13 @@ void asyncio_server_close(asyncio_server *srv);
     ASYNCIO__CHECK_FRAME(frame);                                               \
     asyncio__dispatch:                                                         \
     switch (asyncio__unwind == 1 ? -1 : asyncio__unwind ? -2 : ASYNCIO__LC_KEY) { \
-    case 0:                                                                    \
+    case 0: {                                                                  \
+        enum { asyncio__cleanup = 0 };                                         \
         ASYNCIO__LC_RESUME
 
-/* ASYNCIO_RETURN(value): finish with an asyncio_value (via FINALLY). */
+/* ASYNCIO_RETURN(value): finish with an asyncio_value (via FINALLY).
+   Inside a cleanup: Python's `return` in `finally`, it replaces the
+   pending outcome. */
 #define ASYNCIO_RETURN(v_)                                                     \
     do {                                                                       \
         asyncio__self->fut.u.value = (v_);                                     \
@@ -1064,29 +1105,62 @@ void asyncio_server_close(asyncio_server *srv);
         goto asyncio__dispatch;                                                \
     } while (0)
 
-/* ASYNCIO_FINALLY: the cleanup section, once, at the top level of the body,
-   just before ASYNCIO_END.  Synchronous. */
+/* ASYNCIO_FINALLY: Python's `finally`, synchronous.  The cleanup section,
+   once, at the top level of the body, just before ASYNCIO_END; it runs on
+   return, on error and on cancellation, then the body's outcome stands,
+   unless the cleanup itself RETURNs or RAISEs (that replaces it).  It
+   cannot suspend: an await in it does not compile (the error names
+   asyncio_cannot_suspend_in_synchronous_FINALLY): use
+   ASYNCIO_FINALLY_ASYNC for a cleanup that awaits.  Costs nothing. */
 #define ASYNCIO_FINALLY                                                        \
-    if (!asyncio__unwind) {                                                    \
-        asyncio__self->fut.u.value.i = 0;                                      \
-        asyncio__unwind = 1;                                                   \
-    }                                                                          \
-    ASYNCIO__FALLTHROUGH;                                                      \
-    case -1:                                                                   \
+    ASYNCIO__LEAVE_BODY                                                        \
+    case -1: {                                                                 \
+        enum { asyncio__cleanup = 1 };                                         \
         asyncio__unwind = 2;
 
-/* ASYNCIO_END(): end of every body. */
+/* ASYNCIO_FINALLY_ASYNC(state) { ... }: a `finally` whose block may await
+   (await writer.wait_closed(), a goodbye to the peer, a back-off sleep),
+   once, at the top level of the body, just before ASYNCIO_END.  state is
+   an asyncio_finally in the frame: the body's outcome waits there while
+   the block runs, and is returned or re-raised when the block ends.  An
+   error inside the block (a failed await, a second cancellation)
+   replaces it, as does a RETURN (Python's `return` in `finally`).
+   asyncio_finally_pending(&state) gives the waiting outcome's code.
+   Leave the block only by its end, RETURN, RAISE or an error (not by
+   break or continue). */
+#define ASYNCIO_FINALLY_ASYNC(state_)                                          \
+    ASYNCIO__LEAVE_BODY                                                        \
+    case -1: {                                                                 \
+        enum { asyncio__cleanup = 2 };                                         \
+        asyncio__cleanup_enter(asyncio__self, &(state_), asyncio__rc);         \
+        for (asyncio__unwind = 2; asyncio__unwind == 2;                        \
+             asyncio__rc = asyncio__cleanup_leave(asyncio__self, &(state_)), asyncio__unwind = 3)
+
+/* ASYNCIO_END(): end of every body.  A generator this coroutine started
+   and left open (by an error, a RETURN or a cancellation) is closed by
+   the loop soon after, its cleanup awaited, as CPython's asyncgen
+   finalizer does (see ASYNCIO_FOR). */
 #define ASYNCIO_END()                                                          \
     if (!asyncio__unwind)                                                      \
         asyncio__self->fut.u.value.i = 0;                                      \
+    asyncio__unwind = 3;                                                       \
+    }                                                                          \
     ASYNCIO__FALLTHROUGH;                                                      \
     default:                                                                   \
-        ASYNCIO__LC_END                                                        \
+        if (!asyncio__unwind) /* dispatched to a resume point out of reach */ \
+            asyncio__rc = asyncio__lost_resume(asyncio__self, __FILE__, ASYNCIO__LC_KEY); \
+        if (asyncio__self->fut.loop->ngens)                                    \
+            asyncio__gens_abandon(asyncio__self, asyncio__co);                 \
         break;                                                                 \
     }                                                                          \
     if (0)                                                                     \
         goto asyncio__dispatch;                                                \
     return asyncio__rc
+
+/* asyncio_finally_pending: inside ASYNCIO_FINALLY_ASYNC's block, how the
+   body ended: 0 (it returned or ran to its end), or its error
+   (ASYNCIO_ECANCELLED when cancelled) -- Python's sys.exception(). */
+int asyncio_finally_pending(const asyncio_finally *state);
 
 /* ASYNCIO_SELF(): the running task.  ASYNCIO_LOOP(): its loop. */
 #define ASYNCIO_SELF() (asyncio__self)
@@ -1110,16 +1184,18 @@ void asyncio_server_close(asyncio_server *srv);
                      asyncio__await_end(asyncio__self))
 
 /* ASYNCIO_AWAIT_CORO(fn, child): run the child coroutine fn on frame child
-   (usually a member of this frame) inside this task, and wait for it. */
+   (a member of this frame, usually, and at least in the same few GiB of
+   memory) inside this task, and wait for it.  child is evaluated once,
+   when the await starts: a setup call there runs once per await. */
 #define ASYNCIO_AWAIT_CORO(fn_, child_) ASYNCIO_AWAIT_CORO_AT(__LINE__, fn_, child_)
 #define ASYNCIO_AWAIT_CORO_AT(id_, fn_, child_)                                \
     ASYNCIO_AWAIT_CORO_RC_AT(id_, asyncio__rc, fn_, child_);                   \
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_AWAIT_CORO_RC(rc_, fn_, child_) ASYNCIO_AWAIT_CORO_RC_AT(__LINE__, rc_, fn_, child_)
 #define ASYNCIO_AWAIT_CORO_RC_AT(id_, rc_, fn_, child_)                        \
-    (child_)->co.lc = 0;                                                       \
+    asyncio__child_begin(asyncio__self, asyncio__co, &(child_)->co);           \
     ASYNCIO__LABEL(id_);                                                       \
-    if (((rc_) = (fn_)(asyncio__self, (child_))) == ASYNCIO_PENDING)           \
+    if (((rc_) = asyncio__child_step(asyncio__self, asyncio__co, (fn_))) == ASYNCIO_PENDING) \
         return ASYNCIO_PENDING
 
 /* ASYNCIO_SLEEP(seconds): asyncio.sleep.  0 (or less) yields to the loop
@@ -1138,9 +1214,10 @@ void asyncio_server_close(asyncio_server *srv);
 #define ASYNCIO_YIELD_AT(id_) ASYNCIO_SLEEP_AT(id_, 0.0)
 
 /* ASYNCIO_WAIT_FOR(to, fut, seconds): asyncio.wait_for on a future or task,
-   with an asyncio_timeout `to` kept in the frame.  On timeout fut is
-   cancelled, awaited until it has finished, and the await fails with
-   ASYNCIO_ETIMEDOUT. */
+   with an asyncio_timeout `to` kept in the frame: CPython 3.12+'s, built
+   on the timeout scope (3.11's differs when the awaited future finishes
+   as the timeout fires).  On timeout fut is cancelled, awaited until it
+   has finished, and the await fails with ASYNCIO_ETIMEDOUT. */
 #define ASYNCIO_WAIT_FOR(to_, fut_, secs_) ASYNCIO_WAIT_FOR_AT(__LINE__, to_, fut_, secs_)
 #define ASYNCIO_WAIT_FOR_AT(id_, to_, fut_, secs_)                             \
     ASYNCIO_WAIT_FOR_RC_AT(id_, asyncio__rc, to_, fut_, secs_);                \
@@ -1155,30 +1232,46 @@ void asyncio_server_close(asyncio_server *srv);
 /* Async generators (Python's `async def` with `yield`).  A generator is a
    coroutine whose body yields values with ASYNCIO_YIELD_VALUE; it runs
    inline in the consumer's task, like ASYNCIO_AWAIT_CORO, and may await
-   between yields.  Its frame's co starts as ASYNCIO_CORO_INIT.
+   between yields and in its cleanup (ASYNCIO_FINALLY_ASYNC).  Its frame's
+   co starts as ASYNCIO_CORO_INIT.  The coroutine that starts a generator
+   owns it: if that coroutine ends (by an error, a RETURN, a cancellation,
+   or its end) with the generator still open, the loop closes it soon
+   after -- a task created two iterations later runs its cleanup, as
+   CPython's asyncgen finalizer does -- so keep the generator's frame
+   untouched until then; asyncio_run closes any still open before it
+   returns (shutdown_asyncgens).  With the loop stopped, close one by
+   running a coroutine that awaits ASYNCIO_ACLOSE.
 
    ASYNCIO_YIELD_VALUE(v): hand v (an asyncio_value) to the consumer and
    wait until it asks for the next one; then ASYNCIO_RESULT() holds the
    value the consumer sent (Python's `x = yield v`).  Only in the
-   generator's own body, never in a child it awaits. */
+   generator's own body, never in a child it awaits.  Where the consumer
+   closes the generator (ACLOSE) or throws into it (ATHROW), the yield
+   fails with ASYNCIO_EGENEXIT or the thrown error instead. */
 #define ASYNCIO_YIELD_VALUE(v_) ASYNCIO_YIELD_VALUE_AT(__LINE__, v_)
 #define ASYNCIO_YIELD_VALUE_AT(id_, v_)                                        \
+    ASYNCIO_YIELD_VALUE_RC_AT(id_, asyncio__rc, v_);                           \
+    ASYNCIO__PROPAGATE()
+/* ASYNCIO_YIELD_VALUE_RC(rc, v): the same, catching what the consumer
+   throws in (0, or the error: Python's try/except around a yield). */
+#define ASYNCIO_YIELD_VALUE_RC(rc_, v_) ASYNCIO_YIELD_VALUE_RC_AT(__LINE__, rc_, v_)
+#define ASYNCIO_YIELD_VALUE_RC_AT(id_, rc_, v_)                                \
     asyncio__self->fut.u.value = (v_);                                         \
-    ASYNCIO__SET_LC(id_);                                                      \
+    ASYNCIO__POINT(id_);                                                       \
     return ASYNCIO__YIELDED;                                                   \
     ASYNCIO__CASE(id_)                                                         \
-    asyncio__rc = asyncio__gen_resumed(asyncio__self, asyncio__co);            \
-    ASYNCIO__PROPAGATE()
+    ASYNCIO__RESUMED();                                                        \
+    (rc_) = asyncio__gen_resumed(asyncio__self, asyncio__co)
 
 /* ASYNCIO_FOR(x, fn, gen) { ... }: Python's `async for x in fn(...)`:
    start generator fn on frame gen and run the block once per value, with
    the value in x (an asyncio_value lvalue in the frame).  The block may
    await, `continue` and `break`; leaving with `break` closes the
-   generator at once, running its FINALLY (Python's aclosing()).  If the
-   block leaves by an error or a RETURN instead, close the generator in
-   your own FINALLY with asyncio_gen_close.  A generator's error ends the
-   loop: FOR propagates it, FOR_RC stores it in rc (0 when the generator
-   finished or you broke out). */
+   generator at once, awaiting its cleanup (Python's aclosing()).  Left by
+   an error or a RETURN instead, the generator is closed by the loop soon
+   after (above).  A generator's error ends the loop: FOR propagates it,
+   FOR_RC stores it in rc (0 when the generator finished or you broke
+   out). */
 #define ASYNCIO_FOR(x_, fn_, gen_) ASYNCIO_FOR_AT(__LINE__, x_, fn_, gen_)
 #define ASYNCIO_FOR_AT(id_, x_, fn_, gen_) ASYNCIO__FOR(id_, asyncio__rc, x_, fn_, gen_, 1)
 #define ASYNCIO_FOR_RC(rc_, x_, fn_, gen_) ASYNCIO_FOR_RC_AT(__LINE__, rc_, x_, fn_, gen_)
@@ -1197,21 +1290,38 @@ void asyncio_server_close(asyncio_server *srv);
 #define ASYNCIO_SEND_RC(rc_, fn_, gen_, v_) ASYNCIO_SEND_RC_AT(__LINE__, rc_, fn_, gen_, v_)
 #define ASYNCIO_SEND_RC_AT(id_, rc_, fn_, gen_, v_)                            \
     asyncio__self->fut.u.value = (v_);                                         \
-    ASYNCIO__LABEL(id_);                                                       \
-    if (((rc_) = asyncio__gen_step(asyncio__self, (fn_), (gen_), NULL)) == ASYNCIO_PENDING) \
-        return ASYNCIO_PENDING;                                                \
-    (rc_) = asyncio__gen_sent(asyncio__self, (rc_))
+    ASYNCIO__GEN_AWAIT(id_, rc_, fn_, &(gen_)->co, asyncio__gen_send(asyncio__self, asyncio__co))
 #define ASYNCIO_NEXT(fn_, gen_) ASYNCIO_SEND_AT(__LINE__, fn_, gen_, asyncio_int(0))
 #define ASYNCIO_NEXT_RC(rc_, fn_, gen_) ASYNCIO_SEND_RC_AT(__LINE__, rc_, fn_, gen_, asyncio_int(0))
 
-/* asyncio_gen_close: Python's aclose(), synchronous here because a
-   FINALLY cannot await: a generator suspended at a yield unwinds through
-   its FINALLY (its yield fails with ASYNCIO_EGENEXIT); one not started
-   never runs.  Afterwards it is finished.  Safe to call more than once
-   and from FINALLY; keeps the caller's result and message intact.
-   Returns 0, or ASYNCIO_EINVALIDSTATE if the generator suspended instead
-   of finishing (it awaited in its FINALLY path). */
-int asyncio_gen_close(asyncio_task *self, asyncio_fn fn, void *gen);
+/* ASYNCIO_ATHROW(fn, gen, err, msg): Python's `await agen.athrow(exc)`:
+   the generator's pending yield fails with err (< 0) and msg; if it
+   catches that and yields again, the value is in ASYNCIO_RESULT(); if it
+   finishes, ASYNCIO_ESTOPITERATION; otherwise its error.  A generator
+   not started yet finishes at once with err; one already finished
+   ignores it (0), as CPython does. */
+#define ASYNCIO_ATHROW(fn_, gen_, err_, msg_) ASYNCIO_ATHROW_AT(__LINE__, fn_, gen_, err_, msg_)
+#define ASYNCIO_ATHROW_AT(id_, fn_, gen_, err_, msg_)                          \
+    ASYNCIO_ATHROW_RC_AT(id_, asyncio__rc, fn_, gen_, err_, msg_);             \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_ATHROW_RC(rc_, fn_, gen_, err_, msg_) ASYNCIO_ATHROW_RC_AT(__LINE__, rc_, fn_, gen_, err_, msg_)
+#define ASYNCIO_ATHROW_RC_AT(id_, rc_, fn_, gen_, err_, msg_)                  \
+    ASYNCIO__GEN_AWAIT(id_, rc_, fn_, &(gen_)->co,                             \
+                       asyncio__gen_throw(asyncio__self, asyncio__co, &(gen_)->co, (err_), (msg_)))
+
+/* ASYNCIO_ACLOSE(fn, gen): Python's `await agen.aclose()`: the pending
+   yield fails with ASYNCIO_EGENEXIT and the generator's cleanup runs,
+   awaits included; afterwards the generator is finished.  Completes with
+   0 (also for a generator not started, or finished), the cleanup's own
+   error, or ASYNCIO_EINVALIDSTATE "async generator ignored GeneratorExit"
+   if it yielded instead of finishing. */
+#define ASYNCIO_ACLOSE(fn_, gen_) ASYNCIO_ACLOSE_AT(__LINE__, fn_, gen_)
+#define ASYNCIO_ACLOSE_AT(id_, fn_, gen_)                                      \
+    ASYNCIO_ACLOSE_RC_AT(id_, asyncio__rc, fn_, gen_);                         \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_ACLOSE_RC(rc_, fn_, gen_) ASYNCIO_ACLOSE_RC_AT(__LINE__, rc_, fn_, gen_)
+#define ASYNCIO_ACLOSE_RC_AT(id_, rc_, fn_, gen_)                              \
+    ASYNCIO__GEN_AWAIT(id_, rc_, fn_, &(gen_)->co, asyncio__gen_close(asyncio__self, asyncio__co, &(gen_)->co))
 
 /* =========================================================================
    12. LOCKS, EVENTS, SEMAPHORES (CPython's semantics)
@@ -1561,6 +1671,12 @@ int asyncio_remote_cancel(asyncio_remote *r);
 int asyncio_remote_done(const asyncio_remote *r);
 
 /* ---- machinery behind the macros (private) ---- */
+/* Every resume point is also a label named after its id, so that two
+   suspensions on one line fail to compile with an error that says why:
+   "duplicate label 'asyncio_one_suspension_per_line__42'". */
+#define ASYNCIO__LNAME(id_) ASYNCIO__LNAME2(asyncio_one_suspension_per_line__, id_)
+#define ASYNCIO__LNAME2(a, b) ASYNCIO__LNAME3(a, b)
+#define ASYNCIO__LNAME3(a, b) a##b
 #if ASYNCIO_LABELS
 #define ASYNCIO__LC_KEY 0
 #define ASYNCIO__LC_RESUME                                                     \
@@ -1570,9 +1686,6 @@ int asyncio_remote_done(const asyncio_remote *r);
         goto *asyncio__co->lc;                                                 \
         _Pragma("GCC diagnostic pop")                                          \
     }
-#define ASYNCIO__LNAME(id_) ASYNCIO__LNAME2(asyncio__resume_, id_)
-#define ASYNCIO__LNAME2(a, b) ASYNCIO__LNAME3(a, b)
-#define ASYNCIO__LNAME3(a, b) a##b
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define ASYNCIO__SET_LC(id_)                                                   \
     _Pragma("GCC diagnostic push")                                             \
@@ -1583,21 +1696,44 @@ int asyncio_remote_done(const asyncio_remote *r);
 #define ASYNCIO__SET_LC(id_) asyncio__co->lc = __extension__ && ASYNCIO__LNAME(id_)
 #endif
 #define ASYNCIO__CASE(id_) ASYNCIO__LNAME(id_):
-#define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__CASE(id_)
-/* clang rejects `goto *` in a body that takes no label's address (one
-   without suspension points): take one that is never used. */
-#define ASYNCIO__LC_END                                                        \
-    if (0) {                                                                   \
-        ASYNCIO__LABEL(end);                                                   \
-    }
+#define ASYNCIO__ON_TO(id_) ASYNCIO__CASE(id_)
 #else
 #define ASYNCIO__LC_KEY asyncio__co->lc
 #define ASYNCIO__LC_RESUME
-#define ASYNCIO__SET_LC(id_) asyncio__co->lc = (id_)
-#define ASYNCIO__CASE(id_) case (id_):
-#define ASYNCIO__LABEL(id_) ASYNCIO__SET_LC(id_); ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
-#define ASYNCIO__LC_END
+#define ASYNCIO__SET_LC(id_)                                                   \
+    asyncio__co->lc = (id_);                                                   \
+    if (0)                                                                     \
+        goto ASYNCIO__LNAME(id_)
+#define ASYNCIO__CASE(id_) case (id_): ASYNCIO__LNAME(id_):
+#define ASYNCIO__ON_TO(id_) ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
 #endif
+
+/* A suspension point in the body: it may not stand in a synchronous
+   FINALLY, and where it resumes inside an awaiting cleanup the body is
+   known to be unwinding. */
+#define ASYNCIO__POINT(id_)                                                    \
+    {                                                                          \
+        typedef char asyncio_cannot_suspend_in_synchronous_FINALLY[asyncio__cleanup == 1 ? -1 : 1]; \
+        (void)sizeof(asyncio_cannot_suspend_in_synchronous_FINALLY);           \
+    }                                                                          \
+    ASYNCIO__SET_LC(id_)
+#define ASYNCIO__RESUMED()                                                     \
+    if (asyncio__cleanup == 2)                                                 \
+        asyncio__unwind = 2
+#define ASYNCIO__LABEL(id_)                                                    \
+    ASYNCIO__POINT(id_);                                                       \
+    ASYNCIO__ON_TO(id_)                                                        \
+    ASYNCIO__RESUMED()
+
+/* The body, left by its end: on into the cleanup (Python's None). */
+#define ASYNCIO__LEAVE_BODY                                                    \
+    if (!asyncio__unwind) {                                                    \
+        asyncio__self->fut.u.value.i = 0;                                      \
+        asyncio__rc = 0;                                                       \
+        asyncio__unwind = 1;                                                   \
+    }                                                                          \
+    }                                                                          \
+    ASYNCIO__FALLTHROUGH;
 
 /* Every suspension: begin_ either finishes at once (0 or an error) or
    registers the task and gives ASYNCIO_PENDING; then the body returns to
@@ -1610,28 +1746,41 @@ int asyncio_remote_done(const asyncio_remote *r);
 
 /* Record the resume point, return to the loop; execution continues here. */
 #define ASYNCIO__SUSPEND(id_)                                                  \
-    ASYNCIO__SET_LC(id_);                                                      \
+    ASYNCIO__POINT(id_);                                                       \
     return ASYNCIO_PENDING;                                                    \
-    ASYNCIO__CASE(id_)
+    ASYNCIO__CASE(id_)                                                         \
+    ASYNCIO__RESUMED();
 
 /* The generator loop: the outer `for` starts the generator and, once the
-   inner loop is left (by the generator finishing or by a `break`),
-   closes it; the inner one resumes the generator at the resume point and
-   runs the user's block as its final `else`. */
+   inner loop is left by a `break`, turns the steps into closing ones
+   (the consumer's co.child says so) until the generator is over; the
+   inner one resumes the generator at the resume point and runs the
+   user's block as its final `else`. */
 #define ASYNCIO__YIELDED 2
 #define ASYNCIO__FOR(id_, rc_, x_, fn_, gen_, propagate_)                      \
-    for (asyncio__gen_start(&(gen_)->co); !asyncio__gen_over(&(gen_)->co);     \
-         (rc_) = asyncio__gen_leave(asyncio__self, (fn_), (gen_), (rc_)))      \
+    for (asyncio__gen_start(asyncio__self, asyncio__co, &(gen_)->co);          \
+         !asyncio__gen_over(&(gen_)->co);                                      \
+         asyncio__gen_close(asyncio__self, asyncio__co, &(gen_)->co))          \
         for (;; asyncio__self->fut.u.value.i = 0) /* the yield's value: None */ \
             ASYNCIO__CASE(id_)                                                 \
-            if (((rc_) = asyncio__gen_step(asyncio__self, (fn_), (gen_), &(x_))) == ASYNCIO_PENDING) { \
-                ASYNCIO__SET_LC(id_);                                          \
+            if (((rc_) = asyncio__gen_step(asyncio__self, asyncio__co, (fn_), &(gen_)->co, &(x_))) == ASYNCIO_PENDING) { \
+                ASYNCIO__POINT(id_);                                           \
                 return ASYNCIO_PENDING;                                        \
             } else if ((rc_) != ASYNCIO__YIELDED) {                            \
                 if (propagate_)                                                \
                     ASYNCIO__PROPAGATE();                                      \
                 break;                                                         \
             } else
+
+/* Send, throw or close: the first step is set up once, then the
+   generator is stepped (here, and on every resumption) until it yields
+   or finishes. */
+#define ASYNCIO__GEN_AWAIT(id_, rc_, fn_, gco_, setup_)                        \
+    (void)(setup_);                                                            \
+    ASYNCIO__LABEL(id_);                                                       \
+    if (((rc_) = asyncio__gen_step(asyncio__self, asyncio__co, (fn_), (gco_), NULL)) == ASYNCIO_PENDING) \
+        return ASYNCIO_PENDING;                                                \
+    (rc_) = asyncio__gen_sent(asyncio__self, asyncio__co, (rc_))
 
 #define ASYNCIO__PROPAGATE()                                                   \
     do {                                                                       \
@@ -1666,12 +1815,20 @@ int asyncio__fd_end(asyncio_task *self);
 int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
 int asyncio__park_end(asyncio_task *self, int *woken);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
+void asyncio__child_begin(asyncio_task *self, asyncio_coro *co, asyncio_coro *child);
+int asyncio__child_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn);
+void asyncio__cleanup_enter(asyncio_task *self, asyncio_finally *state, int rc);
+int asyncio__cleanup_leave(asyncio_task *self, asyncio_finally *state);
+int asyncio__lost_resume(asyncio_task *self, const char *file, long key);
+void asyncio__gens_abandon(asyncio_task *self, asyncio_coro *co);
 int asyncio__gen_resumed(asyncio_task *self, const asyncio_coro *co);
-void asyncio__gen_start(asyncio_coro *co);
-int asyncio__gen_over(const asyncio_coro *co);
-int asyncio__gen_step(asyncio_task *self, asyncio_fn fn, void *gen, asyncio_value *out);
-int asyncio__gen_sent(asyncio_task *self, int rc);
-int asyncio__gen_leave(asyncio_task *self, asyncio_fn fn, void *gen, int rc);
+void asyncio__gen_start(asyncio_task *self, asyncio_coro *co, asyncio_coro *gen);
+int asyncio__gen_over(const asyncio_coro *gen);
+int asyncio__gen_send(asyncio_task *self, asyncio_coro *co);
+int asyncio__gen_throw(asyncio_task *self, asyncio_coro *co, asyncio_coro *gen, int err, const char *msg);
+int asyncio__gen_close(asyncio_task *self, asyncio_coro *co, asyncio_coro *gen);
+int asyncio__gen_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn, asyncio_coro *gen, asyncio_value *out);
+int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 
 #ifdef __cplusplus
 }
@@ -2773,6 +2930,100 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
     return removed;
 }
 
+/* >>children -------------------------------------------------------------- */
+/* A coroutine running an inline child (ASYNCIO_AWAIT_CORO, or a
+   generator it steps) keeps the child's frame in co.child, as a distance
+   from its own frame: bit 0 marks a generator being closed, bit 1 a child
+   too far away for the int, whose address then waits in the loop's `far`
+   table (frames are at least 4-aligned, so distances leave both bits
+   free).  ASYNCIO_AWAIT_CORO evaluates its child expression once, when it
+   starts; every resumption finds the child here. */
+#define ASYNCIO__CHILD_CLOSING 1
+#define ASYNCIO__CHILD_FAR 2
+
+typedef struct asyncio__far {
+    const asyncio_coro *co;
+    asyncio_coro *child;
+} asyncio__far;
+
+static void asyncio__child_forget(asyncio_loop *L, asyncio_coro *co)
+{
+    size_t i;
+    if (co->child & ASYNCIO__CHILD_FAR)
+        for (i = 0; i < L->nfar; i++)
+            if (L->far[i].co == co) {
+                L->far[i] = L->far[--L->nfar];
+                break;
+            }
+    co->child = 0;
+}
+
+/* Record child (and the closing mark); 0, or -ENOMEM for a far child
+   with no room in the table (co.child then says FAR, with no entry). */
+static int asyncio__child_set(asyncio_loop *L, asyncio_coro *co, asyncio_coro *child, int closing)
+{
+    intptr_t d = (intptr_t)((uintptr_t)child - (uintptr_t)co);
+    asyncio__child_forget(L, co);
+    if (d > -(intptr_t)0x40000000 && d < (intptr_t)0x40000000 && d != 0) {
+        co->child = (int)d | closing;
+        return 0;
+    }
+    co->child = ASYNCIO__CHILD_FAR | closing;
+    if (asyncio__reserve(L, (void **)&L->far, &L->capfar, L->nfar + 1, sizeof *L->far) < 0)
+        return -ENOMEM;
+    L->far[L->nfar].co = co;
+    L->far[L->nfar++].child = child;
+    return 0;
+}
+
+static asyncio_coro *asyncio__child_get(const asyncio_loop *L, const asyncio_coro *co)
+{
+    size_t i;
+    if (!(co->child & ASYNCIO__CHILD_FAR))
+        return co->child ? (asyncio_coro *)(void *)((char *)(uintptr_t)co + (co->child & ~3)) : NULL;
+    for (i = 0; i < L->nfar; i++)
+        if (L->far[i].co == co)
+            return L->far[i].child;
+    return NULL;
+}
+
+void asyncio__child_begin(asyncio_task *self, asyncio_coro *co, asyncio_coro *child)
+{
+    child->lc = 0;
+    child->child = 0;
+    asyncio__child_set(self->fut.loop, co, child, 0);
+}
+
+int asyncio__child_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn)
+{
+    asyncio_loop *L = self->fut.loop;
+    asyncio_coro *child = asyncio__child_get(L, co);
+    int rc;
+    if (!child) {
+        co->child = 0;
+        self->fut.u.msg = "no memory to await a child coroutine that is far from its parent's frame";
+        return -ENOMEM;
+    }
+    if ((rc = fn(self, child)) != ASYNCIO_PENDING)
+        asyncio__child_forget(L, co);
+    return rc;
+}
+
+/* ASYNCIO_FINALLY_ASYNC: the body's outcome waits in the frame. */
+void asyncio__cleanup_enter(asyncio_task *self, asyncio_finally *state, int rc)
+{
+    state->rc = rc;
+    state->saved = self->fut.u.value; /* the result, or the message */
+}
+
+int asyncio__cleanup_leave(asyncio_task *self, asyncio_finally *state)
+{
+    self->fut.u.value = state->saved;
+    return state->rc;
+}
+
+int asyncio_finally_pending(const asyncio_finally *state) { return state->rc; }
+
 /* >>task ------------------------------------------------------------------ */
 static void asyncio__fd_unwait(asyncio_loop *L, asyncio_future *w);
 
@@ -2795,9 +3046,94 @@ static void asyncio__registry_remove(asyncio_loop *L, asyncio_task *t)
     L->nfinished = 0;
 }
 
+#if ASYNCIO_DEBUG
+/* The frames of pending tasks, for the check that a frame is not given
+   to a second task while the first still runs on it: open addressing on
+   the frame's address, kept at most half full. */
+typedef struct asyncio__frame_use {
+    const void *frame;
+    asyncio_task *task;
+} asyncio__frame_use;
+
+static size_t asyncio__frames_slot(const asyncio_loop *L, const void *frame)
+{
+    size_t i = (size_t)(((uintptr_t)frame >> 3) * 0x9E3779B97F4A7C15ull) & (L->capframes - 1);
+    while (L->frames[i].frame && L->frames[i].frame != frame)
+        i = (i + 1) & (L->capframes - 1);
+    return i;
+}
+
+static asyncio_task *asyncio__frames_get(const asyncio_loop *L, const void *frame)
+{
+    return L->capframes ? L->frames[asyncio__frames_slot(L, frame)].task : NULL;
+}
+
+/* Record that task runs on frame, or (task NULL) that it ended. */
+static void asyncio__frames_put(asyncio_loop *L, const void *frame, asyncio_task *task)
+{
+    size_t i, j;
+    if (!task) {
+        if (!L->capframes || !L->frames[i = asyncio__frames_slot(L, frame)].frame)
+            return;
+        L->nframes--;
+        for (;;) { /* delete by shifting the cluster back */
+            L->frames[i].frame = NULL;
+            L->frames[i].task = NULL;
+            for (j = (i + 1) & (L->capframes - 1);; j = (j + 1) & (L->capframes - 1)) {
+                size_t home;
+                if (!L->frames[j].frame)
+                    return;
+                home = (size_t)(((uintptr_t)L->frames[j].frame >> 3) * 0x9E3779B97F4A7C15ull) & (L->capframes - 1);
+                if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j))
+                    break;
+            }
+            L->frames[i] = L->frames[j];
+            i = j;
+        }
+    }
+    if (2 * (L->nframes + 1) > L->capframes) {
+        asyncio__frame_use *old = L->frames;
+        size_t oldcap = L->capframes, k;
+        asyncio__frame_use *grown =
+            (asyncio__frame_use *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, (oldcap ? 2 * oldcap : 64) * sizeof *grown);
+        if (!grown)
+            return; /* a check skipped, no harm done */
+        memset(grown, 0, (oldcap ? 2 * oldcap : 64) * sizeof *grown);
+        L->frames = grown;
+        L->capframes = oldcap ? 2 * oldcap : 64;
+        for (k = 0; k < oldcap; k++)
+            if (old[k].frame)
+                L->frames[asyncio__frames_slot(L, old[k].frame)] = old[k];
+        ASYNCIO_FREE(L->cfg.alloc_ctx, old);
+    }
+    i = asyncio__frames_slot(L, frame);
+    if (!L->frames[i].frame)
+        L->nframes++;
+    L->frames[i].frame = frame;
+    L->frames[i].task = task;
+}
+
+/* A debug build's word on a misuse it caught, with where the task was
+   created, before the assertion stops the program. */
+static void asyncio__misuse(asyncio_loop *L, const asyncio_task *t, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s:%d: task '%s' %s", t->file, t->line, asyncio_task_name(t), what);
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+}
+#endif
+
 static void asyncio__task_finish(asyncio_task *t, int rc)
 {
     asyncio_loop *L = t->fut.loop;
+#if ASYNCIO_DEBUG
+    if (t->groups) {
+        asyncio__misuse(L, t, "ended inside a TaskGroup it never exited (asyncio_taskgroup_wait on "
+                              "asyncio_taskgroup_exit): its children would use the group's memory after it");
+        ASYNCIO_ASSERT(!t->groups);
+    }
+    asyncio__frames_put(L, t->frame, NULL);
+#endif
     asyncio__registry_remove(L, t);
     if (rc == 0 && (t->fut.state & ASYNCIO__F_CANCEL)) {
         /* cancelled while it ran and then returned: cancelled, its value
@@ -2856,7 +3192,19 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
     (void)file;
     (void)line;
 #endif
+#if ASYNCIO_DEBUG
+    t->groups = 0;
+    {
+        asyncio_task *other = asyncio__frames_get(loop, frame);
+        if (other) {
+            asyncio__misuse(loop, other, "still runs on the frame a new task was given");
+            ASYNCIO_ASSERT(!"a frame reused while its task is pending");
+        }
+        asyncio__frames_put(loop, frame, t);
+    }
+#endif
     ((asyncio_coro *)frame)->lc = 0;
+    asyncio__child_forget(loop, (asyncio_coro *)frame);
     t->fut.x.reg = (unsigned)loop->ntasks;
     loop->tasks[loop->ntasks++] = t;
     asyncio__enqueue(loop, &t->fut);
@@ -3032,6 +3380,24 @@ int asyncio__raise_code(asyncio_task *self, int err, const char *msg)
     return err;
 }
 
+/* >>frames: cleanups, misuse, checks ------------------------------------- */
+/* The switch flavour resumes with `switch (lc)`: a resume point inside a
+   switch of the body's own is a case of that switch, out of reach, and
+   the dispatch falls to the end. */
+int asyncio__lost_resume(asyncio_task *self, const char *file, long key)
+{
+    asyncio_loop *L = self->fut.loop;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "%s:%ld: coroutine '%s' cannot resume there: it suspended inside a switch of its own (suspend "
+             "outside the switch, or build with ASYNCIO_LABELS=1)",
+             file, key, asyncio_task_name(self));
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+    self->fut.u.msg = "coroutine resumed inside a switch of its own: the resume point is out of reach "
+                      "(see ASYNCIO_LABELS)";
+    return ASYNCIO_EINVALIDSTATE;
+}
+
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
 {
     ASYNCIO__CHECK(&self->fut);
@@ -3043,41 +3409,163 @@ void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
 
 /* >>generators ------------------------------------------------------------ */
 /* A generator's state is its resume point: 0 not started, ASYNCIO__LC_DONE
-   finished or closed, anything else suspended at a yield. */
+   finished or closed, anything else suspended at a yield (or in an
+   await).  A started generator is in the loop's registry, with the
+   coroutine that started it, until it finishes: so the loop can close
+   the ones their owner left open (CPython's asyncgen finalizer) and
+   asyncio_run the ones left at the end (shutdown_asyncgens). */
 #define ASYNCIO__LC_DONE ((asyncio__lc)(intptr_t)-2)
 
-void asyncio__gen_start(asyncio_coro *co) { co->lc = 0; }
-int asyncio__gen_over(const asyncio_coro *co) { return co->lc == ASYNCIO__LC_DONE; }
+typedef struct asyncio__gen {
+    asyncio_coro *gen;
+    asyncio_fn fn;
+    asyncio_coro *owner; /* NULL once abandoned: a closer has it */
+} asyncio__gen;
+
+static asyncio__gen *asyncio__gen_find(asyncio_loop *L, const asyncio_coro *g)
+{
+    size_t i = L->ngens;
+    while (i-- > 0)
+        if (L->gens[i].gen == g)
+            return &L->gens[i];
+    return NULL;
+}
+
+static void asyncio__gen_unregister(asyncio_loop *L, const asyncio_coro *g)
+{
+    asyncio__gen *e = asyncio__gen_find(L, g);
+    if (e)
+        *e = L->gens[--L->ngens];
+    if (!L->ngens && L->gens_drained && !asyncio_future_done(L->gens_drained))
+        asyncio_future_set_result(L->gens_drained, asyncio_int(0));
+}
+
+/* The generator a send, throw or close is about to step. */
+static void asyncio__gen_arm(asyncio_task *self, asyncio_coro *co, asyncio_coro *g, int closing)
+{
+    asyncio__child_set(self->fut.loop, co, g, closing);
+}
+
+/* The next step of g resumes its pending yield with err (close, athrow). */
+static void asyncio__gen_throw_in(asyncio_loop *L, asyncio_coro *g, int err, const char *msg)
+{
+    L->gen_throw_to = g;
+    L->gen_throw_err = err;
+    L->gen_throw_msg = msg ? msg : asyncio_strerror(err);
+}
+
+void asyncio__gen_start(asyncio_task *self, asyncio_coro *co, asyncio_coro *g)
+{
+    asyncio_loop *L = self->fut.loop;
+    if (g->lc && g->lc != ASYNCIO__LC_DONE && asyncio__gen_find(L, g)) {
+        /* a new `async for` on the frame of one still open: that one is gone */
+        L->cfg.warn(L->cfg.warn_ctx, "async for restarted a generator frame whose generator was still open: its "
+                                     "cleanup will not run");
+        asyncio__gen_unregister(L, g);
+    }
+    g->lc = 0;
+    g->child = 0;
+    asyncio__child_forget(L, co);
+}
+
+int asyncio__gen_over(const asyncio_coro *g) { return g->lc == ASYNCIO__LC_DONE; }
+
+int asyncio__gen_send(asyncio_task *self, asyncio_coro *co)
+{
+    asyncio__child_forget(self->fut.loop, co);
+    return 0;
+}
+
+int asyncio__gen_throw(asyncio_task *self, asyncio_coro *co, asyncio_coro *g, int err, const char *msg)
+{
+    asyncio_loop *L = self->fut.loop;
+    if (err >= 0)
+        err = -EINVAL;
+    if (g->lc == ASYNCIO__LC_DONE) { /* finished: athrow is a no-op (CPython) */
+        asyncio__gen_arm(self, co, g, ASYNCIO__CHILD_CLOSING);
+        return 0;
+    }
+    asyncio__gen_arm(self, co, g, 0);
+    if (!g->lc) /* never started: it finishes with the error at once */
+        g->lc = ASYNCIO__LC_DONE;
+    asyncio__gen_throw_in(L, g, err, msg);
+    return 0;
+}
+
+int asyncio__gen_close(asyncio_task *self, asyncio_coro *co, asyncio_coro *g)
+{
+    asyncio__gen_arm(self, co, g, ASYNCIO__CHILD_CLOSING);
+    if (!g->lc) /* never started: nothing to run */
+        g->lc = ASYNCIO__LC_DONE;
+    if (g->lc != ASYNCIO__LC_DONE)
+        asyncio__gen_throw_in(self->fut.loop, g, ASYNCIO_EGENEXIT, NULL);
+    return 0;
+}
 
 int asyncio__gen_resumed(asyncio_task *self, const asyncio_coro *co)
 {
-    if (self->fut.loop->gen_closing != co)
+    asyncio_loop *L = self->fut.loop;
+    if (L->gen_throw_to != co)
         return 0;
-    self->fut.u.msg = asyncio_strerror(ASYNCIO_EGENEXIT);
-    return ASYNCIO_EGENEXIT;
+    L->gen_throw_to = NULL;
+    self->fut.u.msg = L->gen_throw_msg;
+    return L->gen_throw_err;
 }
 
-/* Run the generator to its next yield (value to *out), await (PENDING) or
-   end (0 or its error, and from then on it is over). */
-int asyncio__gen_step(asyncio_task *self, asyncio_fn fn, void *gen, asyncio_value *out)
+/* Run the generator to its next yield (the value to *out), an await
+   (PENDING) or its end (0 or its error; from then on it is over).  A
+   closing step (co.child's mark) must end it: a yield then is an error,
+   and ending by EGENEXIT is a clean close. */
+int asyncio__gen_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn, asyncio_coro *g, asyncio_value *out)
 {
-    asyncio_coro *co = (asyncio_coro *)gen;
-    int rc;
-    if (co->lc == ASYNCIO__LC_DONE)
-        return 0;
-    rc = fn(self, gen);
-    if (rc == ASYNCIO__YIELDED) {
+    asyncio_loop *L = self->fut.loop;
+    int closing = co->child & ASYNCIO__CHILD_CLOSING, rc;
+    if (g->lc == ASYNCIO__LC_DONE) {
+        if (L->gen_throw_to != g)
+            return 0;
+        L->gen_throw_to = NULL; /* an athrow into one never started */
+        self->fut.u.msg = L->gen_throw_msg;
+        return L->gen_throw_err;
+    }
+    if (!g->lc) {
+        if (asyncio__reserve(L, (void **)&L->gens, &L->capgens, L->ngens + 1, sizeof *L->gens) < 0) {
+            self->fut.u.msg = "no memory to start an async generator";
+            return -ENOMEM;
+        }
+        L->gens[L->ngens].gen = g;
+        L->gens[L->ngens].fn = fn;
+        L->gens[L->ngens++].owner = co;
+    }
+    asyncio__gen_arm(self, co, g, closing);
+    rc = fn(self, g);
+    L->gen_throw_to = NULL;
+    if (rc == ASYNCIO_PENDING)
+        return rc;
+    if (rc == ASYNCIO__YIELDED && !closing) {
+        asyncio__child_forget(L, co);
         if (out)
             *out = self->fut.u.value;
-    } else if (rc != ASYNCIO_PENDING)
-        co->lc = ASYNCIO__LC_DONE;
+        return rc;
+    }
+    g->lc = ASYNCIO__LC_DONE;
+    asyncio__gen_unregister(L, g);
+    if (!closing)
+        asyncio__child_forget(L, co);
+    else if (rc == ASYNCIO__YIELDED) {
+        self->fut.u.msg = "async generator ignored GeneratorExit";
+        return ASYNCIO_EINVALIDSTATE;
+    } else if (rc == ASYNCIO_EGENEXIT)
+        return 0;
     return rc;
 }
 
-/* What a send or next gives: 0 and a value, or StopAsyncIteration. */
-int asyncio__gen_sent(asyncio_task *self, int rc)
+/* What a send, throw or close gives: a value, StopAsyncIteration, or 0
+   for a finished close. */
+int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc)
 {
-    if (rc == ASYNCIO__YIELDED)
+    int closing = co->child & ASYNCIO__CHILD_CLOSING;
+    asyncio__child_forget(self->fut.loop, co);
+    if (rc == ASYNCIO__YIELDED || (rc == 0 && closing))
         return 0;
     if (rc == 0) {
         self->fut.u.msg = asyncio_strerror(ASYNCIO_ESTOPITERATION);
@@ -3086,35 +3574,106 @@ int asyncio__gen_sent(asyncio_task *self, int rc)
     return rc;
 }
 
-/* Leaving an async-for: a generator still at a yield was left by `break`. */
-int asyncio__gen_leave(asyncio_task *self, asyncio_fn fn, void *gen, int rc)
+/* The finalizer: a task that closes one generator its owner left open.
+   It is created a loop iteration after the owner ended and runs in the
+   next (CPython: call_soon_threadsafe(create_task, agen.aclose())). */
+static void asyncio__handle_idle(asyncio_loop *L, asyncio_handle *h);
+
+typedef struct asyncio__closer {
+    asyncio_coro co;
+    asyncio_coro *gen;
+    asyncio_fn fn;
+    int rc, started;
+    asyncio_handle start, release;
+    asyncio_task task;
+    asyncio__waiter done;
+} asyncio__closer;
+
+static void asyncio__gen_abandon_one(asyncio_loop *L, asyncio__gen *e, int at_once);
+
+static int asyncio__gen_closer(asyncio_task *self, void *frame)
 {
-    if (asyncio__gen_over((asyncio_coro *)gen))
-        return rc;
-    return asyncio_gen_close(self, fn, gen);
+    asyncio__closer *c = (asyncio__closer *)frame;
+    char msg[300];
+    ASYNCIO_BEGIN(self, c);
+    c->started = 1;
+    ASYNCIO__GEN_AWAIT(__LINE__, c->rc, c->fn, c->gen, asyncio__gen_close(self, &c->co, c->gen));
+    if (c->rc < 0) { /* CPython: the aclose task's exception, never retrieved */
+        snprintf(msg, sizeof msg, "an error occurred while closing an abandoned async generator: %s (%s)",
+                 asyncio_err_name(c->rc), ASYNCIO_ERRMSG());
+        self->fut.loop->cfg.warn(self->fut.loop->cfg.warn_ctx, msg);
+    }
+    ASYNCIO_END();
 }
 
-int asyncio_gen_close(asyncio_task *self, asyncio_fn fn, void *gen)
+static void asyncio__closer_free(asyncio_loop *L, void *arg) { asyncio__release(L, arg); }
+
+/* A closer cancelled before it started (asyncio_run cancels every task
+   left) leaves its generator to a new one. */
+static void asyncio__closer_done(asyncio__waiter *hook, asyncio_future *task)
 {
-    asyncio_coro *co = (asyncio_coro *)gen;
-    asyncio_loop *L = self->fut.loop;
-    const asyncio_coro *outer = L->gen_closing;
-    asyncio_value saved = self->fut.u.value; /* the caller's result or message */
-    int rc;
-    ASYNCIO__CHECK(&self->fut);
-    if (co->lc == 0 || co->lc == ASYNCIO__LC_DONE) {
-        co->lc = ASYNCIO__LC_DONE;
-        return 0;
+    asyncio__closer *c = ASYNCIO__CONTAINER(hook, asyncio__closer, done);
+    asyncio__gen *e;
+    if (!c->started && (e = asyncio__gen_find(task->loop, c->gen)) != NULL)
+        asyncio__gen_abandon_one(task->loop, e, 1);
+    asyncio_call_soon(task->loop, &c->release, asyncio__closer_free, c);
+}
+
+static void asyncio__closer_spawn(asyncio_loop *L, void *arg)
+{
+    asyncio__closer *c = (asyncio__closer *)arg;
+    if (!asyncio_task_create_at(L, &c->task, asyncio__gen_closer, c, "aclose", __FILE__, __LINE__)) {
+        asyncio__gen_unregister(L, c->gen); /* a closed loop: its cleanup cannot run */
+        asyncio__release(L, c);
+        return;
     }
-    L->gen_closing = co;
-    rc = fn(self, gen);
-    L->gen_closing = outer;
-    self->fut.u.value = saved;
-    co->lc = ASYNCIO__LC_DONE;
-    /* a generator that awaits or yields again while closing has left the
-       task registered on something it will never collect */
-    ASYNCIO_ASSERT(rc != ASYNCIO_PENDING && rc != ASYNCIO__YIELDED);
-    return rc == ASYNCIO_PENDING || rc == ASYNCIO__YIELDED ? ASYNCIO_EINVALIDSTATE : 0;
+    c->done.fn = asyncio__closer_done;
+    asyncio__add_waiter(&c->task.fut, (uintptr_t)&c->done | ASYNCIO__W_HOOK); /* the first: no memory */
+}
+
+static void asyncio__gen_abandon_one(asyncio_loop *L, asyncio__gen *e, int at_once)
+{
+    asyncio__closer *c = (asyncio__closer *)asyncio__alloc(L, sizeof *c);
+    e->owner = NULL;
+    if (!c) {
+        L->cfg.warn(L->cfg.warn_ctx, "no memory to close an abandoned async generator: its cleanup will not run");
+        asyncio__gen_unregister(L, e->gen);
+        return;
+    }
+    memset(c, 0, sizeof *c);
+    c->gen = e->gen;
+    c->fn = e->fn;
+    asyncio__handle_idle(L, &c->release);
+    if (at_once)
+        asyncio__closer_spawn(L, c);
+    else
+        asyncio_call_soon(L, &c->start, asyncio__closer_spawn, c);
+}
+
+void asyncio__gens_abandon(asyncio_task *self, asyncio_coro *co)
+{
+    asyncio_loop *L = self->fut.loop;
+    size_t i;
+    for (i = 0; i < L->ngens; i++)
+        if (L->gens[i].owner == co)
+            asyncio__gen_abandon_one(L, &L->gens[i], 0);
+}
+
+/* asyncio_run's shutdown_asyncgens: close what is still open, all at once. */
+static void asyncio__gens_shutdown(asyncio_loop *L)
+{
+    asyncio_future drained;
+    size_t i;
+    if (!L->ngens)
+        return;
+    asyncio_future_init(&drained, L);
+    L->gens_drained = &drained;
+    for (i = 0; i < L->ngens; i++)
+        if (L->gens[i].owner)
+            asyncio__gen_abandon_one(L, &L->gens[i], 1);
+    if (L->ngens)
+        asyncio_loop_run_until_complete(L, &drained);
+    L->gens_drained = NULL;
 }
 
 /* >>handles --------------------------------------------------------------- */
@@ -3810,17 +4369,15 @@ static int asyncio__accept(int fd, void *addr, unsigned *addrlen)
 /* socket operations */
 enum { ASYNCIO__SOCK_RECV, ASYNCIO__SOCK_SEND, ASYNCIO__SOCK_ACCEPT, ASYNCIO__SOCK_CONNECT };
 
-/* The setup calls may run on every resumption (they sit in the AWAIT_CORO
-   argument): arguments are rewritten, progress only reset before the
-   operation starts (lc == 0). */
+/* A setup call runs once per await (ASYNCIO_AWAIT_CORO evaluates it
+   once), so it starts the operation afresh. */
 static asyncio_sock_t *asyncio__sock_setup(asyncio_sock_t *op, int kind, int fd, void *buf, size_t len)
 {
     op->kind = kind;
     op->fd = fd;
     op->buf = buf;
     op->len = len;
-    if (!op->co.lc)
-        op->done = 0;
+    op->done = 0;
     return op;
 }
 
@@ -5392,8 +5949,7 @@ static asyncio_queue_op *asyncio__queue_setup(asyncio_queue_op *op, asyncio_queu
 {
     op->q = q;
     op->kind = kind;
-    if (!op->co.lc) /* the item is kept once the put has started */
-        op->value = v;
+    op->value = v;
     return op;
 }
 
@@ -5589,6 +6145,9 @@ void asyncio_taskgroup_enter(asyncio_taskgroup *tg, asyncio_task *owner)
     tg->parent = owner;
     asyncio__list_init(&tg->exiting);
     tg->entered = 1;
+#if ASYNCIO_DEBUG
+    owner->groups++;
+#endif
 }
 
 /* The error list lives in loop-owned memory, so a group nobody freed is
@@ -5637,10 +6196,8 @@ int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storag
 
 asyncio_taskgroup *asyncio_taskgroup_exit(asyncio_taskgroup *tg, int body_rc, const char *body_msg)
 {
-    if (!tg->co.lc) { /* evaluated again on every resumption: record once */
-        tg->body.err = body_rc < 0 ? body_rc : 0;
-        tg->body.msg = body_rc < 0 && body_msg ? body_msg : asyncio_strerror(body_rc);
-    }
+    tg->body.err = body_rc < 0 ? body_rc : 0;
+    tg->body.msg = body_rc < 0 && body_msg ? body_msg : asyncio_strerror(body_rc);
     return tg;
 }
 
@@ -5653,6 +6210,9 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
     if (!tg->entered || tg->leaving || self != tg->parent)
         ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "task group exited twice, unentered, or by another task");
     tg->leaving = 1;
+#if ASYNCIO_DEBUG
+    self->groups--;
+#endif
     tg->propagate_cancel = tg->body.err == ASYNCIO_ECANCELLED;
     if (tg->body.err < 0 && !tg->aborting)
         asyncio__taskgroup_abort(tg);
@@ -6779,6 +7339,22 @@ int asyncio_loop_close(asyncio_loop *loop)
             asyncio__report_pending(loop, loop->tasks[i]);
             reported++;
         }
+    if (loop->ngens) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%zu async generator%s never closed: %s cleanup did not run", loop->ngens,
+                 loop->ngens == 1 ? " was" : "s were", loop->ngens == 1 ? "its" : "their");
+        loop->cfg.warn(loop->cfg.warn_ctx, msg);
+    }
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->gens);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->far);
+#if ASYNCIO_DEBUG
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->frames);
+    loop->frames = NULL;
+    loop->nframes = loop->capframes = 0;
+#endif
+    loop->gens = NULL;
+    loop->far = NULL;
+    loop->ngens = loop->nfar = loop->capgens = loop->capfar = 0;
     while (loop->owned) {
         asyncio__owned *h = (asyncio__owned *)loop->owned;
         loop->owned = h->next;
@@ -6846,6 +7422,7 @@ int asyncio_run_config(const asyncio_config *cfg, asyncio_fn fn, void *frame, as
         else
             rc = asyncio_loop_run_until_complete(&loop, &main_task.fut);
         asyncio__cancel_all(&loop);
+        asyncio__gens_shutdown(&loop);
         if (rc == -ENOMEM || rc == ASYNCIO_ESTALLED || asyncio__state(&main_task.fut) == ASYNCIO__S_PENDING) {
             o.err = rc ? rc : ASYNCIO_ESTALLED;
             o.msg = asyncio_strerror(o.err);

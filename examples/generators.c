@@ -1,17 +1,25 @@
 /* generators.c -- async generators: a producer of numbers consumed with
-   `async for`, and a generator-based coroutine driven with send.
+   `async for`, a consumer that fails and leaves its generator to the
+   loop, and a generator-based coroutine driven with send.
 
-   Shows: ASYNCIO_YIELD_VALUE (Python's `yield`, and `x = yield v`),
-   ASYNCIO_FOR (`async for`): a `break` closes the generator at once and
-   runs its FINALLY, like contextlib.aclosing; ASYNCIO_NEXT / ASYNCIO_SEND
-   (anext, asend) and asyncio_gen_close (aclose).
+   Shows: ASYNCIO_YIELD_VALUE (Python's `yield`, and `x = yield v`), a
+   generator cleanup that awaits (ASYNCIO_FINALLY_ASYNC: it says goodbye,
+   which takes a tenth of a second); ASYNCIO_FOR (`async for`): a `break`
+   closes the generator at once and awaits its cleanup, like
+   contextlib.aclosing; a consumer that fails leaves its generator open,
+   and the loop closes it soon after, as CPython's asyncgen finalizer
+   does; ASYNCIO_NEXT / ASYNCIO_SEND / ASYNCIO_ACLOSE (anext, asend,
+   aclose).
 
    A generator produces values lazily, one per request, and can be
    suspended and resumed: a function with many entry points.  Driven with
    send, the caller also passes a value in at each resumption (`term =
    yield average`): a generator-based coroutine (study notes 004).
 
-   Mirrors:
+   Mirrors (byte for byte, on CPython 3.11, 3.12 and 3.13):
+
+       start = 0
+       def now(): return asyncio.get_running_loop().time() - start
 
        async def numbers(n):
            try:
@@ -21,7 +29,9 @@
                    yield i
                print(f"[{now():.1f}] numbers: exhausted")
            finally:
-               print(f"[{now():.1f}] numbers: cleanup")
+               print(f"[{now():.1f}] numbers: cleanup, saying goodbye")
+               await asyncio.sleep(0.1)
+               print(f"[{now():.1f}] numbers: goodbye said")
 
        async def averager():
            total, count, average = 0, 0, None
@@ -34,7 +44,17 @@
            finally:
                print("averager: closed")
 
+       async def sum_until_negative(n):
+           total = 0
+           async for x in numbers(n):
+               if x == 2:
+                   raise ValueError("two is too many")
+               total += x
+           return total
+
        async def main():
+           global start
+           start = asyncio.get_running_loop().time()
            # (a) async for, left early with break, then run to the end
            async with contextlib.aclosing(numbers(5)) as gen:
                async for x in gen:
@@ -49,7 +69,15 @@
                total += x
            print(f"[{now():.1f}] main: sum of numbers(3) = {total}")
 
-           # (b) a generator-based coroutine driven by send
+           # (b) a consumer that fails: the loop closes its generator soon after
+           try:
+               await sum_until_negative(5)
+           except ValueError as e:
+               print(f"[{now():.1f}] main: consumer failed: {e}")
+           await asyncio.sleep(0.2)
+           print(f"[{now():.1f}] main: later")
+
+           # (c) a generator-based coroutine driven by send
            avg = averager()
            await anext(avg)                    # prime it: run to the first yield
            for v in (10, 30, 5, 20):
@@ -57,9 +85,9 @@
                print(f"main: sent {v:2d}, average {average:.2f}")
            await avg.aclose()
 
-       asyncio.run(main())   # now(): loop.time() since main started
+       asyncio.run(main())
 
-   Run:    make examples && build/examples/generators   (0.6 s)
+   Run:    make examples && build/examples/generators   (1.2 s)
            ASYNCIO_VIRTUAL_CLOCK=1 build/examples/generators   (instant)
 
    Prints:
@@ -70,14 +98,22 @@
        [0.3] numbers: yield 3
        [0.3] main: got 3
        [0.3] main: break
-       [0.3] numbers: cleanup
-       [0.3] main: after the loop
-       [0.4] numbers: yield 1
-       [0.5] numbers: yield 2
-       [0.6] numbers: yield 3
-       [0.6] numbers: exhausted
-       [0.6] numbers: cleanup
-       [0.6] main: sum of numbers(3) = 6
+       [0.3] numbers: cleanup, saying goodbye
+       [0.4] numbers: goodbye said
+       [0.4] main: after the loop
+       [0.5] numbers: yield 1
+       [0.6] numbers: yield 2
+       [0.7] numbers: yield 3
+       [0.7] numbers: exhausted
+       [0.7] numbers: cleanup, saying goodbye
+       [0.8] numbers: goodbye said
+       [0.8] main: sum of numbers(3) = 6
+       [0.9] numbers: yield 1
+       [1.0] numbers: yield 2
+       [1.0] main: consumer failed: two is too many
+       [1.0] numbers: cleanup, saying goodbye
+       [1.1] numbers: goodbye said
+       [1.2] main: later
        main: sent 10, average 10.00
        main: sent 30, average 20.00
        main: sent  5, average 15.00
@@ -85,7 +121,8 @@
        averager: closed
 
    A generator runs inline in its consumer's task, on a frame the
-   consumer keeps (like ASYNCIO_AWAIT_CORO): nothing is allocated. */
+   consumer keeps (like ASYNCIO_AWAIT_CORO): nothing is allocated but the
+   loop's record of the generators open. */
 #define ASYNCIO_IMPLEMENTATION
 #include "asyncio.h"
 
@@ -97,6 +134,7 @@ static double now(asyncio_task *self) { return asyncio_loop_time(self->fut.loop)
 typedef struct {
     asyncio_coro co;
     int n, i;
+    asyncio_finally fin;
 } numbers_t;
 
 static int numbers(asyncio_task *self, void *frame)
@@ -109,8 +147,11 @@ static int numbers(asyncio_task *self, void *frame)
         ASYNCIO_YIELD_VALUE(asyncio_int(f->i));
     }
     printf("[%.1f] numbers: exhausted\n", now(self));
-    ASYNCIO_FINALLY; /* on exhaustion, on close (break), on error */
-    printf("[%.1f] numbers: cleanup\n", now(self));
+    ASYNCIO_FINALLY_ASYNC(f->fin) { /* on exhaustion, on close, on error */
+        printf("[%.1f] numbers: cleanup, saying goodbye\n", now(self));
+        ASYNCIO_SLEEP(0.1);
+        printf("[%.1f] numbers: goodbye said\n", now(self));
+    }
     ASYNCIO_END();
 }
 
@@ -132,8 +173,30 @@ static int averager(asyncio_task *self, void *frame)
         f->count++;
         f->average = (double)f->total / (double)f->count;
     }
-    ASYNCIO_FINALLY; /* reached by asyncio_gen_close (aclose) */
+    ASYNCIO_FINALLY; /* reached by ASYNCIO_ACLOSE */
     printf("averager: closed\n");
+    ASYNCIO_END();
+}
+
+/* Sums numbers(n), but fails on a 2: its generator is left open. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_value x;
+    long long total;
+    numbers_t gen;
+} summer_t;
+
+static int sum_until_two(asyncio_task *self, void *frame)
+{
+    summer_t *f = (summer_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->total = 0;
+    ASYNCIO_FOR(f->x, numbers, &f->gen) {
+        if (f->x.i == 2)
+            ASYNCIO_RAISE(ASYNCIO_EUSER, "two is too many");
+        f->total += f->x.i;
+    }
+    ASYNCIO_RETURN(asyncio_int(f->total));
     ASYNCIO_END();
 }
 
@@ -142,7 +205,9 @@ typedef struct {
     asyncio_value x;
     long long total;
     size_t k;
+    int rc;
     numbers_t gen5, gen3;
+    summer_t summer;
     averager_t avg;
 } main_t;
 
@@ -160,7 +225,7 @@ static int main_coro(asyncio_task *self, void *frame)
         printf("[%.1f] main: got %lld\n", now(self), f->x.i);
         if (f->x.i == 3) {
             printf("[%.1f] main: break\n", now(self));
-            break; /* closes gen5 here: its FINALLY runs */
+            break; /* closes gen5 here: its cleanup runs and is awaited */
         }
     }
     printf("[%.1f] main: after the loop\n", now(self));
@@ -172,21 +237,21 @@ static int main_coro(asyncio_task *self, void *frame)
     }
     printf("[%.1f] main: sum of numbers(3) = %lld\n", now(self), f->total);
 
-    /* (b) a generator-based coroutine driven by send */
+    /* (b) a consumer that fails: the loop closes its generator soon after */
+    f->summer.gen.n = 5;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, sum_until_two, &f->summer);
+    if (f->rc < 0)
+        printf("[%.1f] main: consumer failed: %s\n", now(self), ASYNCIO_ERRMSG());
+    ASYNCIO_SLEEP(0.2);
+    printf("[%.1f] main: later\n", now(self));
+
+    /* (c) a generator-based coroutine driven by send */
     ASYNCIO_NEXT(averager, &f->avg); /* prime it: run to the first yield */
     for (f->k = 0; f->k < sizeof sends / sizeof sends[0]; f->k++) {
         ASYNCIO_SEND(averager, &f->avg, asyncio_int(sends[f->k]));
         printf("main: sent %2d, average %.2f\n", sends[f->k], ASYNCIO_RESULT().d);
     }
-    if (asyncio_gen_close(self, averager, &f->avg) < 0) /* await avg.aclose() */
-        ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "averager awaited while closing");
-
-    /* ASYNCIO_FOR closes its generator on break and at the end (a loop
-       body that fails would need a close here; ours cannot fail).  The
-       averager is closed on an error too: a no-op once it is closed, and
-       it cannot fail, for the averager never awaits. */
-    ASYNCIO_FINALLY;
-    (void)asyncio_gen_close(self, averager, &f->avg);
+    ASYNCIO_ACLOSE(averager, &f->avg); /* await avg.aclose() */
     ASYNCIO_END();
 }
 

@@ -71,7 +71,10 @@ int parent(asyncio_task *self, void *frame)
     ASYNCIO_NEXT_RC(f->rc, gen, &f->c);
     ASYNCIO_SEND(gen, &f->c, asyncio_int(1));
     ASYNCIO_SEND_RC(f->rc, gen, &f->c, asyncio_int(1));
-    asyncio_gen_close(self, gen, &f->c);
+    ASYNCIO_ACLOSE(gen, &f->c);
+    ASYNCIO_ACLOSE_RC(f->rc, gen, &f->c);
+    ASYNCIO_ATHROW(gen, &f->c, ASYNCIO_EUSER, "x");
+    ASYNCIO_ATHROW_RC(f->rc, gen, &f->c, ASYNCIO_EUSER, "x");
     asyncio_taskgroup_enter(&f->tg, self);
     f->rc = asyncio_taskgroup_create_task(&f->tg, NULL, child, &f->c, NULL);
     ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_taskgroup_wait, asyncio_taskgroup_exit(&f->tg, f->rc, ASYNCIO_ERRMSG()));
@@ -81,5 +84,28 @@ int parent(asyncio_task *self, void *frame)
     (void)ASYNCIO_SELF();
     ASYNCIO_FINALLY;
     f->x = 0;
+    ASYNCIO_END();
+}
+
+// A cleanup that awaits.
+struct cleanup_t {
+    asyncio_coro co;
+    child_t c;
+    asyncio_finally fin;
+    int rc;
+};
+
+int awaiting_cleanup(asyncio_task *self, void *frame);
+int awaiting_cleanup(asyncio_task *self, void *frame)
+{
+    cleanup_t *f = static_cast<cleanup_t *>(frame);
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(child, &f->c);
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        ASYNCIO_SLEEP_RC(f->rc, 0.1);
+        ASYNCIO_AWAIT_CORO(child, &f->c);
+        if (asyncio_finally_pending(&f->fin) < 0)
+            ASYNCIO_RETURN(asyncio_int(0));
+    }
     ASYNCIO_END();
 }

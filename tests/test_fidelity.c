@@ -120,3 +120,544 @@ void test_sleep_wakes_a_pass_after_its_timer_and_past_deadlines_come_first(void)
     CHECK_STR(trace_get(), "T-start cb1 cb2 T-woke soon-from-cb2 past neg zero t2-cancelled-1 "
                            "t3-error-boom-cancelled-0 cancel-done-0");
 }
+
+/* ---- cleanup that awaits ----------------------------------------------- */
+/*  async def body(mode):
+        try:
+            tr(f"{mode}:body")
+            if mode == "return": return 7
+            if mode == "raise": raise ValueError("boom")
+            await asyncio.sleep(10)   # cancelled here
+        finally:
+            tr(f"{mode}:cleanup"); await asyncio.sleep(1); tr(f"{mode}:cleanup-done")
+    async def override(mode):
+        try: raise ValueError("original")
+        finally:
+            await asyncio.sleep(0.5)
+            if mode == "return": return 9
+            raise KeyError("replacement")
+    async def main():
+        for mode in ("return", "raise"):
+            try: r = await body(mode); tr(f"{mode}:result={r}")
+            except ValueError as e: tr(f"{mode}:error={e}")
+            tr(f"t={loop.time()-t0:.1f}")
+        t = asyncio.create_task(body("cancel"))
+        await asyncio.sleep(0.5); t.cancel()
+        try: await t
+        except asyncio.CancelledError: tr(f"cancel:cancelled t=...")
+        t = asyncio.create_task(body("twice"))      # a second cancel interrupts the cleanup
+        await asyncio.sleep(0.5); t.cancel(); await asyncio.sleep(0.5); t.cancel()
+        try: await t
+        except asyncio.CancelledError: tr(f"twice:cancelled t=...")
+        tr(f"override-return={await override('return')}")
+        try: await override("raise")
+        except KeyError as e: tr(f"override-raise={e}")
+    3.11 and 3.13: return:body return:cleanup return:cleanup-done return:result=7 t=1.0 raise:body
+    raise:cleanup raise:cleanup-done raise:error=boom t=2.0 cancel:body cancel:cleanup cancel:cleanup-done
+    cancel:cancelled t=3.5 twice:body twice:cleanup twice:cancelled t=4.5 override-return=9
+    override-raise='replacement' */
+typedef struct {
+    asyncio_coro co;
+    const char *mode;
+    asyncio_finally fin;
+} fbody_t;
+static int fbody(asyncio_task *self, void *frame)
+{
+    fbody_t *f = (fbody_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    trace("%s:body", f->mode);
+    if (!strcmp(f->mode, "return"))
+        ASYNCIO_RETURN(asyncio_int(7));
+    if (!strcmp(f->mode, "raise"))
+        ASYNCIO_RAISE(ASYNCIO_EUSER, "boom");
+    ASYNCIO_SLEEP(10);
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        trace("%s:cleanup", f->mode);
+        ASYNCIO_SLEEP(1);
+        trace("%s:cleanup-done", f->mode);
+    }
+    ASYNCIO_END();
+}
+static int override(asyncio_task *self, void *frame)
+{
+    fbody_t *f = (fbody_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_RAISE(ASYNCIO_EUSER, "original");
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        CHECK_EQ(asyncio_finally_pending(&f->fin), ASYNCIO_EUSER);
+        ASYNCIO_SLEEP(0.5);
+        if (!strcmp(f->mode, "return"))
+            ASYNCIO_RETURN(asyncio_int(9));
+        ASYNCIO_RAISE(ASYNCIO_EUSER - 1, "'replacement'");
+    }
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    fbody_t b;
+    asyncio_task t;
+    double t0;
+    int rc;
+} fmain_t;
+static int fmain(asyncio_task *self, void *frame)
+{
+    fmain_t *f = (fmain_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->t0 = asyncio_loop_time(ASYNCIO_LOOP());
+    f->b.mode = "return";
+    ASYNCIO_AWAIT_CORO(fbody, &f->b);
+    trace("return:result=%lld", ASYNCIO_RESULT().i);
+    trace("t=%.1f", asyncio_loop_time(ASYNCIO_LOOP()) - f->t0);
+    f->b.mode = "raise";
+    ASYNCIO_AWAIT_CORO_RC(f->rc, fbody, &f->b);
+    trace("raise:error=%s", ASYNCIO_ERRMSG());
+    trace("t=%.1f", asyncio_loop_time(ASYNCIO_LOOP()) - f->t0);
+    f->b.mode = "cancel";
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, fbody, &f->b);
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&f->t);
+    ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
+    CHECK_EQ(f->rc, ASYNCIO_ECANCELLED);
+    trace("cancel:cancelled t=%.1f", asyncio_loop_time(ASYNCIO_LOOP()) - f->t0);
+    f->b.mode = "twice";
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, fbody, &f->b);
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&f->t);
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&f->t);
+    ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
+    CHECK_EQ(f->rc, ASYNCIO_ECANCELLED);
+    trace("twice:cancelled t=%.1f", asyncio_loop_time(ASYNCIO_LOOP()) - f->t0);
+    f->b.mode = "return";
+    ASYNCIO_AWAIT_CORO(override, &f->b);
+    trace("override-return=%lld", ASYNCIO_RESULT().i);
+    f->b.mode = "raise";
+    ASYNCIO_AWAIT_CORO_RC(f->rc, override, &f->b);
+    CHECK_EQ(f->rc, ASYNCIO_EUSER - 1);
+    trace("override-raise=%s", ASYNCIO_ERRMSG());
+    ASYNCIO_END();
+}
+void test_finally_async_awaits_and_reraises_like_python(void)
+{
+    fmain_t f;
+    memset(&f, 0, sizeof f);
+    trace_reset();
+    CHECK_EQ(run_virtual(fmain, &f, NULL), 0);
+    CHECK_STR(trace_get(), "return:body return:cleanup return:cleanup-done return:result=7 t=1.0 raise:body "
+                           "raise:cleanup raise:cleanup-done raise:error=boom t=2.0 cancel:body cancel:cleanup "
+                           "cancel:cleanup-done cancel:cancelled t=3.5 twice:body twice:cleanup twice:cancelled "
+                           "t=4.5 override-return=9 override-raise='replacement'");
+}
+
+/* ---- one evaluation per await ------------------------------------------ */
+typedef struct {
+    asyncio_coro co;
+    int sleeps;
+} napper_t;
+static int napper(asyncio_task *self, void *frame)
+{
+    napper_t *f = (napper_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    while (f->sleeps-- > 0) {
+        ASYNCIO_SLEEP(0.1);
+    }
+    ASYNCIO_END();
+}
+static int setups;
+static napper_t *napper_setup(napper_t *n, int sleeps)
+{
+    setups++; /* a user's helper with a side effect */
+    n->sleeps = sleeps;
+    return n;
+}
+typedef struct {
+    asyncio_coro co;
+    napper_t n;
+} once_t;
+static int once_main(asyncio_task *self, void *frame)
+{
+    once_t *f = (once_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(napper, napper_setup(&f->n, 5)); /* resumed five times */
+    CHECK_EQ(setups, 1);
+    ASYNCIO_AWAIT_CORO(napper, napper_setup(&f->n, 2));
+    CHECK_EQ(setups, 2);
+    ASYNCIO_END();
+}
+void test_await_coro_evaluates_its_setup_once(void)
+{
+    once_t f;
+    memset(&f, 0, sizeof f);
+    CHECK_EQ(run_virtual(once_main, &f, NULL), 0);
+}
+
+/* ---- async generators: athrow, aclose awaiting, finalisation ----------- */
+/*  async def numbers():
+        try:
+            for i in range(3):
+                try: yield i
+                except ValueError as e:
+                    trace.append(f"caught-{e}"); yield 100
+        finally:
+            trace.append("cleanup-start"); await asyncio.sleep(0.1); trace.append("cleanup-done")
+    async def ignores():
+        try: yield 1
+        finally: yield 2
+    async def main():
+        g = numbers()
+        trace.append(f"next-{await anext(g)}")
+        trace.append(f"throw-{await g.athrow(ValueError('x'))}")
+        trace.append(f"next-{await anext(g)}")
+        await g.aclose(); trace.append("closed")
+        try: await anext(g)
+        except StopAsyncIteration: trace.append("stop-after-close")
+        g2 = numbers()
+        try: await g2.athrow(ValueError("early"))
+        except ValueError as e: trace.append(f"unstarted-throw-{e}")
+        try: await anext(g2)
+        except StopAsyncIteration: trace.append("g2-stopped")
+        await g2.athrow(ValueError("late"))     # exhausted: nothing happens
+        g3 = ignores(); await anext(g3)
+        try: await g3.aclose()
+        except RuntimeError as e: trace.append(f"runtime-{e}")
+        g4 = ignores()
+        async for v in g4: trace.append(f"g4-{v}")
+        async def consumer():
+            async for v in numbers():
+                trace.append(f"c-{v}")
+                if v == 1: raise KeyError("out")
+        try: await consumer()
+        except KeyError: trace.append("consumer-failed")
+        trace.append("after-consumer")
+        await asyncio.sleep(0.2)
+        trace.append("later")
+    3.11 and 3.13: next-0 caught-x throw-100 next-1 cleanup-start cleanup-done closed
+    stop-after-close unstarted-throw-early g2-stopped runtime-async generator ignored
+    GeneratorExit g4-1 g4-2 c-0 c-1 consumer-failed after-consumer cleanup-start
+    cleanup-done later */
+typedef struct {
+    asyncio_coro co;
+    int i, rc;
+    asyncio_finally fin;
+} gnum_t;
+static int gnumbers(asyncio_task *self, void *frame)
+{
+    gnum_t *f = (gnum_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < 3; f->i++) {
+        ASYNCIO_YIELD_VALUE_RC(f->rc, asyncio_int(f->i));
+        if (f->rc == ASYNCIO_EUSER) { /* except ValueError */
+            trace("caught-%s", ASYNCIO_ERRMSG());
+            ASYNCIO_YIELD_VALUE(asyncio_int(100));
+        } else if (f->rc < 0)
+            ASYNCIO_RAISE(f->rc, ASYNCIO_ERRMSG());
+    }
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        trace("cleanup-start");
+        ASYNCIO_SLEEP(0.1);
+        trace("cleanup-done");
+    }
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_finally fin;
+} ignores_t;
+static int ignores(asyncio_task *self, void *frame)
+{
+    ignores_t *f = (ignores_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_YIELD_VALUE(asyncio_int(1));
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        ASYNCIO_YIELD_VALUE(asyncio_int(2));
+    }
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    gnum_t g;
+    asyncio_value v;
+} gconsumer_t;
+static int gconsumer(asyncio_task *self, void *frame)
+{
+    gconsumer_t *f = (gconsumer_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_FOR(f->v, gnumbers, &f->g) {
+        trace("c-%lld", f->v.i);
+        if (f->v.i == 1)
+            ASYNCIO_RAISE(ASYNCIO_EUSER - 3, "out");
+    }
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    gnum_t g, g2;
+    ignores_t g3, g4;
+    gconsumer_t c;
+    asyncio_value v;
+    int rc;
+} gmain_t;
+static int gmain(asyncio_task *self, void *frame)
+{
+    gmain_t *f = (gmain_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_NEXT(gnumbers, &f->g);
+    trace("next-%lld", ASYNCIO_RESULT().i);
+    ASYNCIO_ATHROW(gnumbers, &f->g, ASYNCIO_EUSER, "x");
+    trace("throw-%lld", ASYNCIO_RESULT().i);
+    ASYNCIO_NEXT(gnumbers, &f->g);
+    trace("next-%lld", ASYNCIO_RESULT().i);
+    ASYNCIO_ACLOSE(gnumbers, &f->g);
+    trace("closed");
+    ASYNCIO_NEXT_RC(f->rc, gnumbers, &f->g);
+    if (f->rc == ASYNCIO_ESTOPITERATION)
+        trace("stop-after-close");
+    ASYNCIO_ATHROW_RC(f->rc, gnumbers, &f->g2, ASYNCIO_EUSER, "early");
+    if (f->rc == ASYNCIO_EUSER)
+        trace("unstarted-throw-%s", ASYNCIO_ERRMSG());
+    ASYNCIO_NEXT_RC(f->rc, gnumbers, &f->g2);
+    if (f->rc == ASYNCIO_ESTOPITERATION)
+        trace("g2-stopped");
+    ASYNCIO_ATHROW(gnumbers, &f->g2, ASYNCIO_EUSER, "late"); /* exhausted: nothing happens */
+    ASYNCIO_NEXT(ignores, &f->g3);
+    ASYNCIO_ACLOSE_RC(f->rc, ignores, &f->g3);
+    if (f->rc == ASYNCIO_EINVALIDSTATE)
+        trace("runtime-%s", ASYNCIO_ERRMSG());
+    ASYNCIO_FOR(f->v, ignores, &f->g4) {
+        trace("g4-%lld", f->v.i);
+    }
+    ASYNCIO_AWAIT_CORO_RC(f->rc, gconsumer, &f->c);
+    if (f->rc == ASYNCIO_EUSER - 3)
+        trace("consumer-failed");
+    trace("after-consumer");
+    ASYNCIO_SLEEP(0.2);
+    trace("later");
+    ASYNCIO_END();
+}
+void test_generators_athrow_aclose_and_finalizer_like_python(void)
+{
+    static gmain_t f;
+    trace_reset();
+    CHECK_EQ(run_virtual(gmain, &f, NULL), 0);
+    CHECK_STR(trace_get(), "next-0 caught-x throw-100 next-1 cleanup-start cleanup-done closed "
+                           "stop-after-close unstarted-throw-early g2-stopped runtime-async generator ignored "
+                           "GeneratorExit g4-1 g4-2 c-0 c-1 consumer-failed after-consumer cleanup-start "
+                           "cleanup-done later");
+}
+
+/* ---- misuse caught ----------------------------------------------------- */
+/* A suspension inside a switch of the body's own: the switch flavour
+   cannot resume there; the coroutine fails with a message instead of
+   skipping the rest of its body, and the warning names file and line.
+   The labels flavour resumes there, as it should. */
+typedef struct {
+    asyncio_coro co;
+    int which;
+} inswitch_t;
+static int sleep_line;
+static int inswitch(asyncio_task *self, void *frame)
+{
+    inswitch_t *f = (inswitch_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    trace("before");
+    switch (f->which) {
+    case 1:
+        sleep_line = __LINE__ + 1;
+        ASYNCIO_SLEEP(1); /* resume point inside our own switch */
+        trace("after-sleep");
+        break;
+    default:
+        break;
+    }
+    trace("end");
+    ASYNCIO_END();
+}
+void test_suspension_inside_own_switch_is_reported(void)
+{
+    asyncio_loop loop;
+    asyncio_task t;
+    inswitch_t f;
+    char where[128];
+    f.which = 1;
+    trace_reset();
+    vloop_init(&loop);
+    asyncio_create_task(&loop, &t, inswitch, &f);
+    asyncio_loop_run_until_complete(&loop, &t.fut);
+#if ASYNCIO_LABELS
+    CHECK_EQ(asyncio_future_error(&t.fut), 0);
+    CHECK_STR(trace_get(), "before after-sleep end");
+#else
+    CHECK_EQ(asyncio_future_error(&t.fut), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_future_errmsg(&t.fut), "coroutine resumed inside a switch of its own: the resume point is "
+                                             "out of reach (see ASYNCIO_LABELS)");
+    CHECK_STR(trace_get(), "before");
+    snprintf(where, sizeof where, "tests/test_fidelity.c:%d: coroutine 'inswitch' cannot resume there", sleep_line);
+    CHECK(strstr(last_warning, where) == last_warning);
+#endif
+    (void)where;
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+}
+
+#if ASYNCIO_DEBUG
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static int warn_pipe = -1;
+static void warn_to_pipe(void *ctx, const char *msg)
+{
+    (void)ctx;
+    if (write(warn_pipe, msg, strlen(msg)) < 0) {
+    }
+}
+/* Run fn(loop) in a child that must die by the debug assertion; the
+   warning it wrote before dying goes to *said. */
+static void dies_by_assert(void (*fn)(asyncio_loop *), char *said, size_t size)
+{
+    int p[2], status;
+    ssize_t n;
+    pid_t pid;
+    CHECK_EQ(pipe(p), 0);
+    pid = fork();
+    if (pid == 0) {
+        asyncio_config cfg;
+        asyncio_loop loop;
+        close(p[0]);
+        warn_pipe = p[1];
+        fclose(stderr);
+        memset(&cfg, 0, sizeof cfg);
+        cfg.virtual_clock = 1;
+        cfg.warn = warn_to_pipe;
+        CHECK_EQ(asyncio_loop_init(&loop, &cfg), 0);
+        fn(&loop);
+        _exit(0);
+    }
+    close(p[1]);
+    n = read(p[0], said, size - 1);
+    said[n > 0 ? n : 0] = 0;
+    close(p[0]);
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+
+static void reuse_frame(asyncio_loop *loop)
+{
+    static sleeper_t s = {ASYNCIO_CORO_INIT, "a", 1};
+    static asyncio_task t1, t2;
+    asyncio_create_task(loop, &t1, sleeper, &s);
+    asyncio_create_task(loop, &t2, sleeper, &s); /* the same frame, t1 pending */
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_taskgroup tg;
+    sleeper_t kid;
+} leaver_t;
+static int group_leaver(asyncio_task *self, void *frame)
+{
+    leaver_t *f = (leaver_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_taskgroup_enter(&f->tg, self);
+    asyncio_taskgroup_create_task(&f->tg, NULL, sleeper, &f->kid, NULL);
+    ASYNCIO_RETURN(asyncio_int(0)); /* without asyncio_taskgroup_wait */
+    ASYNCIO_END();
+}
+static void leave_group(asyncio_loop *loop)
+{
+    static leaver_t f;
+    static asyncio_task t;
+    f.kid.name = "kid";
+    f.kid.d = 1;
+    asyncio_create_task(loop, &t, group_leaver, &f);
+    asyncio_loop_run_until_complete(loop, &t.fut);
+}
+
+void test_debug_build_catches_frame_reuse_and_taskgroup_left_open(void)
+{
+    char said[600];
+    dies_by_assert(reuse_frame, said, sizeof said);
+    CHECK(strstr(said, "task 'sleeper' still runs on the frame a new task was given") != NULL);
+    CHECK(strstr(said, "tests/test_fidelity.c:") == said);
+    dies_by_assert(leave_group, said, sizeof said);
+    CHECK(strstr(said, "task 'group_leaver' ended inside a TaskGroup it never exited") != NULL);
+}
+#else
+void test_debug_build_catches_frame_reuse_and_taskgroup_left_open(void) { CHECK(!"built with ASYNCIO_DEBUG"); }
+#endif
+
+/* asyncio_run closes the generators left open, awaiting their cleanups,
+   before it returns:
+    async def numbers():
+        try:
+            for i in range(3): yield i
+        finally:
+            trace.append("cleanup-start"); await asyncio.sleep(0.1); trace.append("cleanup-done")
+    async def stuck(g):
+        trace.append(f"got-{await anext(g)}"); await asyncio.Future()
+    async def main():
+        global g_global
+        g_global = numbers(); trace.append(f"main-got-{await anext(g_global)}")
+        t = asyncio.create_task(stuck(numbers()))
+        await asyncio.sleep(0); trace.append("main-returns")
+    asyncio.run(main()); trace.append("after-run")
+    3.11 and 3.13: main-got-0 got-0 main-returns cleanup-start cleanup-start cleanup-done
+    cleanup-done after-run */
+typedef struct {
+    asyncio_coro co;
+    int i;
+    asyncio_finally fin;
+} threegen_t;
+static int threegen(asyncio_task *self, void *frame)
+{
+    threegen_t *f = (threegen_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < 3; f->i++) {
+        ASYNCIO_YIELD_VALUE(asyncio_int(f->i));
+    }
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        trace("cleanup-start");
+        ASYNCIO_SLEEP(0.1);
+        trace("cleanup-done");
+    }
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    threegen_t g;
+    asyncio_future never;
+} stuck_t;
+static int stuck(asyncio_task *self, void *frame)
+{
+    stuck_t *f = (stuck_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_NEXT(threegen, &f->g);
+    trace("got-%lld", ASYNCIO_RESULT().i);
+    asyncio_future_init(&f->never, ASYNCIO_LOOP());
+    ASYNCIO_AWAIT(&f->never);
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    threegen_t g;
+    stuck_t s;
+    asyncio_task t;
+} shut_t;
+static int shut_main(asyncio_task *self, void *frame)
+{
+    shut_t *f = (shut_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_NEXT(threegen, &f->g);
+    trace("main-got-%lld", ASYNCIO_RESULT().i);
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, stuck, &f->s);
+    ASYNCIO_YIELD();
+    trace("main-returns");
+    ASYNCIO_END();
+}
+void test_asyncio_run_closes_generators_left_open(void)
+{
+    static shut_t f;
+    trace_reset();
+    CHECK_EQ(run_virtual(shut_main, &f, NULL), 0);
+    trace("after-run");
+    CHECK_STR(trace_get(), "main-got-0 got-0 main-returns cleanup-start cleanup-start cleanup-done cleanup-done "
+                           "after-run");
+}

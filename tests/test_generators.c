@@ -55,6 +55,7 @@ typedef struct {
     numbers_t gen;
     asyncio_value x;
     int rc;
+    asyncio_finally fin;
 } consumer_t;
 
 /* async def g1():
@@ -130,7 +131,7 @@ static int g2_propagate(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
-/* The consumer's own error leaves through its FINALLY, which closes the
+/* The consumer's own error leaves through its cleanup, which closes the
    generator; the error and its message reach the awaiter intact:
        g = numbers(5)
        try:
@@ -148,8 +149,9 @@ static int body_fails(asyncio_task *self, void *frame)
         if (f->x.i == 1)
             ASYNCIO_RAISE(ASYNCIO_EUSER - 2, "consumer failed");
     }
-    ASYNCIO_FINALLY
-    asyncio_gen_close(self, numbers, &f->gen);
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        ASYNCIO_ACLOSE(numbers, &f->gen);
+    }
     ASYNCIO_END();
 }
 
@@ -219,14 +221,14 @@ static int g3(asyncio_task *self, void *frame)
     if (f->rc == ASYNCIO_ESTOPITERATION)
         trace("stop-again");
     numbers_args(&f->gen, 3, -1);
-    CHECK_EQ(asyncio_gen_close(self, numbers, &f->gen), 0);
+    ASYNCIO_ACLOSE(numbers, &f->gen);
     trace("closed-fresh");
     numbers_args(&f->gen, 3, -1);
     ASYNCIO_NEXT(numbers, &f->gen);
     trace("first=%lld", ASYNCIO_RESULT().i);
-    CHECK_EQ(asyncio_gen_close(self, numbers, &f->gen), 0);
+    ASYNCIO_ACLOSE(numbers, &f->gen);
     trace("closed");
-    CHECK_EQ(asyncio_gen_close(self, numbers, &f->gen), 0); /* again: nothing runs */
+    ASYNCIO_ACLOSE(numbers, &f->gen); /* again: nothing runs */
     ASYNCIO_NEXT_RC(f->rc, numbers, &f->gen);
     if (f->rc == ASYNCIO_ESTOPITERATION)
         trace("stop-closed");
@@ -271,9 +273,10 @@ static int consumer(asyncio_task *self, void *frame)
             ASYNCIO_SLEEP(5);
         }
     }
-    ASYNCIO_FINALLY
-    asyncio_gen_close(self, numbers, &f->gen);
-    trace("consumer-finally");
+    ASYNCIO_FINALLY_ASYNC(f->fin) {
+        ASYNCIO_ACLOSE(numbers, &f->gen);
+        trace("consumer-finally");
+    }
     ASYNCIO_END();
 }
 
@@ -344,7 +347,7 @@ static int avg_main(asyncio_task *self, void *frame)
         ASYNCIO_SEND(averager, &f->avg, asyncio_double(terms[f->i]));
         trace("%g", ASYNCIO_RESULT().d);
     }
-    CHECK_EQ(asyncio_gen_close(self, averager, &f->avg), 0);
+    ASYNCIO_ACLOSE(averager, &f->avg);
     ASYNCIO_END();
 }
 
