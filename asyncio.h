@@ -174,8 +174,11 @@ extern "C" {
    4. ERRORS
    Every call returns 0 (or a count) on success and a negative code on
    failure: -errno for system errors, and these library codes, far from
-   errno values.  A coroutine may raise any negative code; codes at or
-   below ASYNCIO_EUSER are free for applications.
+   errno values.  A call that fails without suspending also says what went
+   wrong in asyncio_errmsg() (per thread, like errno); a coroutine's error
+   travels with its message (ASYNCIO_ERRMSG(), asyncio_future_errmsg).  A
+   coroutine may raise any negative code; codes at or below ASYNCIO_EUSER
+   are free for applications, which may name them (asyncio_define_error).
    ========================================================================= */
 #define ASYNCIO_ERRORS(X)                                                      \
     X(ECANCELLED, -4001, "operation cancelled")                                \
@@ -203,11 +206,28 @@ enum asyncio_error {
     ASYNCIO_PENDING = 1 /* a coroutine function's "suspended" return */
 };
 
-/* asyncio_strerror: a static message for any code (library or -errno). */
+/* asyncio_strerror: a static message for any code (library, -errno, or
+   one asyncio_define_error named).  Any thread. */
 const char *asyncio_strerror(int err);
 /* asyncio_err_name: the code's name ("ECANCELLED", "ENOENT", "OK" for 0,
-   "EUSER" for every application code), or "UNKNOWN". */
+   an application code's name, "EUSER" for an application code with
+   none), or "UNKNOWN".  Any thread. */
 const char *asyncio_err_name(int err);
+
+/* asyncio_errmsg: what went wrong in the last call on this thread that
+   returned an error without suspending (Python's exception message, e.g.
+   "cannot notify on un-acquired lock"); "" before any.  Valid until the
+   next failing call on this thread.  A coroutine's errors travel with
+   the coroutine instead: ASYNCIO_ERRMSG().  Any thread. */
+const char *asyncio_errmsg(void);
+
+/* asyncio_define_error: name an application error (Python's exception
+   class): code at or below ASYNCIO_EUSER, name ("ValueError") and a
+   default message, both strings that live as long as the program; then
+   asyncio_err_name and asyncio_strerror use them.  Defining a code again
+   renames it.  Returns 0, -EINVAL (code above ASYNCIO_EUSER, or a NULL
+   name), -ENOSPC (more than 256 codes).  Any thread; meant for start-up. */
+int asyncio_define_error(int code, const char *name, const char *message);
 
 /* =========================================================================
    TYPES
@@ -367,6 +387,10 @@ typedef struct asyncio_config {
 } asyncio_config;
 
 typedef struct asyncio__tgroup asyncio__tgroup;
+typedef struct asyncio__pmap { /* a pointer map (private) */
+    struct asyncio__pmap_entry *e;
+    size_t n, cap;
+} asyncio__pmap;
 
 struct asyncio_loop {
     asyncio_config cfg;
@@ -400,9 +424,9 @@ struct asyncio_loop {
     struct asyncio__gen *gens;     /* async generators started and not finished */
     size_t ngens, capgens;
     asyncio_future *gens_drained;  /* asyncio_run waits for the last to close */
+    asyncio__pmap errmsgs;         /* task -> its last caught error's message */
 #if ASYNCIO_DEBUG
-    struct asyncio__frame_use *frames; /* frames of pending tasks (reuse check) */
-    size_t nframes, capframes;
+    asyncio__pmap frames;          /* frame -> the pending task on it */
 #endif
     const asyncio_coro *gen_throw_to; /* the next step of this generator resumes its */
     int gen_throw_err;                /* yield with this error (close, athrow) */
@@ -693,23 +717,41 @@ typedef struct asyncio_shield_t {
 
 int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inner);
 
-/* asyncio_timeout_enter / _exit: Python's `async with asyncio.timeout(d)`.
-   enter arms a timer that cancels task after delay seconds (negative: at
-   once; beyond ~290 years: never).  exit(rc) disarms it and returns rc,
-   except that a cancellation the timeout caused becomes ASYNCIO_ETIMEDOUT.
-   Call exit on every path out of the scope (use the _RC awaits inside it);
-   ASYNCIO_WAIT_FOR does both for you.  enter returns 0 or -EINVAL (NaN).
-   asyncio_timeout_expired: 1 once the timer has fired. */
+/* "No deadline": a timeout's when (Python's None); any delay or time at
+   least this large means never. */
+#define ASYNCIO_NEVER 1e300
+
+/* asyncio_timeout_enter / _exit: Python's `async with asyncio.timeout(d)`
+   (CPython 3.12+).  enter arms a timer that cancels task after delay
+   seconds (negative: at once; ASYNCIO_NEVER, or beyond ~290 years:
+   never); asyncio_timeout_enter_at is `asyncio.timeout_at(when)`, an
+   absolute loop time.  exit(rc) disarms it and returns rc, except that a
+   cancellation the timeout caused becomes ASYNCIO_ETIMEDOUT.  Call exit on
+   every path out of the scope (use the _RC awaits inside it);
+   ASYNCIO_WAIT_FOR does both for you.  enter returns 0, -EINVAL (NaN),
+   ASYNCIO_EINVALIDSTATE if the scope is already entered and not exited
+   ("Timeout has already been entered"), -ENOMEM.  The storage is reused
+   freely once exited.  None of these suspends. */
 typedef struct asyncio_timeout {
     asyncio_handle timer;
     asyncio_task *task;
+    double when;
     unsigned short cancelling;
     unsigned char state;
 } asyncio_timeout;
 
 int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay);
+int asyncio_timeout_enter_at(asyncio_timeout *to, asyncio_task *task, double when);
 int asyncio_timeout_exit(asyncio_timeout *to, int rc);
+/* asyncio_timeout_expired: 1 once the timer has fired.
+   asyncio_timeout_when: the deadline (loop time), ASYNCIO_NEVER if none. */
 int asyncio_timeout_expired(const asyncio_timeout *to);
+double asyncio_timeout_when(const asyncio_timeout *to);
+/* asyncio_timeout_reschedule: move the deadline to when (loop time;
+   ASYNCIO_NEVER: none; in the past: it fires at once).  Returns 0, or
+   ASYNCIO_EINVALIDSTATE if the scope is not active ("Timeout has not been
+   entered", "Cannot change state of expiring Timeout", ... as Python). */
+int asyncio_timeout_reschedule(asyncio_timeout *to, double when);
 
 /* asyncio_taskgroup: Python 3.13's `async with asyncio.TaskGroup() as tg:`.
        asyncio_taskgroup_enter(&f->tg, ASYNCIO_SELF());
@@ -1168,9 +1210,12 @@ int asyncio_finally_pending(const asyncio_finally *state);
 
 /* ASYNCIO_RESULT(): the asyncio_value of the last successful await; read
    it before the next suspension.  ASYNCIO_ERRMSG(): the message of the
-   last failed _RC await. */
+   last failed await (or caught error); it stays readable through later
+   awaits, until the next one fails or the task ends, so it can be passed
+   on after a cleanup.  A message lives as long as its source: a static
+   string, or a buffer in the frame that made it. */
 #define ASYNCIO_RESULT() (asyncio__self->fut.u.value)
-#define ASYNCIO_ERRMSG() (asyncio__self->fut.u.msg)
+#define ASYNCIO_ERRMSG() asyncio__errmsg(asyncio__self)
 
 /* ASYNCIO_AWAIT(fut): wait for a future (or task, gather, ...) to be done;
    resumes at once if it already is. */
@@ -1196,7 +1241,8 @@ int asyncio_finally_pending(const asyncio_finally *state);
     asyncio__child_begin(asyncio__self, asyncio__co, &(child_)->co);           \
     ASYNCIO__LABEL(id_);                                                       \
     if (((rc_) = asyncio__child_step(asyncio__self, asyncio__co, (fn_))) == ASYNCIO_PENDING) \
-        return ASYNCIO_PENDING
+        return ASYNCIO_PENDING;                                                \
+    ASYNCIO__CAUGHT(rc_)
 
 /* ASYNCIO_SLEEP(seconds): asyncio.sleep.  0 (or less) yields to the loop
    once; NaN fails with -EINVAL; huge values sleep until cancelled. */
@@ -1225,7 +1271,7 @@ int asyncio_finally_pending(const asyncio_finally *state);
 #define ASYNCIO_WAIT_FOR_RC(rc_, to_, fut_, secs_) ASYNCIO_WAIT_FOR_RC_AT(__LINE__, rc_, to_, fut_, secs_)
 #define ASYNCIO_WAIT_FOR_RC_AT(id_, rc_, to_, fut_, secs_)                     \
     if (((rc_) = asyncio_timeout_enter((to_), asyncio__self, (secs_))) == 0) { \
-        ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_)                                    \
+        ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_);                                   \
         (rc_) = asyncio_timeout_exit((to_), (rc_));                            \
     }
 
@@ -1261,7 +1307,8 @@ int asyncio_finally_pending(const asyncio_finally *state);
     return ASYNCIO__YIELDED;                                                   \
     ASYNCIO__CASE(id_)                                                         \
     ASYNCIO__RESUMED();                                                        \
-    (rc_) = asyncio__gen_resumed(asyncio__self, asyncio__co)
+    (rc_) = asyncio__gen_resumed(asyncio__self, asyncio__co);                  \
+    ASYNCIO__CAUGHT(rc_)
 
 /* ASYNCIO_FOR(x, fn, gen) { ... }: Python's `async for x in fn(...)`:
    start generator fn on frame gen and run the block once per value, with
@@ -1742,7 +1789,13 @@ int asyncio_remote_done(const asyncio_remote *r);
     if (((rc_) = (begin_)) == ASYNCIO_PENDING) {                               \
         ASYNCIO__SUSPEND(id_);                                                 \
         (rc_) = (end_);                                                        \
-    }
+    }                                                                          \
+    ASYNCIO__CAUGHT(rc_)
+
+/* A failed await: its message is kept for ASYNCIO_ERRMSG(). */
+#define ASYNCIO__CAUGHT(rc_)                                                   \
+    if ((rc_) < 0)                                                             \
+    asyncio__caught(asyncio__self)
 
 /* Record the resume point, return to the loop; execution continues here. */
 #define ASYNCIO__SUSPEND(id_)                                                  \
@@ -1767,6 +1820,7 @@ int asyncio_remote_done(const asyncio_remote *r);
                 ASYNCIO__POINT(id_);                                           \
                 return ASYNCIO_PENDING;                                        \
             } else if ((rc_) != ASYNCIO__YIELDED) {                            \
+                ASYNCIO__CAUGHT(rc_);                                          \
                 if (propagate_)                                                \
                     ASYNCIO__PROPAGATE();                                      \
                 break;                                                         \
@@ -1780,7 +1834,8 @@ int asyncio_remote_done(const asyncio_remote *r);
     ASYNCIO__LABEL(id_);                                                       \
     if (((rc_) = asyncio__gen_step(asyncio__self, asyncio__co, (fn_), (gco_), NULL)) == ASYNCIO_PENDING) \
         return ASYNCIO_PENDING;                                                \
-    (rc_) = asyncio__gen_sent(asyncio__self, asyncio__co, (rc_))
+    (rc_) = asyncio__gen_sent(asyncio__self, asyncio__co, (rc_));              \
+    ASYNCIO__CAUGHT(rc_)
 
 #define ASYNCIO__PROPAGATE()                                                   \
     do {                                                                       \
@@ -1810,6 +1865,8 @@ int asyncio__await_end(asyncio_task *self);
 int asyncio__sleep_begin(asyncio_task *self, double secs);
 int asyncio__sleep_end(asyncio_task *self);
 int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
+void asyncio__caught(asyncio_task *self);
+const char *asyncio__errmsg(asyncio_task *self);
 int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level);
 int asyncio__fd_end(asyncio_task *self);
 int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
@@ -1883,6 +1940,7 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1998,6 +2056,77 @@ static void asyncio__release(asyncio_loop *L, void *p)
     ASYNCIO_FREE(L->cfg.alloc_ctx, h);
 }
 
+/* A map from pointers to pointers, open addressing, at most half full:
+   for the rare facts about tasks that do not earn a field in every task
+   (an error message kept for ASYNCIO_ERRMSG(); in debug builds, the
+   frames tasks run on). */
+typedef struct asyncio__pmap_entry {
+    const void *key;
+    const void *val;
+} asyncio__pmap_entry;
+
+static size_t asyncio__pmap_home(const asyncio__pmap *m, const void *key)
+{
+    return (size_t)(((uintptr_t)key >> 3) * 0x9E3779B97F4A7C15ull) & (m->cap - 1);
+}
+
+static size_t asyncio__pmap_slot(const asyncio__pmap *m, const void *key)
+{
+    size_t i = asyncio__pmap_home(m, key);
+    while (m->e[i].key && m->e[i].key != key)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static const void *asyncio__pmap_get(const asyncio__pmap *m, const void *key)
+{
+    return m->n ? m->e[asyncio__pmap_slot(m, key)].val : NULL;
+}
+
+/* Map key to val, or (val NULL) forget key.  A failed growth forgets the
+   fact; callers treat the map as a cache of it. */
+static void asyncio__pmap_put(asyncio_loop *L, asyncio__pmap *m, const void *key, const void *val)
+{
+    size_t i, j;
+    if (!val) {
+        if (!m->n || !m->e[i = asyncio__pmap_slot(m, key)].key)
+            return;
+        m->n--;
+        for (;;) { /* delete by shifting the cluster back */
+            m->e[i].key = m->e[i].val = NULL;
+            for (j = (i + 1) & (m->cap - 1);; j = (j + 1) & (m->cap - 1)) {
+                size_t home;
+                if (!m->e[j].key)
+                    return;
+                home = asyncio__pmap_home(m, m->e[j].key);
+                if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j))
+                    break;
+            }
+            m->e[i] = m->e[j];
+            i = j;
+        }
+    }
+    if (2 * (m->n + 1) > m->cap) {
+        asyncio__pmap old = *m;
+        size_t k, cap = old.cap ? 2 * old.cap : 64;
+        asyncio__pmap_entry *e = (asyncio__pmap_entry *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, cap * sizeof *e);
+        if (!e)
+            return;
+        memset(e, 0, cap * sizeof *e);
+        m->e = e;
+        m->cap = cap;
+        for (k = 0; k < old.cap; k++)
+            if (old.e[k].key)
+                m->e[asyncio__pmap_slot(m, old.e[k].key)] = old.e[k];
+        ASYNCIO_FREE(L->cfg.alloc_ctx, old.e);
+    }
+    i = asyncio__pmap_slot(m, key);
+    if (!m->e[i].key)
+        m->n++;
+    m->e[i].key = key;
+    m->e[i].val = val;
+}
+
 /* Grow *arr (elements of size elem) to hold at least need; 0 or -ENOMEM. */
 static int asyncio__reserve(asyncio_loop *L, void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -2049,8 +2178,77 @@ static void asyncio__check_thread(const asyncio_loop *L)
 #endif
 
 /* >>errors ---------------------------------------------------------------- */
+/* Application errors named by asyncio_define_error: appended under the
+   global lock, read without it (the count is published after its entry). */
+#define ASYNCIO__MAX_USER_ERRORS 256
+static struct {
+    int code;
+    const char *name, *message;
+} asyncio__user_errors[ASYNCIO__MAX_USER_ERRORS];
+static int asyncio__nuser_errors;
+
+static int asyncio__user_error(int err)
+{
+    int i, n = __atomic_load_n(&asyncio__nuser_errors, __ATOMIC_ACQUIRE);
+    for (i = 0; i < n; i++)
+        if (asyncio__user_errors[i].code == err)
+            return i;
+    return -1;
+}
+
+/* The message of a plain call's last error, per thread; formatted ones
+   live in a per-thread buffer. */
+static ASYNCIO__THREAD_LOCAL const char *asyncio__last_error;
+static ASYNCIO__THREAD_LOCAL char asyncio__last_error_buf[320];
+
+const char *asyncio_errmsg(void) { return asyncio__last_error ? asyncio__last_error : ""; }
+
+/* A plain call fails: err, with msg (NULL: the code's own message). */
+static int asyncio__fail(int err, const char *msg)
+{
+    asyncio__last_error = msg ? msg : asyncio_strerror(err);
+    return err;
+}
+
+static int asyncio__failf(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(asyncio__last_error_buf, sizeof asyncio__last_error_buf, fmt, ap);
+    va_end(ap);
+    asyncio__last_error = asyncio__last_error_buf;
+    return err;
+}
+
+int asyncio_define_error(int code, const char *name, const char *message)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    int i, rc = 0;
+    if (code > ASYNCIO_EUSER || !name)
+        return asyncio__fail(-EINVAL, "define_error: the code must be at or below ASYNCIO_EUSER, with a name");
+    pthread_mutex_lock(&mu);
+    if ((i = asyncio__user_error(code)) < 0) {
+        if ((i = asyncio__nuser_errors) == ASYNCIO__MAX_USER_ERRORS)
+            rc = asyncio__fail(-ENOSPC, "define_error: no room for another application error");
+        else {
+            asyncio__user_errors[i].code = code;
+            asyncio__user_errors[i].name = name;
+            asyncio__user_errors[i].message = message;
+            __atomic_store_n(&asyncio__nuser_errors, i + 1, __ATOMIC_RELEASE);
+        }
+    } else { /* renamed: each pointer is written whole */
+        __atomic_store_n(&asyncio__user_errors[i].name, name, __ATOMIC_RELEASE);
+        __atomic_store_n(&asyncio__user_errors[i].message, message, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&mu);
+    return rc;
+}
+
 const char *asyncio_strerror(int err)
 {
+    int u = err <= ASYNCIO_EUSER ? asyncio__user_error(err) : -1;
+    if (u >= 0 && asyncio__user_errors[u].message)
+        return __atomic_load_n(&asyncio__user_errors[u].message, __ATOMIC_ACQUIRE);
     switch (err) {
 #define ASYNCIO__TEXT(name, value, text) case value: return text;
         ASYNCIO_ERRORS(ASYNCIO__TEXT)
@@ -2058,7 +2256,7 @@ const char *asyncio_strerror(int err)
     case 0:
         return "success";
     default:
-        return err < 0 && err > -4000 ? strerror(-err) : "unknown error";
+        return err < 0 && err > -4000 ? strerror(-err) : err < ASYNCIO_EUSER ? "application error" : "unknown error";
     }
 }
 
@@ -2071,6 +2269,9 @@ const char *asyncio_strerror(int err)
 
 const char *asyncio_err_name(int err)
 {
+    int u = err <= ASYNCIO_EUSER ? asyncio__user_error(err) : -1;
+    if (u >= 0)
+        return __atomic_load_n(&asyncio__user_errors[u].name, __ATOMIC_ACQUIRE);
     switch (err) {
     case 0:
         return "OK";
@@ -2773,8 +2974,10 @@ static void asyncio__run_waiters(asyncio_future *f)
 int asyncio_future_set_result(asyncio_future *fut, asyncio_value value)
 {
     ASYNCIO__CHECK(fut);
-    if (asyncio__state(fut) != ASYNCIO__S_PENDING || fut->kind == ASYNCIO__K_TASK)
-        return ASYNCIO_EINVALIDSTATE;
+    if (fut->kind == ASYNCIO__K_TASK)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_result: a Task's result is its coroutine's to set");
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_result: the future is already done");
     fut->u.value = value;
     asyncio__complete(fut, ASYNCIO__S_DONE, 0);
     return 0;
@@ -2784,9 +2987,11 @@ int asyncio_future_set_error(asyncio_future *fut, int err, const char *msg)
 {
     ASYNCIO__CHECK(fut);
     if (err >= 0)
-        return -EINVAL;
-    if (asyncio__state(fut) != ASYNCIO__S_PENDING || fut->kind == ASYNCIO__K_TASK)
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(-EINVAL, "set_error: the error code must be negative");
+    if (fut->kind == ASYNCIO__K_TASK)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_error: a Task's outcome is its coroutine's to set");
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_error: the future is already done");
     fut->u.msg = msg ? msg : asyncio_strerror(err);
     asyncio__complete(fut, ASYNCIO__S_DONE, err);
     return 0;
@@ -2855,7 +3060,9 @@ int asyncio_future_cancelled(const asyncio_future *fut)
 int asyncio_future_error(const asyncio_future *fut)
 {
     ASYNCIO__CHECK(fut);
-    return asyncio__state(fut) == ASYNCIO__S_PENDING ? ASYNCIO_EINVALIDSTATE : fut->x.err;
+    if (asyncio__state(fut) == ASYNCIO__S_PENDING)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "Exception is not set.");
+    return fut->x.err;
 }
 
 const char *asyncio_future_errmsg(const asyncio_future *fut)
@@ -2871,6 +3078,10 @@ int asyncio_future_result(const asyncio_future *fut, asyncio_value *value)
     int err = asyncio_future_error(fut);
     if (err == 0 && value)
         *value = fut->u.value;
+    else if (err == ASYNCIO_EINVALIDSTATE && asyncio__state(fut) == ASYNCIO__S_PENDING)
+        return asyncio__fail(err, "Result is not set.");
+    else if (err)
+        return asyncio__fail(err, fut->u.msg); /* Python raises the future's exception */
     return err;
 }
 
@@ -2890,13 +3101,13 @@ int asyncio_future_add_done_callback(asyncio_future *fut, asyncio_done_fn fn, vo
     ASYNCIO_ASSERT(fn != NULL);
     cb = (asyncio__usercb *)asyncio__alloc(fut->loop, sizeof *cb);
     if (!cb)
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "add_done_callback: no memory");
     cb->hook.fn = asyncio__usercb_run;
     cb->fn = fn;
     cb->arg = arg;
     if (asyncio__add_waiter(fut, (uintptr_t)cb | ASYNCIO__W_HOOK) < 0) {
         asyncio__release(fut->loop, cb);
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "add_done_callback: no memory");
     }
     return 0;
 }
@@ -3024,6 +3235,18 @@ int asyncio__cleanup_leave(asyncio_task *self, asyncio_finally *state)
 
 int asyncio_finally_pending(const asyncio_finally *state) { return state->rc; }
 
+void asyncio__caught(asyncio_task *self)
+{
+    asyncio__pmap_put(self->fut.loop, &self->fut.loop->errmsgs, self, self->fut.u.msg);
+}
+
+const char *asyncio__errmsg(asyncio_task *self)
+{
+    asyncio_loop *L = self->fut.loop;
+    const char *kept = L->errmsgs.n ? (const char *)asyncio__pmap_get(&L->errmsgs, self) : NULL;
+    return kept ? kept : self->fut.u.msg;
+}
+
 /* >>task ------------------------------------------------------------------ */
 static void asyncio__fd_unwait(asyncio_loop *L, asyncio_future *w);
 
@@ -3047,72 +3270,6 @@ static void asyncio__registry_remove(asyncio_loop *L, asyncio_task *t)
 }
 
 #if ASYNCIO_DEBUG
-/* The frames of pending tasks, for the check that a frame is not given
-   to a second task while the first still runs on it: open addressing on
-   the frame's address, kept at most half full. */
-typedef struct asyncio__frame_use {
-    const void *frame;
-    asyncio_task *task;
-} asyncio__frame_use;
-
-static size_t asyncio__frames_slot(const asyncio_loop *L, const void *frame)
-{
-    size_t i = (size_t)(((uintptr_t)frame >> 3) * 0x9E3779B97F4A7C15ull) & (L->capframes - 1);
-    while (L->frames[i].frame && L->frames[i].frame != frame)
-        i = (i + 1) & (L->capframes - 1);
-    return i;
-}
-
-static asyncio_task *asyncio__frames_get(const asyncio_loop *L, const void *frame)
-{
-    return L->capframes ? L->frames[asyncio__frames_slot(L, frame)].task : NULL;
-}
-
-/* Record that task runs on frame, or (task NULL) that it ended. */
-static void asyncio__frames_put(asyncio_loop *L, const void *frame, asyncio_task *task)
-{
-    size_t i, j;
-    if (!task) {
-        if (!L->capframes || !L->frames[i = asyncio__frames_slot(L, frame)].frame)
-            return;
-        L->nframes--;
-        for (;;) { /* delete by shifting the cluster back */
-            L->frames[i].frame = NULL;
-            L->frames[i].task = NULL;
-            for (j = (i + 1) & (L->capframes - 1);; j = (j + 1) & (L->capframes - 1)) {
-                size_t home;
-                if (!L->frames[j].frame)
-                    return;
-                home = (size_t)(((uintptr_t)L->frames[j].frame >> 3) * 0x9E3779B97F4A7C15ull) & (L->capframes - 1);
-                if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j))
-                    break;
-            }
-            L->frames[i] = L->frames[j];
-            i = j;
-        }
-    }
-    if (2 * (L->nframes + 1) > L->capframes) {
-        asyncio__frame_use *old = L->frames;
-        size_t oldcap = L->capframes, k;
-        asyncio__frame_use *grown =
-            (asyncio__frame_use *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, (oldcap ? 2 * oldcap : 64) * sizeof *grown);
-        if (!grown)
-            return; /* a check skipped, no harm done */
-        memset(grown, 0, (oldcap ? 2 * oldcap : 64) * sizeof *grown);
-        L->frames = grown;
-        L->capframes = oldcap ? 2 * oldcap : 64;
-        for (k = 0; k < oldcap; k++)
-            if (old[k].frame)
-                L->frames[asyncio__frames_slot(L, old[k].frame)] = old[k];
-        ASYNCIO_FREE(L->cfg.alloc_ctx, old);
-    }
-    i = asyncio__frames_slot(L, frame);
-    if (!L->frames[i].frame)
-        L->nframes++;
-    L->frames[i].frame = frame;
-    L->frames[i].task = task;
-}
-
 /* A debug build's word on a misuse it caught, with where the task was
    created, before the assertion stops the program. */
 static void asyncio__misuse(asyncio_loop *L, const asyncio_task *t, const char *what)
@@ -3132,8 +3289,10 @@ static void asyncio__task_finish(asyncio_task *t, int rc)
                               "asyncio_taskgroup_exit): its children would use the group's memory after it");
         ASYNCIO_ASSERT(!t->groups);
     }
-    asyncio__frames_put(L, t->frame, NULL);
+    asyncio__pmap_put(L, &L->frames, t->frame, NULL);
 #endif
+    if (L->errmsgs.n)
+        asyncio__pmap_put(L, &L->errmsgs, t, NULL);
     asyncio__registry_remove(L, t);
     if (rc == 0 && (t->fut.state & ASYNCIO__F_CANCEL)) {
         /* cancelled while it ran and then returned: cancelled, its value
@@ -3174,11 +3333,10 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
     ASYNCIO_ASSERT(loop != NULL && fn != NULL && frame != NULL);
     ASYNCIO__CHECK_THREAD(loop);
     if (loop->closed)
-        return NULL;
-    if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + 1, sizeof *loop->tasks) < 0)
-        return NULL;
-    if (!t && !(t = (asyncio_task *)asyncio__alloc(loop, sizeof *t)))
-        return NULL;
+        return asyncio__fail(ASYNCIO_ELOOPCLOSED, "create_task: Event loop is closed"), (asyncio_task *)NULL;
+    if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + 1, sizeof *loop->tasks) < 0 ||
+        (!t && !(t = (asyncio_task *)asyncio__alloc(loop, sizeof *t))))
+        return asyncio__fail(-ENOMEM, "create_task: no memory"), (asyncio_task *)NULL;
     asyncio__future_setup(&t->fut, loop, ASYNCIO__K_TASK);
     if (!storage)
         t->fut.state |= ASYNCIO__F_OWNED;
@@ -3195,12 +3353,12 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
 #if ASYNCIO_DEBUG
     t->groups = 0;
     {
-        asyncio_task *other = asyncio__frames_get(loop, frame);
+        const asyncio_task *other = (const asyncio_task *)asyncio__pmap_get(&loop->frames, frame);
         if (other) {
             asyncio__misuse(loop, other, "still runs on the frame a new task was given");
             ASYNCIO_ASSERT(!"a frame reused while its task is pending");
         }
-        asyncio__frames_put(loop, frame, t);
+        asyncio__pmap_put(loop, &loop->frames, frame, t);
     }
 #endif
     ((asyncio_coro *)frame)->lc = 0;
@@ -3270,9 +3428,9 @@ int asyncio_task_free(asyncio_task *task)
 {
     ASYNCIO__CHECK(&task->fut);
     if (!(task->fut.state & ASYNCIO__F_OWNED))
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "task_free: the task is in your storage, not the loop's");
     if (asyncio__state(&task->fut) == ASYNCIO__S_PENDING || (task->fut.state & ASYNCIO__F_LINKED))
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "task_free: the task is still pending");
     asyncio__release(task->fut.loop, task);
     return 0;
 }
@@ -3695,7 +3853,7 @@ static asyncio_handle *asyncio__handle_new(asyncio_loop *L, asyncio_handle *h, a
 int asyncio_call_soon(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg)
 {
     if (!(h = asyncio__handle_new(loop, h, fn, arg)))
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "call_soon: no memory");
     asyncio__enqueue(loop, &h->fut);
     return 0;
 }
@@ -3703,11 +3861,11 @@ int asyncio_call_soon(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn
 static int asyncio__call_at_ns(asyncio_loop *L, asyncio_handle *h, long long when, asyncio_callback fn, void *arg)
 {
     if (!(h = asyncio__handle_new(L, h, fn, arg)))
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "call_later: no memory");
     if (asyncio__timer_add(L, &h->fut, when) < 0) {
         if (h->fut.state & ASYNCIO__F_OWNED)
             asyncio__release(L, h);
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "call_later: no memory");
     }
     return 0;
 }
@@ -3716,7 +3874,7 @@ int asyncio_call_later(asyncio_loop *loop, asyncio_handle *h, double delay, asyn
 {
     long long ns;
     if (asyncio__secs_to_ns_signed(delay, &ns) < 0)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "call_later: the delay is NaN");
     return asyncio__call_at_ns(loop, h, asyncio__deadline(loop, ns), fn, arg);
 }
 
@@ -3724,7 +3882,7 @@ int asyncio_call_at(asyncio_loop *loop, asyncio_handle *h, double when, asyncio_
 {
     long long ns;
     if (asyncio__secs_to_ns_signed(when, &ns) < 0)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "call_at: the time is NaN");
     return asyncio__call_at_ns(loop, h, ns, fn, arg);
 }
 
@@ -3852,7 +4010,7 @@ static int asyncio__gather_start(asyncio_gather_t *g)
     for (i = 0; i < g->n; i++)
         if (asyncio__add_waiter(asyncio_gather_child(g, i), (uintptr_t)&g->hook | ASYNCIO__W_HOOK) < 0) {
             asyncio__gather_detach(g);
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "gather: no memory");
         }
     return 0;
 }
@@ -3883,10 +4041,10 @@ int asyncio_gather_map_at(asyncio_gather_t *g, asyncio_loop *loop, asyncio_task 
     size_t i;
     ASYNCIO_ASSERT(g != NULL && loop != NULL && ((tasks != NULL && frames != NULL) || n == 0));
     if (loop->closed)
-        return ASYNCIO_ELOOPCLOSED;
+        return asyncio__fail(ASYNCIO_ELOOPCLOSED, "gather_map: Event loop is closed");
     /* reserve first: either every task is created or none */
     if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + n, sizeof *loop->tasks) < 0)
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "gather_map: no memory");
     asyncio__gather_setup(g, loop, n, flags);
     g->tasks = tasks;
     for (i = 0; i < n; i++)
@@ -3926,9 +4084,12 @@ int asyncio_wait(asyncio_wait_t *w, asyncio_loop *loop, asyncio_future *const *f
     size_t i;
     int rc;
     ASYNCIO_ASSERT(w != NULL && loop != NULL);
-    if (n == 0 || !futs || timeout != timeout ||
-        (mode != ASYNCIO_ALL_COMPLETED && mode != ASYNCIO_FIRST_COMPLETED && mode != ASYNCIO_FIRST_EXCEPTION))
-        return -EINVAL;
+    if (n == 0 || !futs)
+        return asyncio__fail(-EINVAL, "Set of Tasks/Futures is empty."); /* Python's ValueError */
+    if (mode != ASYNCIO_ALL_COMPLETED && mode != ASYNCIO_FIRST_COMPLETED && mode != ASYNCIO_FIRST_EXCEPTION)
+        return asyncio__failf(-EINVAL, "wait: invalid return_when value: %d", (int)mode);
+    if (timeout != timeout)
+        return asyncio__fail(-EINVAL, "wait: the timeout is NaN");
     asyncio__future_setup(&w->fut, loop, ASYNCIO__K_WAIT);
     w->hook.fn = asyncio__wait_child_done;
     w->futs = futs;
@@ -3942,7 +4103,7 @@ int asyncio_wait(asyncio_wait_t *w, asyncio_loop *loop, asyncio_future *const *f
         if (asyncio__add_waiter(futs[i], (uintptr_t)&w->hook | ASYNCIO__W_HOOK) < 0) {
             asyncio_handle_cancel(&w->timer);
             asyncio__detach_hooks(futs, n, &w->hook);
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "wait: no memory");
         }
     return 0;
 }
@@ -3992,7 +4153,7 @@ int asyncio_as_completed(asyncio_as_completed_t *ac, asyncio_loop *loop, asyncio
     int rc;
     ASYNCIO_ASSERT(ac != NULL && loop != NULL && (futs != NULL || n == 0));
     if (timeout != timeout)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "as_completed: the timeout is NaN");
     asyncio__future_setup(&ac->fut, loop, ASYNCIO__K_ASCOMPLETED);
     ac->hook.fn = asyncio__ac_child_done;
     ac->futs = futs;
@@ -4006,7 +4167,7 @@ int asyncio_as_completed(asyncio_as_completed_t *ac, asyncio_loop *loop, asyncio
         if (asyncio__add_waiter(futs[i], (uintptr_t)&ac->hook | ASYNCIO__W_HOOK) < 0) {
             asyncio_handle_cancel(&ac->timer);
             asyncio__detach_hooks((asyncio_future *const *)futs, n, &ac->hook);
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "as_completed: no memory");
         }
     return 0;
 }
@@ -4050,7 +4211,9 @@ int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inne
         asyncio__copy_outcome(&s->fut, inner);
         return 0;
     }
-    return asyncio__add_waiter(inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK);
+    if (asyncio__add_waiter(inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK) < 0)
+        return asyncio__fail(-ENOMEM, "shield: no memory");
+    return 0;
 }
 
 /* timeout scopes */
@@ -4064,32 +4227,72 @@ static void asyncio__timeout_fire(asyncio_loop *L, void *arg)
     asyncio_task_cancel(to->task);
 }
 
-int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay)
+/* Arm the timer for to->when (CPython's reschedule). */
+static int asyncio__timeout_arm(asyncio_timeout *to)
 {
-    asyncio_loop *L = task->fut.loop;
+    asyncio_loop *L = to->task->fut.loop;
     long long ns;
+    asyncio_handle_cancel(&to->timer);
+    asyncio__handle_idle(L, &to->timer);
+    if (to->when >= ASYNCIO_NEVER)
+        return 0;
+    if (asyncio__secs_to_ns_signed(to->when, &ns) < 0 || ns == ASYNCIO__NEVER)
+        return 0;
+    if (ns <= asyncio__now(L))
+        return asyncio_call_soon(L, &to->timer, asyncio__timeout_fire, to);
+    return asyncio__call_at_ns(L, &to->timer, ns, asyncio__timeout_fire, to);
+}
+
+int asyncio_timeout_enter_at(asyncio_timeout *to, asyncio_task *task, double when)
+{
     int rc;
     ASYNCIO_ASSERT(to != NULL);
     ASYNCIO__CHECK(&task->fut);
-    asyncio__handle_idle(L, &to->timer);
+    if ((to->state == ASYNCIO__TO_ARMED || to->state == ASYNCIO__TO_EXPIRING) && to->task == task &&
+        to->timer.fut.kind == ASYNCIO__K_HANDLE && to->timer.fut.loop == task->fut.loop) {
+        task->fut.u.msg = "Timeout has already been entered";
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, task->fut.u.msg);
+    }
+    if (when != when) {
+        to->state = ASYNCIO__TO_EXITED;
+        task->fut.u.msg = "timeout: the deadline is NaN";
+        return asyncio__fail(-EINVAL, task->fut.u.msg);
+    }
+    asyncio__handle_idle(task->fut.loop, &to->timer);
     to->task = task;
+    to->when = when;
     to->cancelling = task->fut.ncancel;
     to->state = ASYNCIO__TO_ARMED;
-    if (asyncio__secs_to_ns(delay, &ns) < 0) {
+    if ((rc = asyncio__timeout_arm(to)) < 0) {
         to->state = ASYNCIO__TO_EXITED;
-        task->fut.u.msg = "timeout: delay is NaN";
-        return -EINVAL;
-    }
-    if (ns == ASYNCIO__NEVER)
-        return 0;
-    rc = ns == 0 ? asyncio_call_soon(L, &to->timer, asyncio__timeout_fire, to)
-                 : asyncio__call_at_ns(L, &to->timer, asyncio__deadline(L, ns), asyncio__timeout_fire, to);
-    if (rc < 0) {
-        to->state = ASYNCIO__TO_EXITED;
-        task->fut.u.msg = asyncio_strerror(rc);
+        task->fut.u.msg = asyncio_errmsg();
     }
     return rc;
 }
+
+int asyncio_timeout_enter(asyncio_timeout *to, asyncio_task *task, double delay)
+{
+    if (delay != delay) {
+        task->fut.u.msg = "timeout: delay is NaN";
+        return asyncio__fail(-EINVAL, task->fut.u.msg);
+    }
+    return asyncio_timeout_enter_at(to, task, delay >= ASYNCIO_NEVER ? ASYNCIO_NEVER
+                                                : asyncio_loop_time(task->fut.loop) + delay);
+}
+
+int asyncio_timeout_reschedule(asyncio_timeout *to, double when)
+{
+    static const char *const why[] = {"Timeout has not been entered", "", "Cannot change state of expiring Timeout",
+                                      "Cannot change state of expired Timeout", "Cannot change state of finished Timeout"};
+    if (to->state != ASYNCIO__TO_ARMED)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, why[to->state <= ASYNCIO__TO_EXITED ? to->state : 0]);
+    if (when != when)
+        return asyncio__fail(-EINVAL, "timeout: the deadline is NaN");
+    to->when = when;
+    return asyncio__timeout_arm(to);
+}
+
+double asyncio_timeout_when(const asyncio_timeout *to) { return to->when; }
 
 int asyncio_timeout_exit(asyncio_timeout *to, int rc)
 {
@@ -4119,21 +4322,22 @@ int asyncio_fd_add(asyncio_loop *loop, int fd)
     asyncio__fd *e;
     int flags, rc;
     if (fd < 0 || (flags = fcntl(fd, F_GETFL)) < 0)
-        return -EBADF;
+        return asyncio__failf(-EBADF, "fd_add: %d is not an open file descriptor", fd);
     if (asyncio__fd_get(loop, fd))
-        return -EEXIST;
+        return asyncio__failf(-EEXIST, "fd_add: fd %d is already added to the loop", fd);
     if ((size_t)fd >= loop->capfds) {
         size_t old = loop->capfds;
         if (asyncio__reserve(loop, (void **)&loop->fds, &loop->capfds, (size_t)fd + 1, sizeof *loop->fds) < 0)
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "fd_add: no memory");
         memset(loop->fds + old, 0, (loop->capfds - old) * sizeof *loop->fds);
     }
     if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return -errno;
+        return asyncio__failf(-errno, "fd_add: cannot make fd %d non-blocking: %s", fd, strerror(errno));
     e = &loop->fds[fd];
     e->ready = 0;
     if ((rc = asyncio__backend_add(loop, fd, e->gen)) < 0)
-        return rc;
+        return asyncio__failf(rc, "fd_add: the %s backend cannot watch fd %d: %s%s", asyncio_backend_name(), fd,
+                              asyncio_strerror(rc), rc == -EPERM ? " (a regular file? use the file calls)" : "");
     e->added = 1;
     return 0;
 }
@@ -4154,7 +4358,7 @@ int asyncio_fd_close(asyncio_loop *loop, int fd)
 {
     asyncio__fd *e = asyncio__fd_get(loop, fd);
     if (!e)
-        return -EBADF;
+        return asyncio__failf(-EBADF, "fd_close: fd %d is not added to the loop", fd);
     asyncio__backend_del(loop, fd);
     e->added = 0;
     e->gen++; /* waiters see -EBADF; late events are dropped */
@@ -5597,7 +5801,7 @@ static void asyncio__lock_hand_on(asyncio_lock *lock)
 int asyncio_lock_release(asyncio_lock *lock)
 {
     if (!lock->locked)
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "Lock is not acquired.");
     lock->locked = 0;
     asyncio__lock_hand_on(lock);
     return 0;
@@ -5646,7 +5850,7 @@ static void asyncio__semaphore_wake_next(asyncio_semaphore *sem)
 int asyncio_semaphore_release(asyncio_semaphore *sem)
 {
     if (sem->bound >= 0 && sem->value >= sem->bound)
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "BoundedSemaphore released too many times");
     sem->value++;
     asyncio__semaphore_wake_next(sem);
     return 0;
@@ -5661,7 +5865,7 @@ void asyncio_condition_init(asyncio_condition *cond, asyncio_lock *lock)
 int asyncio_condition_notify(asyncio_condition *cond, int n)
 {
     if (!cond->lock->locked)
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "cannot notify on un-acquired lock");
     while (n-- > 0 && asyncio__wake_first(cond->lock->loop, &cond->waiters))
         ;
     return 0;
@@ -5856,14 +6060,14 @@ int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item)
 {
     size_t i;
     if (q->shutdown)
-        return ASYNCIO_EQUEUESHUTDOWN;
+        return asyncio__fail(ASYNCIO_EQUEUESHUTDOWN, "put_nowait: the queue is shut down");
     if (asyncio_queue_full(q))
-        return ASYNCIO_EQUEUEFULL;
+        return asyncio__fail(ASYNCIO_EQUEUEFULL, "put_nowait: the queue is full");
     if (q->count == q->cap) { /* unbounded: grow, keeping the ring's order */
         size_t ncap = q->cap ? 2 * q->cap : 16;
         asyncio_value *n = (asyncio_value *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * sizeof *n);
         if (!n)
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "put_nowait: no memory to grow the queue");
         for (i = 0; i < q->count; i++)
             n[i] = q->items[(q->head + i) % q->cap];
         ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
@@ -5920,7 +6124,7 @@ int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item)
 int asyncio_queue_task_done(asyncio_queue *q)
 {
     if (!q->unfinished)
-        return ASYNCIO_EINVALIDSTATE;
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "task_done() called too many times");
     if (--q->unfinished == 0)
         while (asyncio__wake_first(q->loop, &q->joiners))
             ;
@@ -6176,16 +6380,20 @@ int asyncio_taskgroup_create_task_at(asyncio_taskgroup *tg, asyncio_task *storag
 {
     asyncio_task *t;
     ASYNCIO_ASSERT(tg != NULL);
-    if (!tg->entered || (tg->leaving && !tg->ntasks) || tg->aborting)
-        return ASYNCIO_EINVALIDSTATE;
+    if (!tg->entered)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "TaskGroup has not been entered");
+    if (tg->leaving && !tg->ntasks)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "TaskGroup is finished");
+    if (tg->aborting)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "TaskGroup is shutting down");
     if (tg->parent->fut.loop->closed)
-        return ASYNCIO_ELOOPCLOSED;
+        return asyncio__fail(ASYNCIO_ELOOPCLOSED, "TaskGroup: Event loop is closed");
     /* a slot for every child that could still fail */
     if (asyncio__taskgroup_reserve(tg, tg->nerrors + tg->ntasks + 1) < 0)
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "TaskGroup.create_task: no memory");
     t = asyncio_task_create_at(tg->parent->fut.loop, storage, fn, frame, name, file, line);
     if (!t)
-        return -ENOMEM;
+        return -ENOMEM; /* create_task said why */
     /* a new task has no waiter yet, so this needs no memory */
     asyncio__add_waiter(&t->fut, (uintptr_t)&tg->hook | ASYNCIO__W_HOOK);
     tg->ntasks++;
@@ -6315,16 +6523,16 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
     int rc;
     ASYNCIO_ASSERT(fn != NULL);
     if (signum <= 0 || signum >= NSIG || signum == SIGKILL || signum == SIGSTOP)
-        return -EINVAL;
+        return asyncio__failf(-EINVAL, "add_signal_handler: %d is not a signal a handler can catch", signum);
     if (!sg) {
         int unowned = -1;
         if (__atomic_load_n(&asyncio__sig_write_fd, __ATOMIC_SEQ_CST) >= 0)
-            return -EBUSY;
+            return asyncio__fail(-EBUSY, "add_signal_handler: another loop owns the signals");
         if (!(sg = (asyncio__signals *)asyncio__alloc(loop, sizeof *sg)))
-            return -ENOMEM;
+            return asyncio__fail(-ENOMEM, "add_signal_handler: no memory");
         memset(sg, 0, sizeof *sg);
         if (pipe(sg->pipe) < 0) {
-            rc = -errno;
+            rc = asyncio__failf(-errno, "add_signal_handler: no pipe: %s", strerror(errno));
             asyncio__release(loop, sg);
             return rc;
         }
@@ -6332,7 +6540,7 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
         fcntl(sg->pipe[1], F_SETFD, FD_CLOEXEC);
         fcntl(sg->pipe[1], F_SETFL, O_NONBLOCK);
         if (!ASYNCIO__CAS(&asyncio__sig_write_fd, &unowned, sg->pipe[1]))
-            rc = -EBUSY; /* another loop won the race */
+            rc = asyncio__fail(-EBUSY, "add_signal_handler: another loop owns the signals"); /* it won the race */
         else if ((rc = asyncio_fd_add(loop, sg->pipe[0])) < 0)
             ASYNCIO__STORE(&asyncio__sig_write_fd, -1);
         if (rc < 0) {
@@ -6350,7 +6558,7 @@ int asyncio_add_signal_handler(asyncio_loop *loop, int signum, asyncio_callback 
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(signum, &sa, NULL) < 0)
-        return -errno;
+        return asyncio__failf(-errno, "add_signal_handler: sigaction(%d): %s", signum, strerror(errno));
     sg->on[signum].fn = fn;
     sg->on[signum].arg = arg;
     return 0;
@@ -6464,16 +6672,19 @@ int asyncio_call_soon_threadsafe(asyncio_loop *loop, asyncio_handle *h, asyncio_
 {
     int owned = !h, rc;
     if (!loop || !fn)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "call_soon_threadsafe: no loop or no callback");
     if (owned && !(h = (asyncio_handle *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL, sizeof *h)))
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "call_soon_threadsafe: no memory");
     asyncio__future_setup(&h->fut, loop, ASYNCIO__K_HANDLE);
     h->fut.state = (unsigned char)(ASYNCIO__F_XPOSTED | (owned ? ASYNCIO__F_OWNED : 0));
     h->fn = fn;
     h->arg = arg;
-    if ((rc = asyncio__xpost(loop, &h->fut)) < 0 && owned)
-        ASYNCIO_FREE(loop->cfg.alloc_ctx, h);
-    return rc;
+    if ((rc = asyncio__xpost(loop, &h->fut)) < 0) {
+        if (owned)
+            ASYNCIO_FREE(loop->cfg.alloc_ctx, h);
+        return asyncio__fail(rc, "call_soon_threadsafe: Event loop is closed");
+    }
+    return 0;
 }
 
 void asyncio_loop_ref(asyncio_loop *loop) { ASYNCIO__ADD(&loop->xrefs, 1); }
@@ -6571,9 +6782,10 @@ static int asyncio__executor_create(asyncio_executor **out, int max_workers)
 {
     asyncio_executor *ex;
     if (max_workers < 1 || max_workers > ASYNCIO_MAX_WORKERS)
-        return -EINVAL;
+        return asyncio__failf(-EINVAL, "executor: max_workers must be between 1 and %d, not %d", ASYNCIO_MAX_WORKERS,
+                              max_workers);
     if (!(ex = (asyncio_executor *)ASYNCIO_REALLOC(NULL, NULL, sizeof *ex)))
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "executor: no memory");
     memset(ex, 0, sizeof *ex);
     pthread_mutex_init(&ex->mu, NULL);
     asyncio__cond_init(&ex->work);
@@ -6844,19 +7056,22 @@ static void asyncio__work_cancel(asyncio_work *w)
 int asyncio_executor_new(asyncio_executor **ex, int max_workers)
 {
     if (!ex)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "executor_new: nowhere to put the executor");
     return asyncio__executor_create(ex, max_workers);
 }
 
 int asyncio_executor_configure(asyncio_executor *ex, int max_workers, double idle_timeout)
 {
     long long ns = -1;
-    if (max_workers < 1 || max_workers > ASYNCIO_MAX_WORKERS || idle_timeout != idle_timeout)
-        return -EINVAL;
+    if (max_workers < 1 || max_workers > ASYNCIO_MAX_WORKERS)
+        return asyncio__failf(-EINVAL, "executor: max_workers must be between 1 and %d, not %d", ASYNCIO_MAX_WORKERS,
+                              max_workers);
+    if (idle_timeout != idle_timeout)
+        return asyncio__fail(-EINVAL, "executor: the idle timeout is NaN");
     if (idle_timeout >= 0)
         asyncio__secs_to_ns(idle_timeout, &ns);
     if (!ex && !(ex = asyncio__default_executor()))
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "executor: no memory for the default executor");
     pthread_mutex_lock(&ex->mu);
     ex->max = max_workers;
     ex->idle_ns = ns;
@@ -6868,7 +7083,8 @@ int asyncio_executor_configure(asyncio_executor *ex, int max_workers, double idl
 int asyncio_executor_shutdown(asyncio_executor *ex)
 {
     if (!ex || ex == ASYNCIO__LOAD(&asyncio__default_ex))
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "executor_shutdown: no executor, or the default one (it lives as long as the "
+                                      "process)");
     pthread_mutex_lock(&ex->mu);
     ex->closing = 1;
     pthread_cond_broadcast(&ex->work);
@@ -6992,7 +7208,7 @@ int asyncio_run_coroutine_threadsafe_at(asyncio_remote *r, asyncio_loop *loop, a
 {
     int rc;
     if (!r || !loop || !fn || !frame)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "run_coroutine_threadsafe: no handle, loop, function or frame");
     pthread_once(&asyncio__global_once, asyncio__global_init);
     memset(r, 0, sizeof *r);
     r->fn = fn;
@@ -7006,10 +7222,11 @@ int asyncio_run_coroutine_threadsafe_at(asyncio_remote *r, asyncio_loop *loop, a
     r->start.arg = r;
     if ((rc = asyncio__xpost(loop, &r->start.fut)) < 0) {
         r->out.err = rc;
-        r->out.msg = asyncio_strerror(rc);
+        r->out.msg = "run_coroutine_threadsafe: Event loop is closed";
         ASYNCIO__STORE(&r->state, ASYNCIO__REMOTE_DONE);
+        return asyncio__fail(rc, r->out.msg);
     }
-    return rc;
+    return 0;
 }
 
 int asyncio_remote_cancel(asyncio_remote *r)
@@ -7041,11 +7258,12 @@ const char *asyncio_remote_errmsg(const asyncio_remote *r)
 int asyncio_remote_result(asyncio_remote *r, double timeout, asyncio_value *value)
 {
     if (timeout != timeout)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "remote_result: the timeout is NaN");
     if (!asyncio_remote_done(r)) {
         long long ns = -1;
         if (asyncio__running && asyncio__running == r->start.fut.loop)
-            return -EDEADLK;
+            return asyncio__fail(-EDEADLK, "remote_result: called on the loop's own thread, it would wait for "
+                                           "itself");
         if (timeout >= 0)
             asyncio__secs_to_ns(timeout, &ns);
         pthread_mutex_lock(&asyncio__global);
@@ -7053,11 +7271,11 @@ int asyncio_remote_result(asyncio_remote *r, double timeout, asyncio_value *valu
             ;
         pthread_mutex_unlock(&asyncio__global);
         if (!asyncio_remote_done(r))
-            return ASYNCIO_ETIMEDOUT;
+            return asyncio__fail(ASYNCIO_ETIMEDOUT, "remote_result: the coroutine has not finished yet");
     }
     if (!r->out.err && value)
         *value = r->out.value;
-    return r->out.err;
+    return r->out.err ? asyncio__fail(r->out.err, r->out.msg) : 0;
 }
 
 /* At close: a posted handle that never ran.  A remote's own are settled
@@ -7155,12 +7373,17 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
     asyncio__list_init(&loop->running);
     loop->fired = (struct asyncio__fired *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
                                                            ASYNCIO__MAXEVENTS * sizeof *loop->fired);
+    loop->xq = ASYNCIO__XQ_CLOSED; /* until it is ready: other threads are refused */
+    loop->closed = 1;
     if (!loop->fired)
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "loop_init: no memory");
     if ((rc = asyncio__backend_init(loop)) < 0) {
         ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fired);
-        return rc;
+        return asyncio__failf(rc, "loop_init: cannot create the %s backend: %s", asyncio_backend_name(),
+                              asyncio_strerror(rc));
     }
+    loop->xq = 0;
+    loop->closed = 0;
     return 0;
 }
 
@@ -7273,11 +7496,11 @@ static int asyncio__run(asyncio_loop *L, asyncio_future *until)
     asyncio_loop *outer = asyncio__running;
     int rc = 0;
     if (L->closed)
-        return ASYNCIO_ELOOPCLOSED;
+        return asyncio__fail(ASYNCIO_ELOOPCLOSED, "Event loop is closed");
     if (L->in_run)
-        return ASYNCIO_ELOOPRUNNING;
+        return asyncio__fail(ASYNCIO_ELOOPRUNNING, "This event loop is already running");
     if (until && (rc = asyncio__add_waiter(until, (uintptr_t)&stop | ASYNCIO__W_HOOK)) < 0)
-        return rc;
+        return asyncio__fail(rc, "run_until_complete: no memory");
     L->in_run = 1;
     L->thread = &asyncio__running;
     asyncio__running = L;
@@ -7299,8 +7522,9 @@ int asyncio_loop_run_until_complete(asyncio_loop *loop, asyncio_future *fut)
     if ((rc = asyncio__run(loop, fut)) < 0)
         return rc;
     if (asyncio__state(fut) == ASYNCIO__S_PENDING)
-        return ASYNCIO_ESTALLED; /* stopped before fut was done */
-    return asyncio_future_error(fut);
+        return asyncio__fail(ASYNCIO_ESTALLED, "Event loop stopped before Future completed.");
+    rc = asyncio_future_error(fut);
+    return rc ? asyncio__fail(rc, asyncio_future_errmsg(fut)) : 0;
 }
 
 int asyncio_loop_run_forever(asyncio_loop *loop)
@@ -7331,7 +7555,7 @@ int asyncio_loop_close(asyncio_loop *loop)
     if (loop->closed)
         return 0;
     if (loop->in_run)
-        return ASYNCIO_ELOOPRUNNING;
+        return asyncio__fail(ASYNCIO_ELOOPRUNNING, "Cannot close a running event loop");
     asyncio__signals_close(loop);
     asyncio__threads_close(loop);
     for (i = 0; i < loop->ntasks; i++)
@@ -7348,10 +7572,11 @@ int asyncio_loop_close(asyncio_loop *loop)
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->gens);
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->far);
 #if ASYNCIO_DEBUG
-    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->frames);
-    loop->frames = NULL;
-    loop->nframes = loop->capframes = 0;
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->frames.e);
+    memset(&loop->frames, 0, sizeof loop->frames);
 #endif
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->errmsgs.e);
+    memset(&loop->errmsgs, 0, sizeof loop->errmsgs);
     loop->gens = NULL;
     loop->far = NULL;
     loop->ngens = loop->nfar = loop->capgens = loop->capfar = 0;

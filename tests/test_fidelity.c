@@ -661,3 +661,178 @@ void test_asyncio_run_closes_generators_left_open(void)
     CHECK_STR(trace_get(), "main-got-0 got-0 main-returns cleanup-start cleanup-start cleanup-done cleanup-done "
                            "after-run");
 }
+
+/* ---- errors that say what went wrong ----------------------------------- */
+/* CPython's messages (3.13):
+     asyncio.Lock().release()                 RuntimeError 'Lock is not acquired.'
+     BoundedSemaphore(1).release()            ValueError 'BoundedSemaphore released too many times'
+     asyncio.Condition().notify()             RuntimeError 'cannot notify on un-acquired lock'
+     asyncio.Queue().task_done()              ValueError 'task_done() called too many times'
+     loop.create_future().result()            InvalidStateError 'Result is not set.'
+     loop.create_future().exception()         InvalidStateError 'Exception is not set.'
+     await asyncio.wait([])                   ValueError 'Set of Tasks/Futures is empty.' */
+void test_plain_calls_say_what_went_wrong(void)
+{
+    asyncio_loop loop;
+    asyncio_lock lock;
+    asyncio_semaphore sem;
+    asyncio_condition cond;
+    asyncio_queue q;
+    asyncio_future f;
+    asyncio_wait_t w;
+    asyncio_executor *ex;
+    vloop_init(&loop);
+    CHECK_STR(asyncio_errmsg(), "");
+    asyncio_lock_init(&lock, &loop);
+    CHECK_EQ(asyncio_lock_release(&lock), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "Lock is not acquired.");
+    asyncio_semaphore_init(&sem, &loop, 1, 1);
+    CHECK_EQ(asyncio_semaphore_release(&sem), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "BoundedSemaphore released too many times");
+    asyncio_condition_init(&cond, &lock);
+    CHECK_EQ(asyncio_condition_notify(&cond, 1), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "cannot notify on un-acquired lock");
+    asyncio_queue_init(&q, &loop, ASYNCIO_FIFO, NULL, 0);
+    CHECK_EQ(asyncio_queue_task_done(&q), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "task_done() called too many times");
+    asyncio_future_init(&f, &loop);
+    CHECK_EQ(asyncio_future_result(&f, NULL), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "Result is not set.");
+    CHECK_EQ(asyncio_future_error(&f), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "Exception is not set.");
+    CHECK_EQ(asyncio_wait(&w, &loop, NULL, 0, ASYNCIO_ALL_COMPLETED, -1), -EINVAL);
+    CHECK_STR(asyncio_errmsg(), "Set of Tasks/Futures is empty.");
+    CHECK_EQ(asyncio_future_set_error(&f, ASYNCIO_EUSER, "broken"), 0);
+    CHECK_EQ(asyncio_future_result(&f, NULL), ASYNCIO_EUSER); /* the future's own error and message */
+    CHECK_STR(asyncio_errmsg(), "broken");
+    CHECK_EQ(asyncio_future_set_result(&f, asyncio_int(1)), ASYNCIO_EINVALIDSTATE);
+    CHECK_STR(asyncio_errmsg(), "set_result: the future is already done");
+    CHECK_EQ(asyncio_fd_add(&loop, -1), -EBADF);
+    CHECK_STR(asyncio_errmsg(), "fd_add: -1 is not an open file descriptor");
+    CHECK_EQ(asyncio_executor_new(&ex, 0), -EINVAL);
+    CHECK_STR(asyncio_errmsg(), "executor: max_workers must be between 1 and 1024, not 0");
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+    CHECK_EQ(asyncio_loop_run_forever(&loop), ASYNCIO_ELOOPCLOSED);
+    CHECK_STR(asyncio_errmsg(), "Event loop is closed");
+}
+
+/* Application errors named once (Python's exception classes). */
+void test_applications_name_their_errors(void)
+{
+    enum { EVALUE = ASYNCIO_EUSER - 1, EKEY = ASYNCIO_EUSER - 2 };
+    CHECK_STR(asyncio_err_name(EVALUE), "EUSER");
+    CHECK_EQ(asyncio_define_error(EVALUE, "ValueError", "invalid value"), 0);
+    CHECK_EQ(asyncio_define_error(EKEY, "KeyError", NULL), 0);
+    CHECK_STR(asyncio_err_name(EVALUE), "ValueError");
+    CHECK_STR(asyncio_strerror(EVALUE), "invalid value");
+    CHECK_STR(asyncio_err_name(EKEY), "KeyError");
+    CHECK_STR(asyncio_strerror(EKEY), "application error");
+    CHECK_EQ(asyncio_define_error(EVALUE, "BadValue", "bad value"), 0); /* renamed */
+    CHECK_STR(asyncio_err_name(EVALUE), "BadValue");
+    CHECK_STR(asyncio_err_name(ASYNCIO_EUSER - 3), "EUSER");
+    CHECK_EQ(asyncio_define_error(-5, "Nope", NULL), -EINVAL);
+    CHECK_EQ(asyncio_define_error(EVALUE, NULL, NULL), -EINVAL);
+    CHECK_STR(asyncio_err_name(-ENOENT), "ENOENT");
+}
+
+/* ASYNCIO_ERRMSG() survives later awaits: it can be passed on after a
+   cleanup that awaited. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_future f;
+    int rc;
+} passon_t;
+static int passon(asyncio_task *self, void *frame)
+{
+    passon_t *f = (passon_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_future_init(&f->f, ASYNCIO_LOOP());
+    asyncio_future_set_error(&f->f, ASYNCIO_EUSER, "the original reason");
+    ASYNCIO_AWAIT_RC(f->rc, &f->f);
+    ASYNCIO_SLEEP(0.1); /* say goodbye, then report */
+    ASYNCIO_YIELD();
+    ASYNCIO_RAISE(f->rc, ASYNCIO_ERRMSG());
+    ASYNCIO_END();
+}
+void test_errmsg_survives_later_awaits(void)
+{
+    passon_t f;
+    asyncio_outcome out;
+    CHECK_EQ(run_virtual(passon, &f, &out), ASYNCIO_EUSER);
+    CHECK_STR(out.msg, "the original reason");
+}
+
+/* ---- timeout scopes: when, reschedule, timeout_at, never --------------- */
+/*  async with asyncio.timeout(1) as cm:
+        tr(f"when={cm.when()-t0:.1f}"); cm.reschedule(loop.time() + 3)
+        await asyncio.sleep(2); tr("survived")
+    try:
+        async with asyncio.timeout_at(loop.time() + 0.5) as cm: await asyncio.sleep(1)
+    except TimeoutError: tr(f"expired={cm.expired()} t=...")
+    try: cm.reschedule(loop.time() + 1)
+    except RuntimeError as e: tr(f"after:{e}")
+    cm2 = asyncio.timeout(None)
+    try:
+        async with cm2:
+            tr(f"none={cm2.when() is None}"); cm2.reschedule(loop.time() - 1); await asyncio.sleep(1)
+    except TimeoutError: tr(f"past t=...")
+    cm3 = asyncio.timeout(5)
+    try: cm3.reschedule(1)
+    except RuntimeError as e: tr(f"before:{e}")
+    try:
+        async with cm3:
+            async with cm3: pass
+    except RuntimeError as e: tr(f"reenter:{e}")
+    3.12 and 3.13: when=1.0 survived expired=True t=2.5 after:Cannot change state of expired
+    Timeout none=True past t=2.5 before:Timeout has not been entered reenter:Timeout has
+    already been entered */
+typedef struct {
+    asyncio_coro co;
+    asyncio_timeout cm, cm3;
+    double t0;
+    int rc;
+} to_t;
+static int timeouts_main(asyncio_task *self, void *frame)
+{
+    to_t *f = (to_t *)frame;
+    asyncio_loop *L = self->fut.loop;
+    ASYNCIO_BEGIN(self, f);
+    f->t0 = asyncio_loop_time(L);
+    CHECK_EQ(asyncio_timeout_enter(&f->cm, self, 1), 0);
+    trace("when=%.1f", asyncio_timeout_when(&f->cm) - f->t0);
+    CHECK_EQ(asyncio_timeout_reschedule(&f->cm, asyncio_loop_time(L) + 3), 0);
+    ASYNCIO_SLEEP_RC(f->rc, 2);
+    f->rc = asyncio_timeout_exit(&f->cm, f->rc);
+    CHECK_EQ(f->rc, 0);
+    trace("survived");
+    CHECK_EQ(asyncio_timeout_enter_at(&f->cm, self, asyncio_loop_time(L) + 0.5), 0);
+    ASYNCIO_SLEEP_RC(f->rc, 1);
+    if ((f->rc = asyncio_timeout_exit(&f->cm, f->rc)) == ASYNCIO_ETIMEDOUT)
+        trace("expired=%s t=%.1f", asyncio_timeout_expired(&f->cm) ? "True" : "False", asyncio_loop_time(L) - f->t0);
+    if (asyncio_timeout_reschedule(&f->cm, asyncio_loop_time(L) + 1) == ASYNCIO_EINVALIDSTATE)
+        trace("after:%s", asyncio_errmsg());
+    CHECK_EQ(asyncio_timeout_enter(&f->cm, self, ASYNCIO_NEVER), 0);
+    trace("none=%s", asyncio_timeout_when(&f->cm) == ASYNCIO_NEVER ? "True" : "False");
+    CHECK_EQ(asyncio_timeout_reschedule(&f->cm, asyncio_loop_time(L) - 1), 0);
+    ASYNCIO_SLEEP_RC(f->rc, 1);
+    if ((f->rc = asyncio_timeout_exit(&f->cm, f->rc)) == ASYNCIO_ETIMEDOUT)
+        trace("past t=%.1f", asyncio_loop_time(L) - f->t0);
+    memset(&f->cm3, 0, sizeof f->cm3); /* asyncio.timeout(5), not entered */
+    if (asyncio_timeout_reschedule(&f->cm3, 1) == ASYNCIO_EINVALIDSTATE)
+        trace("before:%s", asyncio_errmsg());
+    CHECK_EQ(asyncio_timeout_enter(&f->cm3, self, 5), 0);
+    if (asyncio_timeout_enter(&f->cm3, self, 5) == ASYNCIO_EINVALIDSTATE)
+        trace("reenter:%s", asyncio_errmsg());
+    CHECK_EQ(asyncio_timeout_exit(&f->cm3, 0), 0);
+    ASYNCIO_END();
+}
+void test_timeout_scopes_when_reschedule_and_never(void)
+{
+    to_t f;
+    memset(&f, 0, sizeof f);
+    trace_reset();
+    CHECK_EQ(run_virtual(timeouts_main, &f, NULL), 0);
+    CHECK_STR(trace_get(), "when=1.0 survived expired=True t=2.5 after:Cannot change state of expired Timeout "
+                           "none=True past t=2.5 before:Timeout has not been entered reenter:Timeout has already "
+                           "been entered");
+}
