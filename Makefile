@@ -122,6 +122,9 @@ test-compile:
 	  done; \
 	  check $$cxx -std=gnu++17 -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -c tests/macros.cc -o $(BUILD)/compile/macros.o; \
 	done; \
+	if command -v clang >/dev/null; then \
+	  check clang -std=gnu99 -fsyntax-only -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -Itests $(TEST_SRC) examples/*.c; \
+	fi; \
 	for cc in gcc clang; do command -v $$cc >/dev/null || continue; for labels in 0 1; do \
 	  for t in await_in_sync_finally:asyncio_cannot_suspend_in_synchronous_FINALLY \
 	           two_suspensions_on_a_line:asyncio_one_suspension_per_line__; do \

@@ -685,6 +685,11 @@ typedef struct asyncio_wait_t {
 
 int asyncio_wait(asyncio_wait_t *w, asyncio_loop *loop, asyncio_future *const *futs, size_t n,
                  asyncio_wait_mode mode, double timeout);
+/* asyncio_wait_sets: Python's `done, pending = await asyncio.wait(...)`:
+   the futures done and those still pending, each array in argument order
+   (either may be NULL; each needs room for n).  Returns how many are
+   done. */
+size_t asyncio_wait_sets(const asyncio_wait_t *w, asyncio_future **done, asyncio_future **pending);
 
 /* asyncio_as_completed: Python's as_completed.  Each call of
    asyncio_as_completed_next returns a future to await, which completes
@@ -716,6 +721,13 @@ typedef struct asyncio_shield_t {
 } asyncio_shield_t;
 
 int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inner);
+/* asyncio_shield_coro(s, loop, task, fn, frame): Python's shield(coro()):
+   start fn(frame) as a task in your storage `task` and shield it.
+   Returns 0, or the error of asyncio_create_task. */
+#define asyncio_shield_coro(s, loop, task, fn, frame)                          \
+    asyncio_shield_coro_at((s), (loop), (task), (fn), (frame), #fn, __FILE__, __LINE__)
+int asyncio_shield_coro_at(asyncio_shield_t *s, asyncio_loop *loop, asyncio_task *task, asyncio_fn fn, void *frame,
+                           const char *name, const char *file, int line);
 
 /* "No deadline": a timeout's when (Python's None); any delay or time at
    least this large means never. */
@@ -1193,6 +1205,7 @@ void asyncio_server_close(asyncio_server *srv);
             asyncio__rc = asyncio__lost_resume(asyncio__self, __FILE__, ASYNCIO__LC_KEY); \
         if (asyncio__self->fut.loop->ngens)                                    \
             asyncio__gens_abandon(asyncio__self, asyncio__co);                 \
+        ASYNCIO__LC_END                                                        \
         break;                                                                 \
     }                                                                          \
     if (0)                                                                     \
@@ -1274,6 +1287,21 @@ int asyncio_finally_pending(const asyncio_finally *state);
         ASYNCIO_AWAIT_RC_AT(id_, rc_, fut_);                                   \
         (rc_) = asyncio_timeout_exit((to_), (rc_));                            \
     }
+
+/* ASYNCIO_WAIT_FOR_CORO(to, task, fn, frame, seconds): wait_for on a
+   coroutine, as Python's wait_for(coro(), t): fn(frame) runs as a task in
+   your storage `task` (never NULL), cancelled and awaited on timeout. */
+#define ASYNCIO_WAIT_FOR_CORO(to_, task_, fn_, frame_, secs_)                   \
+    ASYNCIO_WAIT_FOR_CORO_AT(__LINE__, to_, task_, fn_, frame_, secs_)
+#define ASYNCIO_WAIT_FOR_CORO_AT(id_, to_, task_, fn_, frame_, secs_)           \
+    ASYNCIO_WAIT_FOR_CORO_RC_AT(id_, asyncio__rc, to_, task_, fn_, frame_, secs_); \
+    ASYNCIO__PROPAGATE()
+#define ASYNCIO_WAIT_FOR_CORO_RC(rc_, to_, task_, fn_, frame_, secs_)           \
+    ASYNCIO_WAIT_FOR_CORO_RC_AT(__LINE__, rc_, to_, task_, fn_, frame_, secs_)
+#define ASYNCIO_WAIT_FOR_CORO_RC_AT(id_, rc_, to_, task_, fn_, frame_, secs_)   \
+    if (((rc_) = asyncio__spawned(asyncio__self,                               \
+                                  asyncio_create_task(asyncio__self->fut.loop, (task_), fn_, (frame_)))) == 0) \
+        ASYNCIO_WAIT_FOR_RC_AT(id_, rc_, to_, &(task_)->fut, secs_)
 
 /* Async generators (Python's `async def` with `yield`).  A generator is a
    coroutine whose body yields values with ASYNCIO_YIELD_VALUE; it runs
@@ -1464,40 +1492,72 @@ asyncio_predicate_op *asyncio_condition_wait_for_op(asyncio_predicate_op *op, as
                                                     int (*pred)(void *arg), void *arg);
 int asyncio_condition_wait_for(asyncio_task *self, void *frame);
 
-/* Python's `async with lock:` (or a semaphore, or a condition's lock) as
-   a scope: the coroutine asyncio_with acquires, runs the coroutine body
-   on frame inline, and releases on every way out of it: return, error,
-   cancellation.  It completes with the body's result or error; cancelled
-   while acquiring, it never runs the body and holds nothing.
+/* Python's `async with` as a scope, for a lock, a semaphore (or a
+   condition's lock), or any async context manager: the coroutine
+   asyncio_with enters, runs the coroutine body on frame inline, and exits
+   on every way out of it: return, error, cancellation.  It completes with
+   the body's result or error; if entering fails or is cancelled, the body
+   never runs and there is nothing to exit.
        ASYNCIO_AWAIT_CORO(asyncio_with,
                           asyncio_with_lock(&f->with, &lock, critical, &f->crit));
    For a whole coroutine, acquiring at the top and releasing in
-   ASYNCIO_FINALLY (when held) is the same thing without a second body. */
+   ASYNCIO_FINALLY (when held) is the same thing without a second body.
+
+   An async context manager (Python's __aenter__ / __aexit__) is two
+   coroutines on one frame that begins with an asyncio_context.  enter's
+   result is the `as` value, kept in the context's value for the body.
+   exit runs however the body ended and may await; err and msg tell it
+   how (0, or the error: ASYNCIO_ECANCELLED on cancellation).  exit
+   returning a nonzero .i suppresses the body's error (a truthy
+   __aexit__: asyncio_with then completes with 0); an error of its own
+   replaces the body's. */
+typedef struct asyncio_context {
+    asyncio_coro co;
+    asyncio_value value; /* what enter returned */
+    int err;             /* for exit: how the body ended */
+    const char *msg;
+} asyncio_context;
+
 typedef struct asyncio_with_op {
     asyncio_coro co;
     asyncio_sync_op acquire;
+    asyncio_context *cm;
+    asyncio_fn enter, exit;
     asyncio_fn body;
     void *frame;
     int held;
+    asyncio_finally fin;
 } asyncio_with_op;
 
 asyncio_with_op *asyncio_with_lock(asyncio_with_op *w, asyncio_lock *lock, asyncio_fn body, void *frame);
 asyncio_with_op *asyncio_with_semaphore(asyncio_with_op *w, asyncio_semaphore *sem, asyncio_fn body,
                                         void *frame);
+asyncio_with_op *asyncio_with_context(asyncio_with_op *w, asyncio_context *cm, asyncio_fn enter, asyncio_fn exit,
+                                      asyncio_fn body, void *frame);
 int asyncio_with(asyncio_task *self, void *frame);
 
-/* Queues: FIFO, LIFO or priority (smallest .i first), of asyncio_value
-   items (one word: a number or a pointer, copied in).  Bounded queues
-   keep their items in caller storage (capacity values) and never
-   allocate; unbounded ones (storage NULL) grow with the loop's allocator.
-   put and get are coroutines (asyncio_queue_io) that wait while full /
-   empty; a getter woken and then cancelled leaves the item to the next,
-   a cancelled putter inserted nothing. */
+/* Queues: FIFO, LIFO or priority, of asyncio_value items (one word: a
+   number or a pointer, copied in).  A priority queue's items carry a
+   priority beside their value (Python's (priority, data) tuples): the
+   smallest priority comes out first, ties in the order of the values' .i
+   (Python compares the data: the same for numbers); an item put without
+   one has its own .i as priority.  Bounded queues keep their items in
+   caller storage and never allocate; unbounded ones (storage NULL) grow
+   with the loop's allocator.  put and get are coroutines
+   (asyncio_queue_io) that wait while full / empty; a getter woken and
+   then cancelled leaves the item to the next, a cancelled putter
+   inserted nothing. */
 typedef enum asyncio_queue_kind { ASYNCIO_FIFO, ASYNCIO_LIFO, ASYNCIO_PRIORITY } asyncio_queue_kind;
+
+/* An item of a priority queue, and the storage a bounded one needs. */
+typedef struct asyncio_priority_item {
+    long long priority;
+    asyncio_value value;
+} asyncio_priority_item;
 
 typedef struct asyncio_queue {
     asyncio_loop *loop;
-    asyncio_value *items;
+    void *items; /* asyncio_value, or asyncio_priority_item for PRIORITY */
     size_t cap, head, count, unfinished;
     int bounded, shutdown;
     asyncio_queue_kind kind;
@@ -1509,11 +1569,13 @@ typedef struct asyncio_queue_op {
     asyncio_queue *q;
     int kind, woken;
     asyncio_value value;
+    long long priority;
 } asyncio_queue_op;
 
-/* asyncio_queue_init: storage holds capacity items (a bounded queue), or
-   is NULL for an unbounded one (capacity ignored). */
-void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, asyncio_value *storage,
+/* asyncio_queue_init: storage holds capacity items -- asyncio_value, or
+   asyncio_priority_item for ASYNCIO_PRIORITY -- (a bounded queue), or is
+   NULL for an unbounded one (capacity ignored). */
+void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, void *storage,
                         size_t capacity);
 /* asyncio_queue_free: release an unbounded queue's storage. */
 void asyncio_queue_free(asyncio_queue *q);
@@ -1521,6 +1583,10 @@ void asyncio_queue_free(asyncio_queue *q);
    ASYNCIO_EQUEUEEMPTY, ASYNCIO_EQUEUESHUTDOWN, or -ENOMEM (unbounded). */
 int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item);
 int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item);
+/* The same with the item's priority (for FIFO and LIFO queues it is
+   ignored on the way in and 0 on the way out; priority may be NULL). */
+int asyncio_queue_put_priority_nowait(asyncio_queue *q, long long priority, asyncio_value item);
+int asyncio_queue_get_priority_nowait(asyncio_queue *q, long long *priority, asyncio_value *item);
 /* asyncio_queue_qsize / _empty / _full. */
 size_t asyncio_queue_qsize(const asyncio_queue *q);
 int asyncio_queue_empty(const asyncio_queue *q);
@@ -1534,8 +1600,12 @@ int asyncio_queue_task_done(asyncio_queue *q);
    getter and putter wakes with that error. */
 void asyncio_queue_shutdown(asyncio_queue *q, int immediate);
 /* Setup calls for the coroutine asyncio_queue_io: put (result 0), get
-   (result: the item), join (result 0 once every item is task_done). */
+   (result: the item; its priority in asyncio_queue_op_priority(op)), join
+   (result 0 once every item is task_done). */
 asyncio_queue_op *asyncio_queue_put(asyncio_queue_op *op, asyncio_queue *q, asyncio_value item);
+asyncio_queue_op *asyncio_queue_put_priority(asyncio_queue_op *op, asyncio_queue *q, long long priority,
+                                             asyncio_value item);
+long long asyncio_queue_op_priority(const asyncio_queue_op *op);
 asyncio_queue_op *asyncio_queue_get(asyncio_queue_op *op, asyncio_queue *q);
 asyncio_queue_op *asyncio_queue_join(asyncio_queue_op *op, asyncio_queue *q);
 int asyncio_queue_io(asyncio_task *self, void *frame);
@@ -1744,6 +1814,13 @@ int asyncio_remote_done(const asyncio_remote *r);
 #endif
 #define ASYNCIO__CASE(id_) ASYNCIO__LNAME(id_):
 #define ASYNCIO__ON_TO(id_) ASYNCIO__CASE(id_)
+/* clang rejects `goto *` in a body that takes no label's address (one
+   without suspension points): take one that is never used. */
+#define ASYNCIO__LC_END                                                        \
+    if (0) {                                                                   \
+        ASYNCIO__SET_LC(end);                                                  \
+        ASYNCIO__CASE(end);                                                    \
+    }
 #else
 #define ASYNCIO__LC_KEY asyncio__co->lc
 #define ASYNCIO__LC_RESUME
@@ -1753,6 +1830,7 @@ int asyncio_remote_done(const asyncio_remote *r);
         goto ASYNCIO__LNAME(id_)
 #define ASYNCIO__CASE(id_) case (id_): ASYNCIO__LNAME(id_):
 #define ASYNCIO__ON_TO(id_) ASYNCIO__FALLTHROUGH; ASYNCIO__CASE(id_)
+#define ASYNCIO__LC_END
 #endif
 
 /* A suspension point in the body: it may not stand in a synchronous
@@ -1866,6 +1944,7 @@ int asyncio__sleep_begin(asyncio_task *self, double secs);
 int asyncio__sleep_end(asyncio_task *self);
 int asyncio__raise_code(asyncio_task *self, int err, const char *msg);
 void asyncio__caught(asyncio_task *self);
+int asyncio__spawned(asyncio_task *self, const asyncio_task *task);
 const char *asyncio__errmsg(asyncio_task *self);
 int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level);
 int asyncio__fd_end(asyncio_task *self);
@@ -3240,6 +3319,17 @@ void asyncio__caught(asyncio_task *self)
     asyncio__pmap_put(self->fut.loop, &self->fut.loop->errmsgs, self, self->fut.u.msg);
 }
 
+/* A task the coroutine started for an await (ASYNCIO_WAIT_FOR_CORO): 0,
+   or why it could not. */
+int asyncio__spawned(asyncio_task *self, const asyncio_task *task)
+{
+    if (task)
+        return 0;
+    self->fut.u.msg = asyncio_errmsg();
+    asyncio__caught(self);
+    return self->fut.loop->closed ? ASYNCIO_ELOOPCLOSED : -ENOMEM;
+}
+
 const char *asyncio__errmsg(asyncio_task *self)
 {
     asyncio_loop *L = self->fut.loop;
@@ -4072,6 +4162,20 @@ static void asyncio__wait_child_done(asyncio__waiter *hook, asyncio_future *chil
         asyncio__wait_finish(w);
 }
 
+size_t asyncio_wait_sets(const asyncio_wait_t *w, asyncio_future **done, asyncio_future **pending)
+{
+    size_t i, nd = 0, np = 0;
+    for (i = 0; i < w->n; i++) {
+        if (asyncio_future_done(w->futs[i])) {
+            if (done)
+                done[nd] = w->futs[i];
+            nd++;
+        } else if (pending)
+            pending[np++] = w->futs[i];
+    }
+    return nd;
+}
+
 static void asyncio__wait_timeout(asyncio_loop *L, void *arg)
 {
     (void)L;
@@ -4214,6 +4318,16 @@ int asyncio_shield(asyncio_shield_t *s, asyncio_loop *loop, asyncio_future *inne
     if (asyncio__add_waiter(inner, (uintptr_t)&s->hook | ASYNCIO__W_HOOK) < 0)
         return asyncio__fail(-ENOMEM, "shield: no memory");
     return 0;
+}
+
+int asyncio_shield_coro_at(asyncio_shield_t *s, asyncio_loop *loop, asyncio_task *task, asyncio_fn fn, void *frame,
+                           const char *name, const char *file, int line)
+{
+    if (!task)
+        return asyncio__fail(-EINVAL, "shield: the coroutine's task needs storage");
+    if (!asyncio_task_create_at(loop, task, fn, frame, name, file, line))
+        return loop->closed ? ASYNCIO_ELOOPCLOSED : -ENOMEM;
+    return asyncio_shield(s, loop, &task->fut);
 }
 
 /* timeout scopes */
@@ -5991,6 +6105,7 @@ typedef struct asyncio__frame {
 
 static asyncio_with_op *asyncio__with_setup(asyncio_with_op *w, asyncio_fn body, void *frame)
 {
+    w->cm = NULL;
     w->body = body;
     w->frame = frame;
     return w;
@@ -6009,25 +6124,47 @@ asyncio_with_op *asyncio_with_semaphore(asyncio_with_op *w, asyncio_semaphore *s
     return asyncio__with_setup(w, body, frame);
 }
 
+asyncio_with_op *asyncio_with_context(asyncio_with_op *w, asyncio_context *cm, asyncio_fn enter, asyncio_fn exit,
+                                      asyncio_fn body, void *frame)
+{
+    asyncio__with_setup(w, body, frame);
+    w->cm = cm;
+    w->enter = enter;
+    w->exit = exit;
+    return w;
+}
+
 int asyncio_with(asyncio_task *self, void *frame)
 {
     asyncio_with_op *w = (asyncio_with_op *)frame;
     ASYNCIO_BEGIN(self, w);
     w->held = 0;
-    ASYNCIO_AWAIT_CORO(asyncio_acquire, &w->acquire);
+    if (w->cm) {
+        ASYNCIO_AWAIT_CORO(w->enter, w->cm);
+        w->cm->value = ASYNCIO_RESULT();
+    } else {
+        ASYNCIO_AWAIT_CORO(asyncio_acquire, &w->acquire);
+    }
     w->held = 1;
     ASYNCIO_AWAIT_CORO(w->body, (asyncio__frame *)w->frame);
     ASYNCIO_RETURN(ASYNCIO_RESULT());
-    ASYNCIO_FINALLY
-    if (w->held && w->acquire.kind == ASYNCIO__SYNC_LOCK)
-        asyncio_lock_release((asyncio_lock *)w->acquire.obj);
-    else if (w->held)
-        asyncio_semaphore_release((asyncio_semaphore *)w->acquire.obj);
+    ASYNCIO_FINALLY_ASYNC(w->fin) {
+        if (w->held && w->cm) {
+            w->cm->err = asyncio_finally_pending(&w->fin);
+            w->cm->msg = w->cm->err ? (const char *)w->fin.saved.p : NULL;
+            ASYNCIO_AWAIT_CORO(w->exit, w->cm);
+            if (ASYNCIO_RESULT().i && w->cm->err) /* suppressed */
+                ASYNCIO_RETURN(asyncio_int(0));
+        } else if (w->held && w->acquire.kind == ASYNCIO__SYNC_LOCK)
+            asyncio_lock_release((asyncio_lock *)w->acquire.obj);
+        else if (w->held)
+            asyncio_semaphore_release((asyncio_semaphore *)w->acquire.obj);
+    }
     ASYNCIO_END();
 }
 
 /* >>queue ----------------------------------------------------------------- */
-void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, asyncio_value *storage,
+void asyncio_queue_init(asyncio_queue *q, asyncio_loop *loop, asyncio_queue_kind kind, void *storage,
                         size_t capacity)
 {
     ASYNCIO_ASSERT(q != NULL && loop != NULL && (!storage || capacity > 0));
@@ -6054,71 +6191,92 @@ size_t asyncio_queue_qsize(const asyncio_queue *q) { return q->count; }
 int asyncio_queue_empty(const asyncio_queue *q) { return q->count == 0; }
 int asyncio_queue_full(const asyncio_queue *q) { return q->bounded && q->count >= q->cap; }
 
-static int asyncio__qless(asyncio_value a, asyncio_value b) { return a.i < b.i; }
+/* A priority queue is a binary min-heap of items[0, count); FIFO and LIFO
+   queues a ring of values from head. */
+static int asyncio__qless(const asyncio_priority_item *a, const asyncio_priority_item *b)
+{
+    return a->priority < b->priority || (a->priority == b->priority && a->value.i < b->value.i);
+}
 
-int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item)
+int asyncio_queue_put_priority_nowait(asyncio_queue *q, long long priority, asyncio_value value)
 {
     size_t i;
     if (q->shutdown)
         return asyncio__fail(ASYNCIO_EQUEUESHUTDOWN, "put_nowait: the queue is shut down");
     if (asyncio_queue_full(q))
         return asyncio__fail(ASYNCIO_EQUEUEFULL, "put_nowait: the queue is full");
-    if (q->count == q->cap) { /* unbounded: grow, keeping the ring's order */
-        size_t ncap = q->cap ? 2 * q->cap : 16;
-        asyncio_value *n = (asyncio_value *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * sizeof *n);
+    if (q->count == q->cap) { /* unbounded: grow, keeping the order */
+        size_t ncap = q->cap ? 2 * q->cap : 16,
+               size = q->kind == ASYNCIO_PRIORITY ? sizeof(asyncio_priority_item) : sizeof(asyncio_value);
+        char *n = (char *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * size);
         if (!n)
             return asyncio__fail(-ENOMEM, "put_nowait: no memory to grow the queue");
-        for (i = 0; i < q->count; i++)
-            n[i] = q->items[(q->head + i) % q->cap];
+        for (i = 0; i < q->count; i++) /* a heap starts at 0 and does not wrap */
+            memcpy(n + i * size, (char *)q->items + (q->head + i) % q->cap * size, size);
         ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
         q->items = n;
         q->cap = ncap;
         q->head = 0;
     }
-    if (q->kind == ASYNCIO_PRIORITY) { /* a binary min-heap in items[0, count) */
-        i = q->count;
-        while (i > 0 && asyncio__qless(item, q->items[(i - 1) / 2])) {
-            q->items[i] = q->items[(i - 1) / 2];
-            i = (i - 1) / 2;
-        }
-        q->items[i] = item;
+    if (q->kind == ASYNCIO_PRIORITY) {
+        asyncio_priority_item *h = (asyncio_priority_item *)q->items, item;
+        item.priority = priority;
+        item.value = value;
+        for (i = q->count; i > 0 && asyncio__qless(&item, &h[(i - 1) / 2]); i = (i - 1) / 2)
+            h[i] = h[(i - 1) / 2];
+        h[i] = item;
     } else
-        q->items[(q->head + q->count) % q->cap] = item;
+        ((asyncio_value *)q->items)[(q->head + q->count) % q->cap] = value;
     q->count++;
     q->unfinished++;
     asyncio__wake_first(q->loop, &q->getters);
     return 0;
 }
 
-int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item)
+int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item)
 {
+    return asyncio_queue_put_priority_nowait(q, item.i, item);
+}
+
+int asyncio_queue_get_priority_nowait(asyncio_queue *q, long long *priority, asyncio_value *item)
+{
+    long long p = 0;
     if (!q->count)
-        return q->shutdown ? ASYNCIO_EQUEUESHUTDOWN : ASYNCIO_EQUEUEEMPTY;
+        return q->shutdown ? asyncio__fail(ASYNCIO_EQUEUESHUTDOWN, "get_nowait: the queue is shut down")
+                           : asyncio__fail(ASYNCIO_EQUEUEEMPTY, "get_nowait: the queue is empty");
     if (q->kind == ASYNCIO_FIFO) {
-        *item = q->items[q->head];
+        *item = ((asyncio_value *)q->items)[q->head];
         q->head = (q->head + 1) % q->cap;
         q->count--;
     } else if (q->kind == ASYNCIO_LIFO)
-        *item = q->items[(q->head + --q->count) % q->cap];
+        *item = ((asyncio_value *)q->items)[(q->head + --q->count) % q->cap];
     else {
-        asyncio_value last = q->items[--q->count];
+        asyncio_priority_item *h = (asyncio_priority_item *)q->items, last = h[--q->count];
         size_t i = 0;
-        *item = q->items[0];
+        p = h[0].priority;
+        *item = h[0].value;
         for (;;) {
             size_t c = 2 * i + 1;
             if (c >= q->count)
                 break;
-            if (c + 1 < q->count && asyncio__qless(q->items[c + 1], q->items[c]))
+            if (c + 1 < q->count && asyncio__qless(&h[c + 1], &h[c]))
                 c++;
-            if (!asyncio__qless(q->items[c], last))
+            if (!asyncio__qless(&h[c], &last))
                 break;
-            q->items[i] = q->items[c];
+            h[i] = h[c];
             i = c;
         }
-        q->items[i] = last;
+        h[i] = last;
     }
+    if (priority)
+        *priority = p;
     asyncio__wake_first(q->loop, &q->putters);
     return 0;
+}
+
+int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item)
+{
+    return asyncio_queue_get_priority_nowait(q, NULL, item);
 }
 
 int asyncio_queue_task_done(asyncio_queue *q)
@@ -6154,8 +6312,19 @@ static asyncio_queue_op *asyncio__queue_setup(asyncio_queue_op *op, asyncio_queu
     op->q = q;
     op->kind = kind;
     op->value = v;
+    op->priority = v.i;
     return op;
 }
+
+asyncio_queue_op *asyncio_queue_put_priority(asyncio_queue_op *op, asyncio_queue *q, long long priority,
+                                             asyncio_value item)
+{
+    asyncio__queue_setup(op, q, ASYNCIO__Q_PUT, item);
+    op->priority = priority;
+    return op;
+}
+
+long long asyncio_queue_op_priority(const asyncio_queue_op *op) { return op->priority; }
 
 asyncio_queue_op *asyncio_queue_put(asyncio_queue_op *op, asyncio_queue *q, asyncio_value item)
 {
@@ -6201,12 +6370,12 @@ int asyncio_queue_io(asyncio_task *self, void *frame)
         }
     }
     if (op->kind == ASYNCIO__Q_PUT) {
-        if ((rc = asyncio_queue_put_nowait(q, op->value)) < 0)
-            ASYNCIO_RAISE(rc, NULL);
+        if ((rc = asyncio_queue_put_priority_nowait(q, op->priority, op->value)) < 0)
+            ASYNCIO_RAISE(rc, asyncio_errmsg());
         ASYNCIO_RETURN(asyncio_int(0));
     }
-    if ((rc = asyncio_queue_get_nowait(q, &op->value)) < 0)
-        ASYNCIO_RAISE(rc, NULL);
+    if ((rc = asyncio_queue_get_priority_nowait(q, &op->priority, &op->value)) < 0)
+        ASYNCIO_RAISE(rc, asyncio_errmsg());
     ASYNCIO_RETURN(op->value);
     ASYNCIO_END();
 }

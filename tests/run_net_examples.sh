@@ -274,6 +274,22 @@ if start_server http_server -j 2; then
     stop_server http_server "$PID"
 fi
 
+# ---- graceful_shutdown: goodbye to every client on SIGTERM --------------
+if [ -x "$build/graceful_shutdown" ] && start_server graceful_shutdown; then
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT" && printf 'hi\n' >&3 && timeout 10 cat <&3) >"$tmp/gs1" 2>&1 &
+    c1=$!
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT" && timeout 10 cat <&3) >"$tmp/gs2" 2>&1 &
+    c2=$!
+    for ((i = 0; i < 50; i++)); do [ -s "$tmp/gs1" ] && break; sleep 0.1; done
+    sleep 0.2
+    stop_server graceful_shutdown "$PID"
+    wait "$c1" "$c2"
+    check "graceful_shutdown: each client is told goodbye, then the connection ends" \
+        $'hi\ngoodbye\n--\ngoodbye' "$(cat "$tmp/gs1"; echo --; cat "$tmp/gs2")"
+    check "graceful_shutdown: reports what it waited for" "shutdown: 2 connections closed, 0 too slow" \
+        "$(tail -n 1 "$tmp/graceful_shutdown.out")"
+fi
+
 # ---- kv_server: redis-cli, redis-benchmark, raw RESP -------------------
 if start_server kv_server; then
     # RESP pipelining without any tool: four commands in one segment

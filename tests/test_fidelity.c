@@ -836,3 +836,234 @@ void test_timeout_scopes_when_reschedule_and_never(void)
                            "none=True past t=2.5 before:Timeout has not been entered reenter:Timeout has already "
                            "been entered");
 }
+
+/* ---- wait's sets, wait_for and shield on coroutines, priority items ---- */
+/*  async def work(n, d): await asyncio.sleep(d); tr(f"work{n}-done"); return n
+    async def shielded(): return await asyncio.shield(work(5, 1))
+    async def main():
+        t1 = asyncio.create_task(work(1, 1)); t2 = asyncio.create_task(work(2, 3))
+        done, pending = await asyncio.wait([t1, t2], timeout=2)
+        tr(f"done={[t.result() for t in done]} pending={len(pending)}")
+        try: await asyncio.wait_for(work(3, 5), 1)
+        except TimeoutError: tr("wait_for-timeout")
+        tr(f"wait_for={await asyncio.wait_for(work(4, 0.5), 1)}")
+        s = asyncio.create_task(shielded())
+        await asyncio.sleep(0.5); s.cancel()
+        try: await s
+        except asyncio.CancelledError: tr("shield-outer-cancelled")
+        await asyncio.sleep(1); await t2
+        q = asyncio.PriorityQueue(4)
+        for item in [(2, 20), (1, 11), (1, 10), (3, 30)]: q.put_nowait(item)
+        while not q.empty(): p, d = await q.get(); tr(f"{p}:{d}")
+    3.12 and 3.13: work1-done done=[1] pending=1 work2-done wait_for-timeout work4-done
+    wait_for=4 shield-outer-cancelled work5-done 1:10 1:11 2:20 3:30 */
+typedef struct {
+    asyncio_coro co;
+    int n;
+    double d;
+} work_t;
+static int work(asyncio_task *self, void *frame)
+{
+    work_t *f = (work_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_SLEEP(f->d);
+    trace("work%d-done", f->n);
+    ASYNCIO_RETURN(asyncio_int(f->n));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    work_t w;
+    asyncio_task t;
+    asyncio_shield_t s;
+} shielded_t;
+static int shielded(asyncio_task *self, void *frame)
+{
+    shielded_t *f = (shielded_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->w.n = 5;
+    f->w.d = 1;
+    CHECK_EQ(asyncio_shield_coro(&f->s, ASYNCIO_LOOP(), &f->t, work, &f->w), 0);
+    ASYNCIO_AWAIT(&f->s.fut);
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    work_t w1, w2, w3, w4;
+    asyncio_task t1, t2, t3, t4, ts;
+    shielded_t sh;
+    asyncio_future *futs[2], *done[2], *pending[2];
+    asyncio_wait_t w;
+    asyncio_timeout to;
+    asyncio_queue q;
+    asyncio_priority_item pq[4];
+    asyncio_queue_op op;
+    int rc;
+} api_t;
+static int api_main(asyncio_task *self, void *frame)
+{
+    api_t *f = (api_t *)frame;
+    asyncio_loop *L = self->fut.loop;
+    ASYNCIO_BEGIN(self, f);
+    f->w1.n = 1, f->w1.d = 1, f->w2.n = 2, f->w2.d = 3, f->w3.n = 3, f->w3.d = 5, f->w4.n = 4, f->w4.d = 0.5;
+    f->futs[0] = &asyncio_create_task(L, &f->t1, work, &f->w1)->fut;
+    f->futs[1] = &asyncio_create_task(L, &f->t2, work, &f->w2)->fut;
+    CHECK_EQ(asyncio_wait(&f->w, L, f->futs, 2, ASYNCIO_ALL_COMPLETED, 2), 0);
+    ASYNCIO_AWAIT(&f->w.fut);
+    CHECK_EQ(asyncio_wait_sets(&f->w, f->done, f->pending), 1);
+    CHECK(f->pending[0] == &f->t2.fut);
+    trace("done=[%lld] pending=1", f->done[0]->u.value.i);
+    ASYNCIO_WAIT_FOR_CORO_RC(f->rc, &f->to, &f->t3, work, &f->w3, 1);
+    if (f->rc == ASYNCIO_ETIMEDOUT)
+        trace("wait_for-timeout");
+    ASYNCIO_WAIT_FOR_CORO(&f->to, &f->t4, work, &f->w4, 1);
+    trace("wait_for=%lld", ASYNCIO_RESULT().i);
+    asyncio_create_task(L, &f->ts, shielded, &f->sh);
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&f->ts);
+    ASYNCIO_AWAIT_RC(f->rc, &f->ts.fut);
+    if (f->rc == ASYNCIO_ECANCELLED)
+        trace("shield-outer-cancelled");
+    ASYNCIO_SLEEP(1);
+    ASYNCIO_AWAIT(&f->t2.fut);
+    asyncio_queue_init(&f->q, L, ASYNCIO_PRIORITY, f->pq, 4);
+    asyncio_queue_put_priority_nowait(&f->q, 2, asyncio_int(20));
+    asyncio_queue_put_priority_nowait(&f->q, 1, asyncio_int(11));
+    asyncio_queue_put_priority_nowait(&f->q, 1, asyncio_int(10));
+    asyncio_queue_put_priority_nowait(&f->q, 3, asyncio_int(30));
+    CHECK_EQ(asyncio_queue_put_priority_nowait(&f->q, 0, asyncio_int(0)), ASYNCIO_EQUEUEFULL);
+    while (!asyncio_queue_empty(&f->q)) {
+        ASYNCIO_AWAIT_CORO(asyncio_queue_io, asyncio_queue_get(&f->op, &f->q));
+        trace("%lld:%lld", asyncio_queue_op_priority(&f->op), ASYNCIO_RESULT().i);
+    }
+    ASYNCIO_END();
+}
+void test_wait_sets_coroutines_for_wait_for_and_shield_and_priority_items(void)
+{
+    static api_t f;
+    trace_reset();
+    CHECK_EQ(run_virtual(api_main, &f, NULL), 0);
+    CHECK_STR(trace_get(), "work1-done done=[1] pending=1 work2-done wait_for-timeout work4-done wait_for=4 "
+                           "shield-outer-cancelled work5-done 1:10 1:11 2:20 3:30");
+}
+
+/* ---- async with: a context manager whose exit awaits ------------------- */
+/*  class CM:
+        def __init__(self, suppress): self.suppress = suppress
+        async def __aenter__(self): tr("enter"); await asyncio.sleep(0.1); return 42
+        async def __aexit__(self, et, e, tb):
+            tr(f"exit:{et.__name__ if et else None}"); await asyncio.sleep(0.1); tr("exit-done")
+            return self.suppress
+    async def body(v, mode):
+        tr(f"body:{v}")
+        if mode == "raise": raise ValueError("boom")
+        if mode == "sleep": await asyncio.sleep(10)
+        return 7
+    async def use(mode, suppress):
+        async with CM(suppress) as v: return await body(v, mode)
+    async def main():
+        tr(f"ok={await use('ok', False)}")
+        tr(f"suppressed={await use('raise', True)}")
+        try: await use('raise', False)
+        except ValueError as e: tr(f"raised={e}")
+        t = asyncio.create_task(use('sleep', False))
+        await asyncio.sleep(0.5); t.cancel()
+        try: await t
+        except asyncio.CancelledError: tr("cancelled")
+    3.13: enter body:42 exit:None exit-done ok=7 enter body:42 exit:ValueError exit-done
+    suppressed=None enter body:42 exit:ValueError exit-done raised=boom enter body:42
+    exit:CancelledError exit-done cancelled */
+typedef struct {
+    asyncio_context ctx;
+    int suppress;
+} cm_t;
+static int cm_enter(asyncio_task *self, void *frame)
+{
+    cm_t *f = (cm_t *)frame;
+    ASYNCIO_BEGIN(self, &f->ctx);
+    trace("enter");
+    ASYNCIO_SLEEP(0.1);
+    ASYNCIO_RETURN(asyncio_int(42));
+    ASYNCIO_END();
+}
+static int cm_exit(asyncio_task *self, void *frame)
+{
+    cm_t *f = (cm_t *)frame;
+    ASYNCIO_BEGIN(self, &f->ctx);
+    trace("exit:%s", !f->ctx.err ? "None" : f->ctx.err == ASYNCIO_ECANCELLED ? "CancelledError" : "ValueError");
+    ASYNCIO_SLEEP(0.1);
+    trace("exit-done");
+    ASYNCIO_RETURN(asyncio_int(f->suppress));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    cm_t *cm;
+    const char *mode;
+} cmbody_t;
+static int cm_body(asyncio_task *self, void *frame)
+{
+    cmbody_t *f = (cmbody_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    trace("body:%lld", f->cm->ctx.value.i);
+    if (!strcmp(f->mode, "raise"))
+        ASYNCIO_RAISE(ASYNCIO_EUSER, "boom");
+    if (!strcmp(f->mode, "sleep"))
+        ASYNCIO_SLEEP(10);
+    ASYNCIO_RETURN(asyncio_int(7));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    cm_t cm;
+    cmbody_t body;
+    asyncio_with_op with;
+} use_t;
+static int use_cm(asyncio_task *self, void *frame)
+{
+    use_t *f = (use_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->body.cm = &f->cm;
+    ASYNCIO_AWAIT_CORO(asyncio_with, asyncio_with_context(&f->with, &f->cm.ctx, cm_enter, cm_exit, cm_body, &f->body));
+    ASYNCIO_RETURN(ASYNCIO_RESULT());
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    use_t use;
+    asyncio_task t;
+    int rc;
+} cmmain_t;
+static int cm_main(asyncio_task *self, void *frame)
+{
+    cmmain_t *f = (cmmain_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->use.body.mode = "ok";
+    ASYNCIO_AWAIT_CORO(use_cm, &f->use);
+    trace("ok=%lld", ASYNCIO_RESULT().i);
+    f->use.body.mode = "raise";
+    f->use.cm.suppress = 1;
+    ASYNCIO_AWAIT_CORO(use_cm, &f->use);
+    trace("suppressed=%s", ASYNCIO_RESULT().i ? "?" : "None");
+    f->use.cm.suppress = 0;
+    ASYNCIO_AWAIT_CORO_RC(f->rc, use_cm, &f->use);
+    if (f->rc == ASYNCIO_EUSER)
+        trace("raised=%s", ASYNCIO_ERRMSG());
+    f->use.body.mode = "sleep";
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, use_cm, &f->use);
+    ASYNCIO_SLEEP(0.5);
+    asyncio_task_cancel(&f->t);
+    ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
+    if (f->rc == ASYNCIO_ECANCELLED)
+        trace("cancelled");
+    ASYNCIO_END();
+}
+void test_async_with_a_context_manager_whose_exit_awaits(void)
+{
+    static cmmain_t f;
+    trace_reset();
+    CHECK_EQ(run_virtual(cm_main, &f, NULL), 0);
+    CHECK_STR(trace_get(), "enter body:42 exit:None exit-done ok=7 enter body:42 exit:ValueError exit-done "
+                           "suppressed=None enter body:42 exit:ValueError exit-done raised=boom enter body:42 "
+                           "exit:CancelledError exit-done cancelled");
+}
