@@ -930,9 +930,10 @@ typedef struct asyncio_stream asyncio_stream;
    coroutine already waits for data on this stream (CPython's
    RuntimeError "read() called while another coroutine is already waiting
    for incoming data"; that coroutine is left undisturbed); -EBADF on a
-   stream closed before or while it waits; with the connection's error
-   (-ECONNRESET, ...) when it fails before the read is answered (read(n)
-   hands out what is buffered first); -ENOMEM; ASYNCIO_ECANCELLED. */
+   stream closed before or while it waits; -ECONNABORTED on one aborted;
+   with the connection's error (-ECONNRESET, ...) when it fails before
+   the read is answered (read(n) hands out what is buffered first);
+   -ENOMEM; ASYNCIO_ECANCELLED. */
 typedef struct asyncio_read_t {
     asyncio_coro co;
     asyncio_stream *s;
@@ -978,7 +979,7 @@ asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd);
    stream with no file descriptor, whose input is what you give
    asyncio_stream_feed_data and _feed_eof.  Reads work as on any stream;
    writing fails with -ENOTSUP, drain too.  Free it with
-   asyncio_stream_close, as any stream; the loop does not.
+   asyncio_stream_close (or _abort), as any stream; the loop does not.
    Returns NULL on -ENOMEM (or a NULL loop).  Never suspends. */
 asyncio_stream *asyncio_stream_new_reader(asyncio_loop *loop);
 /* asyncio_stream_feed_data: append len bytes (copied) to a reader-only
@@ -1018,9 +1019,9 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
 /* asyncio_stream_drain: a future to await before writing more (Python's
    drain): done at once while the buffered output is at most the high
    water mark, otherwise once it has fallen to the low one; it fails with
-   the connection's error, -EBADF if the stream is closed meanwhile, and
-   at once with -ENOTSUP on a reader-only stream.  Default marks 64 KiB /
-   16 KiB. */
+   the connection's error, -EBADF if the stream is closed meanwhile,
+   -ECONNABORTED if it is aborted, and at once with -ENOTSUP on a
+   reader-only stream.  Default marks 64 KiB / 16 KiB. */
 asyncio_future *asyncio_stream_drain(asyncio_stream *s);
 void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low);
 /* asyncio_stream_write_buffer_size: bytes queued, not yet written. */
@@ -1032,6 +1033,18 @@ size_t asyncio_stream_write_buffer_size(const asyncio_stream *s);
    it once you have called close.  A read waiting on it fails with
    -EBADF. */
 asyncio_future *asyncio_stream_close(asyncio_stream *s);
+
+/* asyncio_stream_abort: close at once, without flushing (Python's
+   transport.abort()): queued output is dropped, and a TCP connection is
+   reset (SO_LINGER 0, then close: the peer sees ECONNRESET, and a peer
+   that never reads cannot keep the connection open).  A read or drain
+   waiting on the stream resumes from the loop with -ECONNABORTED
+   (CPython hands the read EOF and completes the drain).  Also after
+   close, to stop a flush that waits on a peer that does not read.
+   Returns the closed future of asyncio_stream_close, done at once (with
+   0).  The stream is freed after that, as after close.  Never
+   suspends. */
+asyncio_future *asyncio_stream_abort(asyncio_stream *s);
 
 /* asyncio_stream_peer: the peer's address as text ("127.0.0.1:5000",
    "[::1]:5000", a socket path, or "" if unknown) in buf; returns buf. */
@@ -4707,7 +4720,7 @@ struct asyncio_stream {
     size_t expected, consumed; /* the last failed read's EINCOMPLETE / ELIMIT values */
     char *wbuf;             /* queued output: wbuf[wstart, wend) */
     size_t wstart, wend, wcap, high, low;
-    unsigned char eof, skipping, paused, closing, closed;
+    unsigned char eof, skipping, paused, closing, closed, aborted;
     unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
     asyncio_handle flush, release;
     asyncio_future drained, closed_fut;
@@ -5026,7 +5039,8 @@ int asyncio_reader(asyncio_task *self, void *frame)
         ASYNCIO_RAISE(-EINVAL, "Separator should be at least one-byte string");
     s->expected = s->consumed = 0;
     if (s->closing)
-        ASYNCIO_RAISE(-EBADF, "stream is closed");
+        ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
+                      s->aborted ? "stream is aborted" : "stream is closed");
     for (;;) {
         /* the previous read's bytes are consumed now (this coroutine's, or
            another's answered from the buffer while this one waited) */
@@ -5039,7 +5053,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
         if (s->waiting)
             ASYNCIO_RAISE(-EBUSY, asyncio__read_busy[rd->kind]);
         s->waiting = 1;
-        if (s->fd < 0) { /* reader-only: feed_data, feed_eof or close wakes it */
+        if (s->fd < 0) { /* reader-only: feed_data, feed_eof, close or abort wakes it */
             asyncio_future_init(&s->fed, self->fut.loop);
             ASYNCIO_AWAIT_RC(rc, &s->fed);
         } else {
@@ -5050,7 +5064,8 @@ int asyncio_reader(asyncio_task *self, void *frame)
         }
         s->waiting = 0;
         if (rc < 0 && rc != ASYNCIO_ECANCELLED && s->closing)
-            ASYNCIO_RAISE(-EBADF, "stream closed while reading");
+            ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
+                          s->aborted ? "stream aborted while reading" : "stream closed while reading");
         if (rc < 0)
             ASYNCIO_RAISE(rc, NULL);
         if (s->fd >= 0) {
@@ -5070,14 +5085,16 @@ int asyncio_reader(asyncio_task *self, void *frame)
 
 static void asyncio__stream_finish_close(asyncio_stream *s)
 {
+    int err = s->aborted ? -ECONNABORTED : -EBADF;
+    const char *msg = s->aborted ? "stream aborted" : "stream closed";
     if (s->closed)
         return;
     s->closed = 1;
     if (s->fd >= 0)
         asyncio_fd_close(s->loop, s->fd);
     if (!asyncio_future_done(&s->drained))
-        asyncio_future_set_error(&s->drained, -EBADF, "stream closed");
-    asyncio__stream_wake(s, -EBADF, "stream closed");
+        asyncio_future_set_error(&s->drained, err, msg);
+    asyncio__stream_wake(s, err, msg);
     asyncio_future_set_result(&s->closed_fut, asyncio_int(0));
     /* after the closed future's waiters (FIFO), so they can still look */
     asyncio_call_soon(s->loop, &s->release, asyncio__stream_release, s);
@@ -5194,6 +5211,24 @@ asyncio_future *asyncio_stream_close(asyncio_stream *s)
         s->closing = 1;
         if (s->wstart == s->wend || s->err)
             asyncio__stream_finish_close(s);
+    }
+    return &s->closed_fut;
+}
+
+asyncio_future *asyncio_stream_abort(asyncio_stream *s)
+{
+    ASYNCIO_ASSERT(s != NULL);
+    if (!s->closed) {
+        int family = s->peerlen ? ((struct sockaddr *)s->peer)->sa_family : AF_UNSPEC;
+        s->closing = s->aborted = 1;
+        s->wstart = s->wend = 0; /* queued output is dropped */
+        if (family == AF_INET || family == AF_INET6) { /* close(2) then resets the connection */
+            struct linger lg;
+            lg.l_onoff = 1;
+            lg.l_linger = 0;
+            setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        asyncio__stream_finish_close(s);
     }
     return &s->closed_fut;
 }

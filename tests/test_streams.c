@@ -1,8 +1,8 @@
 /* Streams as CPython 3.13's StreamReader: a reader fed by hand
    (feed_data / feed_eof), read(-1) and read(0), the values of the
-   incomplete-read and limit errors, a second waiting reader refused.
-   Each test is pinned to the trace CPython 3.13 prints for the Python
-   program in its comment (run with `import asyncio, socket`,
+   incomplete-read and limit errors, a second waiting reader refused, and
+   abort.  Each test is pinned to the trace CPython 3.13 prints for the
+   Python program in its comment (run with `import asyncio, socket`,
    `trace = []` before it and `asyncio.run(main())` then
    `print(" ".join(trace))` after; 3.11 and 3.12 print the same); where
    C differs on purpose, the comment says so and why. */
@@ -645,14 +645,15 @@ void test_stream_reader_bad_input_and_cancelled_read(void)
 }
 
 /* ---- what a reader-only stream refuses, and how it ends ----------------- */
-/*  Python's StreamReader() has no write, drain or close
+/*  Python's StreamReader() has no write, drain, close or abort
     (AttributeError: 'StreamReader' object has no attribute 'write'); in C
     it is a stream like the others, so each of these is a clear error:
     write and drain -ENOTSUP; feed_data / feed_eof on a stream that reads a
     file descriptor, NULL arguments, a negative length converted: -EINVAL;
     out of memory: -ENOMEM, nothing fed, the stream still usable.  A read
-    waiting when the stream is closed fails with -EBADF; a read after
-    that, at once.  Closing frees everything (LeakSanitizer checks). */
+    waiting when the stream is closed fails with -EBADF, when it is
+    aborted with -ECONNABORTED; a read after that, at once.  Closing or
+    aborting frees everything (LeakSanitizer checks). */
 typedef struct {
     asyncio_coro co;
     asyncio_stream *r;
@@ -675,8 +676,8 @@ static int ends_main(asyncio_task *self, void *frame)
     CHECK_EQ(asyncio_stream_feed_eof(f->r), -EINVAL);
     asyncio_stream_close(f->r);
     close(f->sv[1]);
-    /* closed with a read waiting */
-    for (f->i = 0; f->i < 1; f->i++) {
+    /* two rounds: closed, then aborted, with a read waiting */
+    for (f->i = 0; f->i < 2; f->i++) {
         f->r = asyncio_stream_new_reader(ASYNCIO_LOOP());
         CHECK_EQ(asyncio_stream_write(f->r, "x", 1), -ENOTSUP);
         CHECK_EQ(asyncio_future_error(asyncio_stream_drain(f->r)), -ENOTSUP);
@@ -691,8 +692,11 @@ static int ends_main(asyncio_task *self, void *frame)
         CHECK_EQ(feed(f->r, "par"), 0);
         asyncio_create_task(ASYNCIO_LOOP(), &f->t, attempt, try_read(&f->a, f->r, K_LINE, "waiting", NULL, 0));
         ASYNCIO_YIELD();
-        CHECK(asyncio_future_done(asyncio_stream_close(f->r))); /* nothing to flush */
-        trace("closed");
+        if (f->i == 0)
+            CHECK(asyncio_future_done(asyncio_stream_close(f->r))); /* nothing to flush */
+        else
+            CHECK_EQ(asyncio_future_error(asyncio_stream_abort(f->r)), 0); /* done at once */
+        trace("%s", f->i ? "aborted" : "closed");
         CHECK_EQ(feed(f->r, "x"), -EBADF);
         CHECK_EQ(asyncio_stream_feed_eof(f->r), -EBADF);
         CHECK_EQ(asyncio_stream_write(f->r, "x", 1), -ENOTSUP);
@@ -708,5 +712,176 @@ void test_stream_reader_only_refusals_and_end(void)
     memset(&f, 0, sizeof f);
     trace_reset();
     CHECK_EQ(run_virtual(ends_main, &f, NULL), 0);
-    CHECK_STR(trace_get(), "closed later:EBADF:stream is closed waiting:EBADF:stream closed while reading");
+    CHECK_STR(trace_get(), "closed later:EBADF:stream is closed waiting:EBADF:stream closed while reading "
+                           "aborted later:ECONNABORTED:stream is aborted waiting:ECONNABORTED:stream aborted while reading");
+}
+
+/* ---- abort --------------------------------------------------------------- */
+/*  async def main(close_first):
+        done = asyncio.Event()
+        async def handler(reader, writer):
+            async def waiting_reader():
+                try:
+                    trace.append(f"reader={await reader.read(10)!r}")
+                except Exception as e:
+                    trace.append(f"reader:{type(e).__name__}")
+            async def drainer():
+                try:
+                    await writer.drain()
+                    trace.append("drain=ok")
+                except Exception as e:
+                    trace.append(f"drain:{type(e).__name__}")
+            rt = asyncio.create_task(waiting_reader())
+            writer.write(b"x" * 4_000_000)
+            dt = asyncio.create_task(drainer())
+            await asyncio.sleep(0.5)
+            trace.append(f"stuck={writer.transport.get_write_buffer_size() > 0}")
+            if close_first:
+                writer.close()
+            writer.transport.abort()
+            trace.append("aborted")
+            await rt
+            await dt
+            await writer.wait_closed()
+            trace.append("closed")
+            done.set()
+        srv = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        c = socket.socket()   # a client that never reads until the server gave up
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.connect(("127.0.0.1", port))
+        await done.wait()
+        total = 0
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    trace.append("client:EOF"); break
+                total += len(b)
+        except ConnectionResetError:
+            trace.append("client:ECONNRESET")
+        trace.append(f"client-got-all={total == 4_000_000}")
+        c.close()
+        srv.close()
+        await srv.wait_closed()
+    asyncio.run(main(False)), then asyncio.run(main(True)), each 3.13:
+    stuck=True aborted reader=b'' drain=ok closed client:EOF client-got-all=False
+    C differs on purpose, in three places: the waiting read and the
+    waiting drain fail with ECONNABORTED (the C stream is freed once
+    aborted, so a read handed EOF could read again from freed memory; and
+    a drain whose data was dropped did not succeed), and the client sees
+    a reset rather than EOF after what the kernel had already queued
+    (SO_LINGER 0: nothing is left behind for a peer that does not read):
+    stuck=True aborted reader:ECONNABORTED drain:ECONNABORTED closed
+    client:ECONNRESET client-got-all=False */
+typedef struct {
+    asyncio_coro co;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+    int rc;
+} abort_reader_t;
+static int abort_reader(asyncio_task *self, void *frame)
+{
+    abort_reader_t *f = (abort_reader_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_read(&f->rd, f->s, 10));
+    if (f->rc == 0)
+        trace("reader=%s", view(f->s));
+    else
+        trace("reader:%s", asyncio_err_name(f->rc));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_stream *s;
+    int rc;
+} abort_drainer_t;
+static int abort_drainer(asyncio_task *self, void *frame)
+{
+    abort_drainer_t *f = (abort_drainer_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s));
+    if (f->rc == 0)
+        trace("drain=ok");
+    else
+        trace("drain:%s", asyncio_err_name(f->rc));
+    ASYNCIO_END();
+}
+static asyncio_future abort_done;
+static int abort_close_first;
+static char big[4000000];
+typedef struct {
+    asyncio_conn base;
+    abort_reader_t r;
+    abort_drainer_t d;
+    asyncio_task rt, dt;
+} abort_conn_t;
+static int abort_handler(asyncio_task *self, void *frame)
+{
+    abort_conn_t *f = (abort_conn_t *)frame;
+    asyncio_stream *s = f->base.stream;
+    ASYNCIO_BEGIN(self, &f->base);
+    f->r.s = f->d.s = s;
+    asyncio_create_task(ASYNCIO_LOOP(), &f->rt, abort_reader, &f->r);
+    CHECK_EQ(asyncio_stream_write(s, big, sizeof big), 0);
+    asyncio_create_task(ASYNCIO_LOOP(), &f->dt, abort_drainer, &f->d);
+    ASYNCIO_SLEEP(0.5);
+    trace("stuck=%s", asyncio_stream_write_buffer_size(s) > 0 ? "True" : "False");
+    if (abort_close_first) /* close waits to flush, for ever: abort ends it */
+        CHECK(!asyncio_future_done(asyncio_stream_close(s)));
+    CHECK_EQ(asyncio_future_error(asyncio_stream_abort(s)), 0);
+    trace("aborted");
+    ASYNCIO_AWAIT(&f->rt.fut);
+    ASYNCIO_AWAIT(&f->dt.fut);
+    trace("closed");
+    asyncio_future_set_result(&abort_done, asyncio_int(0));
+    ASYNCIO_END();
+}
+typedef struct {
+    asyncio_coro co;
+    asyncio_server srv;
+    int c, i;
+} abort_main_t;
+static int abort_main(asyncio_task *self, void *frame)
+{
+    abort_main_t *f = (abort_main_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_future_init(&abort_done, ASYNCIO_LOOP());
+    CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), abort_handler, sizeof(abort_conn_t), "127.0.0.1", 0), 0);
+    {
+        struct sockaddr_in a;
+        int small = 4096;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons((unsigned short)asyncio_server_port(&f->srv));
+        f->c = socket(AF_INET, SOCK_STREAM, 0); /* plain and blocking: it never reads, yet */
+        setsockopt(f->c, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        CHECK(connect(f->c, (struct sockaddr *)&a, sizeof a) == 0);
+    }
+    ASYNCIO_AWAIT(&abort_done);
+    {
+        long total = 0, n;
+        static char buf[65536];
+        while ((n = recv(f->c, buf, sizeof buf, 0)) > 0)
+            total += n;
+        trace("client:%s", n == 0 ? "EOF" : errno == ECONNRESET ? "ECONNRESET" : strerror(errno));
+        trace("client-got-all=%s", total == (long)sizeof big ? "True" : "False");
+    }
+    close(f->c);
+    for (f->i = 0; f->i < 10 && f->srv.nconns; f->i++) /* the connection's memory goes */
+        ASYNCIO_YIELD();
+    CHECK_EQ(f->srv.nconns, 0);
+    asyncio_server_close(&f->srv);
+    ASYNCIO_END();
+}
+void test_stream_abort_resets_a_peer_that_never_reads(void)
+{
+    static abort_main_t f;
+    for (abort_close_first = 0; abort_close_first < 2; abort_close_first++) {
+        trace_reset();
+        CHECK_EQ(run_virtual(abort_main, &f, NULL), 0);
+        CHECK_STR(trace_get(), "stuck=True aborted reader:ECONNABORTED drain:ECONNABORTED closed "
+                               "client:ECONNRESET client-got-all=False");
+    }
 }
