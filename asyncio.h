@@ -941,28 +941,53 @@ asyncio_resolve_t *asyncio_getnameinfo(asyncio_resolve_t *rs, const void *addr, 
 int asyncio_resolve(asyncio_task *self, void *frame);
 
 /* =========================================================================
-   11. STREAMS (asyncio.open_connection / start_server)
+   11. STREAMS (asyncio.open_connection / start_server / StreamReader)
    A stream is both of Python's StreamReader and StreamWriter over one
-   connection.  Reads hand back a view into the stream's buffer:
-   ASYNCIO_RESULT().i bytes at asyncio_stream_data(s), valid until the
-   next read.  Data is never lost: a cancelled or failed read leaves what
-   arrived in the buffer for the next one.
+   connection, or a StreamReader alone that you feed by hand
+   (asyncio_stream_new_reader: protocol parsers tested without sockets).
+   Reads hand back a view into the stream's buffer: ASYNCIO_RESULT().i
+   bytes at asyncio_stream_data(s), valid until the next read of any
+   coroutine on the stream, or a feed (which may move the buffer: call
+   asyncio_stream_data again after it).  Data is never lost: a cancelled
+   or failed read leaves what arrived in the buffer for the next one.
+   Every call here belongs to the loop's thread.
    ========================================================================= */
 typedef struct asyncio_stream asyncio_stream;
 
 /* Reads: fill an asyncio_read_t with one of these and await the coroutine
-   asyncio_reader on it:
+   asyncio_reader on it (it suspends until the answer is in the buffer):
        ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, s));
-   read:        up to n bytes (n > 0); 0 at end of stream.
-   readexactly: exactly n bytes, or ASYNCIO_EINCOMPLETE with the partial
-                data as the view.
+   read:        up to n bytes, as soon as there is at least one; 0 at end
+                of stream.  n = 0: 0 at once, without waiting.
+                n = ASYNCIO_READ_ALL (Python's read(-1)): everything up to
+                end of stream, however long (the limit does not apply).
+   readexactly: exactly n bytes (0: at once), or ASYNCIO_EINCOMPLETE with
+                the partial data as the view; asyncio_stream_expected
+                then gives n.  n above PTRDIFF_MAX (a negative count
+                converted, as readexactly(-1)): -EINVAL.
    readline:    through "\n" (included); at end of stream, what is left
-                (0 bytes: EOF).  A line longer than the stream's limit fails
-                with ASYNCIO_ELIMIT and is skipped, so the next readline
-                gets the next line.
-   readuntil:   through sep (included); ASYNCIO_EINCOMPLETE with the partial
-                data (maybe none) at end of stream; ASYNCIO_ELIMIT (data
-                left in the buffer) past the limit. */
+                (0 bytes: EOF).  A line whose bytes before the "\n" exceed
+                the limit fails with ASYNCIO_ELIMIT and is skipped, so the
+                next readline gets the next line (CPython's readline
+                raises ValueError; if the "\n" had not arrived yet, its
+                next readline returns the rest of that line).
+   readuntil:   through sep (included).  At end of stream without sep:
+                ASYNCIO_EINCOMPLETE with the partial data (maybe none) as
+                the view, asyncio_stream_expected 0 (CPython's None).  Past
+                the limit: ASYNCIO_ELIMIT, the data left in the buffer, and
+                asyncio_stream_consumed gives CPython's LimitOverrunError
+                .consumed.  An empty or NULL sep: -EINVAL.
+   The limit (asyncio_stream_set_limit) is CPython's: the bytes before the
+   separator may number up to the limit; a separator not found fails once
+   the buffer holds more than limit + seplen - 1 bytes.
+   Every read also fails with -EBUSY when it has to wait while another
+   coroutine already waits for data on this stream (CPython's
+   RuntimeError "read() called while another coroutine is already waiting
+   for incoming data"; that coroutine is left undisturbed); -EBADF on a
+   stream closed before or while it waits; -ECONNABORTED on one aborted;
+   with the connection's error (-ECONNRESET, ...) when it fails before
+   the read is answered (read(n) hands out what is buffered first);
+   -ENOMEM; ASYNCIO_ECANCELLED. */
 typedef struct asyncio_read_t {
     asyncio_coro co;
     asyncio_stream *s;
@@ -972,6 +997,10 @@ typedef struct asyncio_read_t {
     size_t seplen;
 } asyncio_read_t;
 
+/* n for asyncio_stream_read: read to end of stream.  Any n above
+   PTRDIFF_MAX counts as it, so a Python-style -1 converted works too. */
+#define ASYNCIO_READ_ALL ((size_t)-1)
+
 asyncio_read_t *asyncio_stream_read(asyncio_read_t *rd, asyncio_stream *s, size_t n);
 asyncio_read_t *asyncio_stream_readexactly(asyncio_read_t *rd, asyncio_stream *s, size_t n);
 asyncio_read_t *asyncio_stream_readline(asyncio_read_t *rd, asyncio_stream *s);
@@ -979,10 +1008,47 @@ asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, 
 /* asyncio_reader: the coroutine behind the four calls above. */
 int asyncio_reader(asyncio_task *self, void *frame);
 
+/* asyncio_stream_expected: after a read failed with ASYNCIO_EINCOMPLETE,
+   the byte count it expected (CPython's IncompleteReadError.expected):
+   readexactly's n, or 0 for readuntil (CPython's None).  The partial data
+   is the view (asyncio_stream_data / _data_size).  0 after any other
+   outcome, until the next read.  Never suspends. */
+size_t asyncio_stream_expected(const asyncio_stream *s);
+/* asyncio_stream_consumed: after a readuntil or readline failed with
+   ASYNCIO_ELIMIT, CPython's LimitOverrunError.consumed: where the
+   separator starts when it was found beyond the limit, otherwise the
+   bytes buffered + 1 - seplen (what could be skipped without cutting a
+   separator in two).  For readline that error is CPython's ValueError,
+   which has no .consumed: this is the value of the LimitOverrunError
+   behind it.  0 after any other outcome, until the next read.  Never
+   suspends. */
+size_t asyncio_stream_consumed(const asyncio_stream *s);
+
 /* asyncio_stream_open: a stream over a connected socket (or pipe) you
    already have, like open_connection(sock=...); fd is added to the loop
    if it is not yet.  Returns NULL on -ENOMEM or a bad fd. */
 asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd);
+
+/* asyncio_stream_new_reader: Python's StreamReader() with no transport: a
+   stream with no file descriptor, whose input is what you give
+   asyncio_stream_feed_data and _feed_eof.  Reads work as on any stream;
+   writing fails with -ENOTSUP, drain too.  Free it with
+   asyncio_stream_close (or _abort), as any stream; the loop does not.
+   Returns NULL on -ENOMEM (or a NULL loop).  Never suspends. */
+asyncio_stream *asyncio_stream_new_reader(asyncio_loop *loop);
+/* asyncio_stream_feed_data: append len bytes (copied) to a reader-only
+   stream's input.  A read waiting for them resumes from the loop, never
+   inside this call.  Returns 0 (also for len 0), or
+   ASYNCIO_EINVALIDSTATE after asyncio_stream_feed_eof ("feed_data after
+   feed_eof": CPython asserts), -EINVAL (NULL s; NULL data with len > 0;
+   len above PTRDIFF_MAX; a stream that reads a file descriptor: it is fed
+   by its fd), -EBADF (closed), -ENOMEM.  Never suspends. */
+int asyncio_stream_feed_data(asyncio_stream *s, const void *data, size_t len);
+/* asyncio_stream_feed_eof: end a reader-only stream's input: reads get
+   what is left, then end of stream.  A waiting read resumes from the
+   loop.  Again is harmless.  Returns 0, or -EINVAL (NULL s, or a stream
+   that reads a file descriptor), -EBADF (closed).  Never suspends. */
+int asyncio_stream_feed_eof(asyncio_stream *s);
 
 /* asyncio_stream_data / _data_size: the bytes of the last read (see
    above), also the partial data of a failed readexactly / readuntil. */
@@ -992,20 +1058,24 @@ size_t asyncio_stream_data_size(const asyncio_stream *s);
    readable without waiting -- a server answering pipelined requests can
    write its replies once the buffer is empty. */
 size_t asyncio_stream_buffered(const asyncio_stream *s);
-/* asyncio_stream_at_eof: 1 once the peer has closed and the buffer is empty. */
+/* asyncio_stream_at_eof: 1 once the peer has closed (or feed_eof was
+   called) and the buffer is empty. */
 int asyncio_stream_at_eof(const asyncio_stream *s);
 /* asyncio_stream_set_limit: the line limit (default 65536 bytes). */
 void asyncio_stream_set_limit(asyncio_stream *s, size_t limit);
 
 /* asyncio_stream_write: queue len bytes; they are written in order, once.
    Tries the socket first, buffers the rest.  Returns 0, the connection's
-   error (-EPIPE, -ECONNRESET, ...), -ENOMEM, or -EBADF once closing. */
+   error (-EPIPE, -ECONNRESET, ...), -ENOMEM, -EBADF once closing, or
+   -ENOTSUP on a reader-only stream (asyncio_stream_new_reader). */
 int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
 
 /* asyncio_stream_drain: a future to await before writing more (Python's
    drain): done at once while the buffered output is at most the high
    water mark, otherwise once it has fallen to the low one; it fails with
-   the connection's error.  Default marks 64 KiB / 16 KiB. */
+   the connection's error, -EBADF if the stream is closed meanwhile,
+   -ECONNABORTED if it is aborted, and at once with -ENOTSUP on a
+   reader-only stream.  Default marks 64 KiB / 16 KiB. */
 asyncio_future *asyncio_stream_drain(asyncio_stream *s);
 void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low);
 /* asyncio_stream_write_buffer_size: bytes queued, not yet written. */
@@ -1014,13 +1084,27 @@ size_t asyncio_stream_write_buffer_size(const asyncio_stream *s);
 /* asyncio_stream_close: flush what is queued, then close (Python's close
    and wait_closed in one).  Returns a future that completes once the fd
    is closed; await it or not.  The stream is freed after that: do not use
-   it once you have called close. */
+   it once you have called close.  A read waiting on it fails with
+   -EBADF. */
 asyncio_future *asyncio_stream_close(asyncio_stream *s);
+
+/* asyncio_stream_abort: close at once, without flushing (Python's
+   transport.abort()): queued output is dropped, and a TCP connection is
+   reset (SO_LINGER 0, then close: the peer sees ECONNRESET, and a peer
+   that never reads cannot keep the connection open).  A read or drain
+   waiting on the stream resumes from the loop with -ECONNABORTED
+   (CPython hands the read EOF and completes the drain).  Also after
+   close, to stop a flush that waits on a peer that does not read.
+   Returns the closed future of asyncio_stream_close, done at once (with
+   0).  The stream is freed after that, as after close.  Never
+   suspends. */
+asyncio_future *asyncio_stream_abort(asyncio_stream *s);
 
 /* asyncio_stream_peer: the peer's address as text ("127.0.0.1:5000",
    "[::1]:5000", a socket path, or "" if unknown) in buf; returns buf. */
 char *asyncio_stream_peer(const asyncio_stream *s, char *buf, size_t size);
-/* asyncio_stream_fd: the connection's file descriptor. */
+/* asyncio_stream_fd: the connection's file descriptor (-1 for a
+   reader-only stream). */
 int asyncio_stream_fd(const asyncio_stream *s);
 
 /* Opening a connection: fill an asyncio_connect_t and await the coroutine
@@ -4948,14 +5032,17 @@ int asyncio_resolve(asyncio_task *self, void *frame)
 /* >>streams --------------------------------------------------------------- */
 struct asyncio_stream {
     asyncio_loop *loop;
-    int fd, err;            /* err: the connection's sticky error */
+    int fd, err;            /* fd -1: reader-only (fed by hand); err: the connection's sticky error */
     char *rbuf;             /* unread input: rbuf[rstart, rend) */
     size_t rstart, rend, rcap, view, limit;
+    size_t expected, consumed; /* the last failed read's EINCOMPLETE / ELIMIT values */
     char *wbuf;             /* queued output: wbuf[wstart, wend) */
     size_t wstart, wend, wcap, high, low;
-    unsigned char eof, skipping, paused, closing, closed;
+    unsigned char eof, skipping, paused, closing, closed, aborted;
+    unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
     asyncio_handle flush, release;
     asyncio_future drained, closed_fut;
+    asyncio_future fed;     /* reader-only: what a waiting read awaits */
     void (*on_closed)(asyncio_stream *s);
     unsigned peerlen;
     unsigned char peer[128];
@@ -4975,10 +5062,14 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
     asyncio__handle_new(L, &s->flush, asyncio__stream_flush, s);
     asyncio__handle_idle(L, &s->release);
     asyncio_future_init(&s->drained, L);
-    asyncio_future_set_result(&s->drained, asyncio_int(0));
+    if (fd < 0)
+        asyncio_future_set_error(&s->drained, -ENOTSUP, "drain on a reader-only stream");
+    else
+        asyncio_future_set_result(&s->drained, asyncio_int(0));
     asyncio_future_init(&s->closed_fut, L);
+    asyncio_future_init(&s->fed, L);
     s->peerlen = sizeof s->peer;
-    if (getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0)
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0)
         s->peerlen = 0;
     else if (((struct sockaddr *)s->peer)->sa_family != AF_UNIX) {
         /* as CPython does: no Nagle delay between a reply and the next */
@@ -4998,11 +5089,14 @@ static asyncio_stream *asyncio__stream_new(asyncio_loop *L, int fd)
 
 asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
 {
+    asyncio_stream *s;
     int rc = asyncio_fd_add(loop, fd);
     if (rc < 0 && rc != -EEXIST)
-        return NULL;
+        return NULL; /* fd_add said why */
     asyncio__nosigpipe(fd);
-    return asyncio__stream_new(loop, fd);
+    if (!(s = asyncio__stream_new(loop, fd)))
+        asyncio__fail(-ENOMEM, "stream_open: no memory");
+    return s;
 }
 
 const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf ? s->rbuf + s->rstart : ""; }
@@ -5012,6 +5106,8 @@ size_t asyncio_stream_buffered(const asyncio_stream *s) { return s->rend - s->rs
 int asyncio_stream_at_eof(const asyncio_stream *s) { return s->eof && s->rend == s->rstart + s->view; }
 void asyncio_stream_set_limit(asyncio_stream *s, size_t limit) { s->limit = limit ? limit : 1; }
 size_t asyncio_stream_write_buffer_size(const asyncio_stream *s) { return s->wend - s->wstart; }
+size_t asyncio_stream_expected(const asyncio_stream *s) { return s->expected; }
+size_t asyncio_stream_consumed(const asyncio_stream *s) { return s->consumed; }
 
 void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low)
 {
@@ -5032,8 +5128,11 @@ static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t 
         *end = used;
         return 0;
     }
-    while (ncap - used < more)
+    while (ncap - used < more) {
+        if (ncap > SIZE_MAX / 2)
+            return -ENOMEM;
         ncap *= 2;
+    }
     if (!(nb = (char *)asyncio__alloc(L, ncap)))
         return -ENOMEM;
     if (used)
@@ -5043,6 +5142,56 @@ static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t 
     *start = 0;
     *end = used;
     *cap = ncap;
+    return 0;
+}
+
+asyncio_stream *asyncio_stream_new_reader(asyncio_loop *loop)
+{
+    asyncio_stream *s = loop ? asyncio__stream_new(loop, -1) : NULL;
+    if (!s)
+        asyncio__fail(loop ? -ENOMEM : -EINVAL, loop ? "new_reader: no memory" : "new_reader: no loop");
+    return s;
+}
+
+/* A read waiting on a reader-only stream resumes (from the loop). */
+static void asyncio__stream_wake(asyncio_stream *s, int err, const char *msg)
+{
+    if (!s->waiting || s->fd >= 0 || asyncio_future_done(&s->fed))
+        return;
+    if (err)
+        asyncio_future_set_error(&s->fed, err, msg);
+    else
+        asyncio_future_set_result(&s->fed, asyncio_int(0));
+}
+
+int asyncio_stream_feed_data(asyncio_stream *s, const void *data, size_t len)
+{
+    if (!s || (!data && len) || len > (size_t)PTRDIFF_MAX)
+        return asyncio__fail(-EINVAL, "feed_data: no stream, or no data, or too much");
+    if (s->fd >= 0)
+        return asyncio__fail(-EINVAL, "feed_data on a stream that reads a file descriptor");
+    if (s->closing)
+        return asyncio__fail(-EBADF, "feed_data: the stream is closed");
+    if (s->eof)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "feed_data after feed_eof");
+    if (!len)
+        return 0;
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, len) < 0)
+        return asyncio__fail(-ENOMEM, "feed_data: no memory");
+    memcpy(s->rbuf + s->rend, data, len);
+    s->rend += len;
+    asyncio__stream_wake(s, 0, NULL);
+    return 0;
+}
+
+int asyncio_stream_feed_eof(asyncio_stream *s)
+{
+    if (!s || s->fd >= 0)
+        return asyncio__fail(-EINVAL, "feed_eof: no stream, or one that reads a file descriptor");
+    if (s->closing)
+        return asyncio__fail(-EBADF, "feed_eof: the stream is closed");
+    s->eof = 1;
+    asyncio__stream_wake(s, 0, NULL);
     return 0;
 }
 
@@ -5082,15 +5231,26 @@ static const char *asyncio__memmem(const char *hay, size_t n, const char *needle
 enum { ASYNCIO__READ, ASYNCIO__READEXACTLY, ASYNCIO__READLINE, ASYNCIO__READUNTIL };
 
 /* Can rd be answered from the buffer?  1: yes (view set), 0: need more
-   data, < 0: fails now (view set to what it hands back). */
-static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
+   data, < 0: fails now (view set to what it hands back, *msg to why).
+   The limits and the values reported are CPython 3.13's. */
+static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd, const char **msg)
 {
     size_t avail = s->rend - s->rstart;
     const char *hit;
     /* view is set only with an answer: a read that waits (and may be
        cancelled) must leave every byte unconsumed */
     if (rd->kind == ASYNCIO__READ) {
-        if (!avail && !s->eof && !s->err)
+        if (rd->n > (size_t)PTRDIFF_MAX) { /* read(-1): everything, once the stream ends */
+            if (s->err) { /* the data stays for the next read */
+                *msg = "connection failed before end of stream";
+                return s->err;
+            }
+            if (!s->eof)
+                return 0;
+            s->view = avail;
+            return 1;
+        }
+        if (!avail && !s->eof && !s->err && rd->n)
             return 0;
         s->view = avail < rd->n ? avail : rd->n;
         return 1;
@@ -5099,7 +5259,11 @@ static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
         if (avail < rd->n && !s->eof)
             return 0;
         s->view = avail < rd->n ? avail : rd->n;
-        return avail < rd->n ? ASYNCIO_EINCOMPLETE : 1;
+        if (avail >= rd->n)
+            return 1;
+        s->expected = rd->n;
+        *msg = "end of stream before readexactly's n bytes";
+        return ASYNCIO_EINCOMPLETE;
     }
     while (s->skipping) { /* the rest of an overlong line */
         hit = avail ? asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen) : NULL;
@@ -5111,27 +5275,37 @@ static int asyncio__stream_check(asyncio_stream *s, const asyncio_read_t *rd)
         s->skipping = 0;
         avail = s->rend - s->rstart;
     }
-    hit = avail ? asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen) : NULL;
-    if (hit) {
-        size_t len = (size_t)(hit - (s->rbuf + s->rstart)) + rd->seplen;
-        if (len <= s->limit) {
-            s->view = len;
+    hit = avail >= rd->seplen ? asyncio__memmem(s->rbuf + s->rstart, avail, rd->sep, rd->seplen) : NULL;
+    if (hit) { /* the limit counts the bytes before the separator */
+        size_t start = (size_t)(hit - (s->rbuf + s->rstart));
+        if (start <= s->limit) {
+            s->view = start + rd->seplen;
             return 1;
         }
-        if (rd->kind == ASYNCIO__READLINE)
-            s->rstart += len;
+        s->consumed = start;
+        if (rd->kind == ASYNCIO__READLINE) /* CPython's readline drops the line */
+            s->rstart += start + rd->seplen;
+        *msg = "Separator is found, but chunk is longer than limit";
         return ASYNCIO_ELIMIT;
     }
-    if (avail > s->limit) {
+    /* not found: CPython gives up once what could be skipped without
+       cutting a separator in two exceeds the limit */
+    if (avail >= rd->seplen && avail - rd->seplen + 1 > s->limit) {
+        s->consumed = avail - rd->seplen + 1;
         if (rd->kind == ASYNCIO__READLINE) { /* drop it, and what follows up to the separator */
             s->rstart = s->rend;
             s->skipping = 1;
         }
+        *msg = "Separator is not found, and chunk exceed the limit";
         return ASYNCIO_ELIMIT;
     }
     if (s->eof) { /* CPython: readline gives what is left, readuntil fails */
         s->view = avail;
-        return rd->kind == ASYNCIO__READLINE ? 1 : ASYNCIO_EINCOMPLETE;
+        if (rd->kind == ASYNCIO__READLINE)
+            return 1;
+        s->expected = 0; /* CPython's None */
+        *msg = "end of stream before the separator";
+        return ASYNCIO_EINCOMPLETE;
     }
     return 0;
 }
@@ -5149,7 +5323,7 @@ static asyncio_read_t *asyncio__read_setup(asyncio_read_t *rd, asyncio_stream *s
 
 asyncio_read_t *asyncio_stream_read(asyncio_read_t *rd, asyncio_stream *s, size_t n)
 {
-    return asyncio__read_setup(rd, s, ASYNCIO__READ, n ? n : 1, NULL, 0);
+    return asyncio__read_setup(rd, s, ASYNCIO__READ, n, NULL, 0);
 }
 
 asyncio_read_t *asyncio_stream_readexactly(asyncio_read_t *rd, asyncio_stream *s, size_t n)
@@ -5167,32 +5341,68 @@ asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, 
     return asyncio__read_setup(rd, s, ASYNCIO__READUNTIL, 0, sep, seplen);
 }
 
+/* CPython's RuntimeError, naming the read as CPython does (readline is
+   its readuntil). */
+static const char *const asyncio__read_busy[] = {
+    "read() called while another coroutine is already waiting for incoming data",
+    "readexactly() called while another coroutine is already waiting for incoming data",
+    "readuntil() called while another coroutine is already waiting for incoming data",
+    "readuntil() called while another coroutine is already waiting for incoming data"};
+
 int asyncio_reader(asyncio_task *self, void *frame)
 {
     asyncio_read_t *rd = (asyncio_read_t *)frame;
     asyncio_stream *s = rd->s;
+    const char *msg = NULL;
     long n;
     int rc;
     ASYNCIO_BEGIN(self, rd);
-    s->rstart += s->view; /* the previous read's bytes are consumed now */
-    s->view = 0;
+    if (!s)
+        ASYNCIO_RAISE(-EINVAL, "read from a NULL stream");
+    if (rd->kind == ASYNCIO__READEXACTLY && rd->n > (size_t)PTRDIFF_MAX)
+        ASYNCIO_RAISE(-EINVAL, "readexactly size can not be less than zero");
+    if (rd->kind == ASYNCIO__READUNTIL && (!rd->sep || !rd->seplen))
+        ASYNCIO_RAISE(-EINVAL, "Separator should be at least one-byte string");
+    s->expected = s->consumed = 0;
     if (s->closing)
-        ASYNCIO_RAISE(-EBADF, "stream is closed");
-    /* Read only when the fd is known readable: after a short read (see
-       asyncio__fd_drained) that saves the read that would say EAGAIN. */
-    while ((rc = asyncio__stream_check(s, rd)) == 0) {
-        if (!s->eof && !s->err) {
+        ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
+                      s->aborted ? "stream is aborted" : "stream is closed");
+    for (;;) {
+        /* the previous read's bytes are consumed now (this coroutine's, or
+           another's answered from the buffer while this one waited) */
+        s->rstart += s->view;
+        s->view = 0;
+        if ((rc = asyncio__stream_check(s, rd, &msg)) != 0)
+            break;
+        if (s->err) /* the connection failed with the data incomplete */
+            ASYNCIO_RAISE(s->err, NULL);
+        if (s->waiting)
+            ASYNCIO_RAISE(-EBUSY, asyncio__read_busy[rd->kind]);
+        s->waiting = 1;
+        if (s->fd < 0) { /* reader-only: feed_data, feed_eof, close or abort wakes it */
+            asyncio_future_init(&s->fed, self->fut.loop);
+            ASYNCIO_AWAIT_RC(rc, &s->fed);
+        } else {
+            /* Read only when the fd is known readable: after a short read
+               (see asyncio__fd_drained) that saves the read that would say
+               EAGAIN. */
             ASYNCIO__WAIT_READY_RC(rc, s->fd, ASYNCIO_READABLE);
-            if (rc < 0)
-                ASYNCIO_RAISE(rc, NULL);
         }
-        if ((n = asyncio__stream_fill(s)) == -EAGAIN)
-            asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
-        else if (n < 0) /* -ENOMEM, or the connection failed with the data incomplete */
-            ASYNCIO_RAISE((int)n, NULL);
+        s->waiting = 0;
+        if (rc < 0 && rc != ASYNCIO_ECANCELLED && s->closing)
+            ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
+                          s->aborted ? "stream aborted while reading" : "stream closed while reading");
+        if (rc < 0)
+            ASYNCIO_RAISE(rc, NULL);
+        if (s->fd >= 0) {
+            if ((n = asyncio__stream_fill(s)) == -EAGAIN)
+                asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
+            else if (n < 0 && !s->err) /* -ENOMEM (a connection error: the next pass raises it) */
+                ASYNCIO_RAISE((int)n, NULL);
+        }
     }
     if (rc < 0)
-        ASYNCIO_RAISE(rc, NULL);
+        ASYNCIO_RAISE(rc, msg);
     if (!s->view && s->err)
         ASYNCIO_RAISE(s->err, NULL);
     ASYNCIO_RETURN(asyncio_int((long long)s->view));
@@ -5201,12 +5411,16 @@ int asyncio_reader(asyncio_task *self, void *frame)
 
 static void asyncio__stream_finish_close(asyncio_stream *s)
 {
+    int err = s->aborted ? -ECONNABORTED : -EBADF;
+    const char *msg = s->aborted ? "stream aborted" : "stream closed";
     if (s->closed)
         return;
     s->closed = 1;
-    asyncio_fd_close(s->loop, s->fd);
+    if (s->fd >= 0)
+        asyncio_fd_close(s->loop, s->fd);
     if (!asyncio_future_done(&s->drained))
-        asyncio_future_set_error(&s->drained, -EBADF, "stream closed");
+        asyncio_future_set_error(&s->drained, err, msg);
+    asyncio__stream_wake(s, err, msg);
     asyncio_future_set_result(&s->closed_fut, asyncio_int(0));
     /* after the closed future's waiters (FIFO), so they can still look */
     asyncio_call_soon(s->loop, &s->release, asyncio__stream_release, s);
@@ -5264,10 +5478,12 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
 int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
 {
     const char *p = (const char *)data;
+    if (s->fd < 0)
+        return asyncio__fail(-ENOTSUP, "write to a reader-only stream");
     if (s->closing)
-        return -EBADF;
+        return asyncio__fail(-EBADF, "write: the stream is closing");
     if (s->err)
-        return s->err;
+        return asyncio__failf(s->err, "write: the connection failed: %s", asyncio_strerror(s->err));
     if (s->wstart == s->wend) { /* nothing queued: try the socket first */
         long n = 0;
         while (len && (n = asyncio__send(s->fd, p, len)) > 0) {
@@ -5277,7 +5493,7 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         if (n < 0 && n != -EAGAIN) {
             s->err = (int)n;
             asyncio__stream_resume(s);
-            return s->err;
+            return asyncio__failf(s->err, "write: the connection failed: %s", asyncio_strerror(s->err));
         }
         if (!len)
             return 0;
@@ -5286,7 +5502,7 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         asyncio__fd_watch(s->loop, s->fd, ASYNCIO_WRITABLE, &s->flush.fut);
     }
     if (asyncio__buf_room(s->loop, &s->wbuf, &s->wstart, &s->wend, &s->wcap, len) < 0)
-        return -ENOMEM;
+        return asyncio__fail(-ENOMEM, "write: no memory to buffer the output");
     memcpy(s->wbuf + s->wend, p, len);
     s->wend += len;
     if (!s->paused && s->wend - s->wstart > s->high && !s->drained.waiters &&
@@ -5321,6 +5537,24 @@ asyncio_future *asyncio_stream_close(asyncio_stream *s)
         s->closing = 1;
         if (s->wstart == s->wend || s->err)
             asyncio__stream_finish_close(s);
+    }
+    return &s->closed_fut;
+}
+
+asyncio_future *asyncio_stream_abort(asyncio_stream *s)
+{
+    ASYNCIO_ASSERT(s != NULL);
+    if (!s->closed) {
+        int family = s->peerlen ? ((struct sockaddr *)s->peer)->sa_family : AF_UNSPEC;
+        s->closing = s->aborted = 1;
+        s->wstart = s->wend = 0; /* queued output is dropped */
+        if (family == AF_INET || family == AF_INET6) { /* close(2) then resets the connection */
+            struct linger lg;
+            lg.l_onoff = 1;
+            lg.l_linger = 0;
+            setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        asyncio__stream_finish_close(s);
     }
     return &s->closed_fut;
 }
@@ -5779,15 +6013,17 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
     memset(srv, 0, sizeof *srv);
     srv->fd = -1;
     if (backlog < 0)
-        return -EINVAL;
+        return asyncio__fail(-EINVAL, "start_server: a negative backlog");
 #ifndef SO_REUSEPORT
     if (opts && opts->reuse_port)
-        return -ENOPROTOOPT;
+        return asyncio__fail(-ENOPROTOOPT, "start_server: this system has no SO_REUSEPORT");
 #endif
     if ((rc = asyncio__resolve(host, port, path, AI_PASSIVE, &ai)) < 0)
-        return rc;
+        return path ? asyncio__failf(rc, "start_server: bad socket path %s: %s", path, asyncio_strerror(rc))
+                    : asyncio__failf(rc, "start_server: cannot resolve %s port %d: %s", host ? host : "*", port,
+                                     asyncio_strerror(rc));
     if ((fd = socket(ai->ai_family, ai->ai_socktype, 0)) < 0) {
-        rc = -errno;
+        rc = asyncio__failf(-errno, "start_server: no socket: %s", strerror(errno));
         goto out;
     }
     fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -5803,6 +6039,11 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
         (rc = asyncio_fd_add(loop, fd)) < 0) {
         rc = rc < 0 ? rc : -errno;
         close(fd);
+        if (path)
+            asyncio__failf(rc, "start_server: cannot listen on %s: %s", path, asyncio_strerror(rc));
+        else
+            asyncio__failf(rc, "start_server: cannot listen on %s port %d: %s", host ? host : "*", port,
+                           asyncio_strerror(rc));
         goto out;
     }
     if (!path) {
