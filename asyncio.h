@@ -3304,7 +3304,7 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
     return removed;
 }
 
-/* >>children -------------------------------------------------------------- */
+/* >>frames ---------------------------------------------------------------- */
 /* A coroutine running an inline child (ASYNCIO_AWAIT_CORO, or a
    generator it steps) keeps the child's frame in co.child, as a distance
    from its own frame: bit 0 marks a generator being closed, bit 1 a child
@@ -3419,6 +3419,32 @@ const char *asyncio__errmsg(asyncio_task *self)
     asyncio_loop *L = self->fut.loop;
     const char *kept = L->errmsgs.n ? (const char *)asyncio__pmap_get(&L->errmsgs, self) : NULL;
     return kept ? kept : self->fut.u.msg;
+}
+
+/* The switch flavour resumes with `switch (lc)`: a resume point inside a
+   switch of the body's own is a case of that switch, out of reach, and
+   the dispatch falls to the end. */
+int asyncio__lost_resume(asyncio_task *self, const char *file, long key)
+{
+    asyncio_loop *L = self->fut.loop;
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "%s:%ld: coroutine '%s' cannot resume there: it suspended inside a switch of its own (suspend "
+             "outside the switch, or build with ASYNCIO_LABELS=1)",
+             file, key, asyncio_task_name(self));
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+    self->fut.u.msg = "coroutine resumed inside a switch of its own: the resume point is out of reach "
+                      "(see ASYNCIO_LABELS)";
+    return ASYNCIO_EINVALIDSTATE;
+}
+
+void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
+{
+    ASYNCIO__CHECK(&self->fut);
+    ASYNCIO_ASSERT(co == frame); /* asyncio_coro must be the frame's first member */
+    (void)self;
+    (void)co;
+    (void)frame;
 }
 
 /* >>task ------------------------------------------------------------------ */
@@ -3710,33 +3736,6 @@ int asyncio__raise_code(asyncio_task *self, int err, const char *msg)
         err = -EINVAL;
     self->fut.u.msg = msg ? msg : asyncio_strerror(err);
     return err;
-}
-
-/* >>frames: cleanups, misuse, checks ------------------------------------- */
-/* The switch flavour resumes with `switch (lc)`: a resume point inside a
-   switch of the body's own is a case of that switch, out of reach, and
-   the dispatch falls to the end. */
-int asyncio__lost_resume(asyncio_task *self, const char *file, long key)
-{
-    asyncio_loop *L = self->fut.loop;
-    char msg[400];
-    snprintf(msg, sizeof msg,
-             "%s:%ld: coroutine '%s' cannot resume there: it suspended inside a switch of its own (suspend "
-             "outside the switch, or build with ASYNCIO_LABELS=1)",
-             file, key, asyncio_task_name(self));
-    L->cfg.warn(L->cfg.warn_ctx, msg);
-    self->fut.u.msg = "coroutine resumed inside a switch of its own: the resume point is out of reach "
-                      "(see ASYNCIO_LABELS)";
-    return ASYNCIO_EINVALIDSTATE;
-}
-
-void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame)
-{
-    ASYNCIO__CHECK(&self->fut);
-    ASYNCIO_ASSERT(co == frame); /* asyncio_coro must be the frame's first member */
-    (void)self;
-    (void)co;
-    (void)frame;
 }
 
 /* >>generators ------------------------------------------------------------ */
