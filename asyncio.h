@@ -432,9 +432,10 @@ struct asyncio_loop {
     int gen_throw_err;                /* yield with this error (close, athrow) */
     const char *gen_throw_msg;
     /* reached from other threads (section 13), through atomics only */
-    uintptr_t xq;                  /* futures posted by other threads: a stack; 1 once closed */
-    int xstate;                    /* 0 running, 1 asleep in the backend, 2 asleep and woken */
-    int xinflight;                 /* threads between a post and its wake-up */
+    uintptr_t xq;                  /* futures posted by other threads: a stack, and the loop's state */
+    unsigned xwakes_done;          /* wake-ups written by other threads */
+    unsigned xwakes_seen;          /* wake-ups announced to this thread (its own) */
+    int xinflight;                 /* threads reading the loop after changing it */
     int xrefs;                     /* asyncio_loop_ref holds */
     long xjobs;                    /* executor jobs queued and not yet back */
     int wake_fd[2];                /* the backend's wake-up: eventfd, or a pipe for poll */
@@ -6998,53 +6999,84 @@ static void asyncio__signals_close(asyncio_loop *L)
 }
 
 /* >>threads --------------------------------------------------------------- */
-/* Other threads reach a loop through one lock-free stack of futures,
-   pushed with a compare-and-swap and taken whole by the loop, which then
-   reverses it into posting order.  A thread that finds the loop asleep in
-   its backend (xstate 1) wakes it, and only the first of a burst does: it
-   moves xstate to 2.  The loop announces its sleep (xstate = 1) before it
-   looks at the stack a last time, and the poster pushes before it looks
-   at xstate, so one of the two always sees the other.  xinflight counts
-   threads between their push and their wake-up, so that close can wait
-   for them before it closes the wake-up fd. */
-#define ASYNCIO__XQ_CLOSED ((uintptr_t)1)
+/* Other threads reach a loop through one word, xq: a lock-free stack of
+   futures, pushed with a compare-and-swap and taken whole by the loop,
+   which then reverses it into posting order.  Its two low bits say what
+   the loop is doing, so that one compare-and-swap both pushes and learns
+   whether the loop sleeps in its backend: the loop announces its sleep
+   (ASLEEP) only on an empty stack, and the first post to find it asleep
+   marks it WOKEN and writes its wake-up fd -- a burst costs one write.
+   On a busy loop that compare-and-swap is a post's only touch of the
+   loop, so a loop closing after it has nothing to wait for; a waker
+   counts its wake-up done (xwakes_done) after its write, and close waits
+   until every WOKEN the loop saw (xwakes_seen) is counted, before it
+   closes the fd.  The rarer calls that read the loop after changing it
+   (a job that went away, an unref, a remote cancel) hold xinflight. */
+enum { ASYNCIO__X_RUNNING, ASYNCIO__X_ASLEEP, ASYNCIO__X_WOKEN, ASYNCIO__X_CLOSED, ASYNCIO__X_STATE = 3 };
+#define ASYNCIO__XHEAD(word) ((asyncio_future *)(void *)((word) & ~(uintptr_t)ASYNCIO__X_STATE))
 
-static void asyncio__xwake(asyncio_loop *L)
+/* Any thread, after having found L asleep and marked it WOKEN. */
+static void asyncio__xwoke(asyncio_loop *L)
 {
-    int asleep = 1;
-    if (ASYNCIO__LOAD(&L->xstate) == 1 && ASYNCIO__CAS(&L->xstate, &asleep, 2))
-        asyncio__backend_wake(L);
+    asyncio__backend_wake(L);
+    ASYNCIO__ADD(&L->xwakes_done, 1); /* the last touch of L */
 }
 
-/* Any thread: post f to L (through f->link.next).  0 or ELOOPCLOSED. */
+/* Any thread: push f on L's stack (through f->link.next).  0, 1 when L
+   sleeps and the caller must wake it (asyncio__xwoke), or ELOOPCLOSED. */
+static int asyncio__xpush(asyncio_loop *L, asyncio_future *f)
+{
+    uintptr_t word = ASYNCIO__LOAD(&L->xq), state;
+    do {
+        state = word & ASYNCIO__X_STATE;
+        if (state == ASYNCIO__X_CLOSED)
+            return ASYNCIO_ELOOPCLOSED;
+        f->link.next = (asyncio__link *)(void *)ASYNCIO__XHEAD(word);
+    } while (!ASYNCIO__CAS(&L->xq, &word,
+                           (uintptr_t)f | (state == ASYNCIO__X_ASLEEP ? (uintptr_t)ASYNCIO__X_WOKEN : state)));
+    return state == ASYNCIO__X_ASLEEP;
+}
+
+/* Any thread: post f to L, waking it.  0 or ELOOPCLOSED. */
 static int asyncio__xpost(asyncio_loop *L, asyncio_future *f)
 {
-    uintptr_t head;
-    ASYNCIO__ADD(&L->xinflight, 1);
-    head = ASYNCIO__LOAD(&L->xq);
+    int rc = asyncio__xpush(L, f);
+    if (rc == 1)
+        asyncio__xwoke(L);
+    return rc < 0 ? rc : 0;
+}
+
+/* Any thread holding xinflight: wake L if it sleeps. */
+static void asyncio__xwake(asyncio_loop *L)
+{
+    uintptr_t word = ASYNCIO__LOAD(&L->xq);
     do {
-        if (head == ASYNCIO__XQ_CLOSED) {
-            ASYNCIO__ADD(&L->xinflight, -1);
-            return ASYNCIO_ELOOPCLOSED;
-        }
-        f->link.next = (asyncio__link *)head;
-    } while (!ASYNCIO__CAS(&L->xq, &head, (uintptr_t)f));
-    asyncio__xwake(L);
-    ASYNCIO__ADD(&L->xinflight, -1);
-    return 0;
+        if ((word & ASYNCIO__X_STATE) != ASYNCIO__X_ASLEEP)
+            return;
+    } while (!ASYNCIO__CAS(&L->xq, &word, (word & ~(uintptr_t)ASYNCIO__X_STATE) | ASYNCIO__X_WOKEN));
+    asyncio__xwoke(L);
+}
+
+/* Loop thread: set xq's state, keeping its stack.  A WOKEN it replaces
+   is a wake-up whose writer close must wait for. */
+static void asyncio__xstate(asyncio_loop *L, uintptr_t state)
+{
+    uintptr_t word = ASYNCIO__LOAD(&L->xq);
+    while (!ASYNCIO__CAS(&L->xq, &word, (word & ~(uintptr_t)ASYNCIO__X_STATE) | state))
+        ;
+    if ((word & ASYNCIO__X_STATE) == ASYNCIO__X_WOKEN)
+        L->xwakes_seen++;
 }
 
 /* Loop thread: take what was posted, oldest first, as a NULL-terminated
-   chain through link.next; leave `replacement` (0, or CLOSED) behind. */
-static asyncio_future *asyncio__xtake(asyncio_loop *L, uintptr_t replacement)
+   chain through link.next, leaving an empty stack in `state`. */
+static asyncio_future *asyncio__xtake(asyncio_loop *L, uintptr_t state)
 {
-    uintptr_t head = ASYNCIO__LOAD(&L->xq);
     asyncio_future *f, *oldest = NULL;
-    do {
-        if (head == ASYNCIO__XQ_CLOSED || (head == 0 && replacement == 0))
-            return NULL;
-    } while (!ASYNCIO__CAS(&L->xq, &head, replacement));
-    for (f = (asyncio_future *)head; f;) {
+    uintptr_t word = ASYNCIO__XCHG(&L->xq, state);
+    if ((word & ASYNCIO__X_STATE) == ASYNCIO__X_WOKEN)
+        L->xwakes_seen++;
+    for (f = ASYNCIO__XHEAD(word); f;) {
         asyncio_future *next = (asyncio_future *)(void *)f->link.next;
         f->link.next = (asyncio__link *)(void *)oldest;
         oldest = f;
@@ -7074,7 +7106,24 @@ static void asyncio__xdrain(asyncio_loop *L)
 static int asyncio__xalive(asyncio_loop *L)
 {
     return ASYNCIO__LOAD(&L->xjobs) > 0 || ASYNCIO__LOAD(&L->xrefs) > 0 ||
-           (ASYNCIO__LOAD(&L->xq) & ~ASYNCIO__XQ_CLOSED) != 0;
+           ASYNCIO__XHEAD(ASYNCIO__LOAD(&L->xq)) != NULL;
+}
+
+/* Before sleeping in the backend the loop says so (ASLEEP), if nothing
+   was posted, then looks at the jobs and holds once more: a thread that
+   changes them looks at the state after (see >>threads).  1: it may
+   sleep; either way asyncio__xstate(RUNNING) follows.  only: what must
+   still be out there for the sleep to end -- nothing in particular,
+   anything from another thread, or a job. */
+enum { ASYNCIO__SLEEP_ANY, ASYNCIO__SLEEP_THREADS, ASYNCIO__SLEEP_JOBS };
+
+static int asyncio__xsleep(asyncio_loop *L, int only)
+{
+    uintptr_t empty = ASYNCIO__X_RUNNING;
+    if (!ASYNCIO__CAS(&L->xq, &empty, (uintptr_t)ASYNCIO__X_ASLEEP))
+        return 0;
+    return only == ASYNCIO__SLEEP_ANY || (only == ASYNCIO__SLEEP_JOBS ? ASYNCIO__LOAD(&L->xjobs) > 0
+                                                                      : asyncio__xalive(L));
 }
 
 int asyncio_call_soon_threadsafe(asyncio_loop *loop, asyncio_handle *h, asyncio_callback fn, void *arg)
@@ -7301,9 +7350,14 @@ static void *asyncio__worker_main(void *arg)
             w->state = ASYNCIO__JOB_POSTED;
             w->worker = NULL;
             self.cur = NULL;
-            /* posted under the lock: a cancel that finds it POSTED knows it
-               is in the loop's queue */
-            asyncio__xpost(L, &w->fut);
+            /* pushed under the lock: a cancel that finds it POSTED knows it
+               is in the loop's queue; the loop woken after it, so that it
+               does not wake only to wait for the lock */
+            if (asyncio__xpush(L, &w->fut) == 1) {
+                pthread_mutex_unlock(&ex->mu);
+                asyncio__xwoke(L);
+                pthread_mutex_lock(&ex->mu);
+            }
         } else {
             pthread_mutex_unlock(&ex->mu);
             if (discard)
@@ -7716,15 +7770,14 @@ static void asyncio__threads_close(asyncio_loop *L)
     int dropped = 0;
     L->nfdwait = 0; /* the fds' own events no longer matter: wait for jobs only */
     while (ASYNCIO__LOAD(&L->xjobs) > 0) {
-        ASYNCIO__STORE(&L->xstate, 1);
-        if (!(ASYNCIO__LOAD(&L->xq) & ~ASYNCIO__XQ_CLOSED) && ASYNCIO__LOAD(&L->xjobs) > 0)
+        if (asyncio__xsleep(L, ASYNCIO__SLEEP_JOBS))
             asyncio__backend_poll(L, -1);
-        ASYNCIO__STORE(&L->xstate, 0);
+        asyncio__xstate(L, ASYNCIO__X_RUNNING);
         L->nfired = 0;
         asyncio__xdrain(L);
     }
-    f = asyncio__xtake(L, ASYNCIO__XQ_CLOSED);
-    while (ASYNCIO__LOAD(&L->xinflight) > 0)
+    f = asyncio__xtake(L, ASYNCIO__X_CLOSED); /* nobody posts or wakes it from now on */
+    while (ASYNCIO__LOAD(&L->xinflight) > 0 || ASYNCIO__LOAD(&L->xwakes_done) != L->xwakes_seen)
         sched_yield();
     for (; f; f = next) {
         next = (asyncio_future *)(void *)f->link.next;
@@ -7782,7 +7835,7 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
     asyncio__list_init(&loop->running);
     loop->fired = (struct asyncio__fired *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
                                                            ASYNCIO__MAXEVENTS * sizeof *loop->fired);
-    loop->xq = ASYNCIO__XQ_CLOSED; /* until it is ready: other threads are refused */
+    loop->xq = ASYNCIO__X_CLOSED; /* until it is ready: other threads are refused */
     loop->closed = 1;
     if (!loop->fired)
         return asyncio__fail(-ENOMEM, "loop_init: no memory");
@@ -7812,21 +7865,6 @@ static void asyncio__dispatch(asyncio_loop *L, asyncio_future *f)
         asyncio__run_waiters(f);
 }
 
-/* Before sleeping in the backend the loop says so (xstate 1), then looks
-   at what other threads did once more (see asyncio__xwake).  1: it may
-   sleep.  only: what must still be out there for the sleep to end --
-   nothing in particular, anything from another thread, or a job. */
-enum { ASYNCIO__SLEEP_ANY, ASYNCIO__SLEEP_THREADS, ASYNCIO__SLEEP_JOBS };
-
-static int asyncio__xsleep(asyncio_loop *L, int only)
-{
-    ASYNCIO__STORE(&L->xstate, 1);
-    if (ASYNCIO__LOAD(&L->xq))
-        return 0;
-    return only == ASYNCIO__SLEEP_ANY || (only == ASYNCIO__SLEEP_JOBS ? ASYNCIO__LOAD(&L->xjobs) > 0
-                                                                      : asyncio__xalive(L));
-}
-
 /* One iteration, CPython's: wait (in the backend) for the first timer
    unless something is ready, move due timers to the ready queue, then run
    what was ready when the iteration began.  Returns 0 or ESTALLED. */
@@ -7834,7 +7872,7 @@ static int asyncio__run_once(asyncio_loop *L)
 {
     long long timeout = -1, wait;
     int rc, only = ASYNCIO__SLEEP_ANY;
-    if (__atomic_load_n(&L->xq, __ATOMIC_RELAXED)) /* a peek: the drain synchronises */
+    if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* a peek: the drain synchronises */
         asyncio__xdrain(L);
     if (!asyncio__list_empty(&L->ready) || L->stopping)
         timeout = 0;
@@ -7866,7 +7904,7 @@ static int asyncio__run_once(asyncio_loop *L)
             wait = 0;
         rc = asyncio__backend_poll(L, wait);
         if (slept)
-            ASYNCIO__STORE(&L->xstate, 0);
+            asyncio__xstate(L, ASYNCIO__X_RUNNING);
         if (rc < 0)
             return rc;
         if (L->is_virtual && timeout > 0 && (L->nfired || only == ASYNCIO__SLEEP_JOBS))
