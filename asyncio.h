@@ -22,10 +22,10 @@
      1. Quick start                 7. Tasks
      2. Rules of coroutine bodies   8. Combinators: gather, wait, as_completed,
      3. Configuration macros           shield, timeouts, wait_for, TaskGroup
-     4. Errors                      9. Coroutine macros, async generators
-     5. The event loop             10. File descriptors, sockets, name
-     6. Futures                        resolution (getaddrinfo)
-                                   11. Streams: open_connection, start_server
+     4. Errors                      9. File descriptors, sockets, name
+     5. The event loop                 resolution (getaddrinfo)
+     6. Futures                    10. Streams: open_connection, start_server
+                                   11. Coroutine macros, async generators
                                    12. Locks, events, semaphores, conditions,
                                        queues, barriers
                                    13. Threads: call_soon_threadsafe,
@@ -841,7 +841,7 @@ const asyncio_failure *asyncio_taskgroup_error(const asyncio_taskgroup *tg, size
 void asyncio_taskgroup_free(asyncio_taskgroup *tg);
 
 /* =========================================================================
-   10. FILE DESCRIPTORS, SOCKETS AND NAME RESOLUTION
+   9. FILE DESCRIPTORS, SOCKETS AND NAME RESOLUTION
    The loop watches fds it knows: add one with asyncio_fd_add (sockets
    made by the calls below are added for you) and close it with
    asyncio_fd_close, never close(2), so that its waiters hear of it.
@@ -942,7 +942,7 @@ asyncio_resolve_t *asyncio_getnameinfo(asyncio_resolve_t *rs, const void *addr, 
 int asyncio_resolve(asyncio_task *self, void *frame);
 
 /* =========================================================================
-   11. STREAMS (asyncio.open_connection / start_server / StreamReader)
+   10. STREAMS (asyncio.open_connection / start_server / StreamReader)
    A stream is both of Python's StreamReader and StreamWriter over one
    connection, or a StreamReader alone that you feed by hand
    (asyncio_stream_new_reader: protocol parsers tested without sockets).
@@ -1202,7 +1202,7 @@ int asyncio_server_port(const asyncio_server *srv);
 void asyncio_server_close(asyncio_server *srv);
 
 /* =========================================================================
-   9. COROUTINE MACROS
+   11. COROUTINE MACROS
    Inside a body, `self` is the running task (ASYNCIO_SELF()).  Suspending
    forms come in pairs: X propagates an error like an exception (the body
    leaves through FINALLY with it); X_RC stores 0 or the error in `rc` and
@@ -2036,8 +2036,33 @@ int asyncio__fd_end(asyncio_task *self);
 int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
 int asyncio__park_end(asyncio_task *self, int *woken);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
-void asyncio__child_begin(asyncio_task *self, asyncio_coro *co, asyncio_coro *child);
-int asyncio__child_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn);
+void asyncio__child_begin_any(asyncio_task *self, asyncio_coro *co, asyncio_coro *child);
+int asyncio__child_step_any(asyncio_task *self, asyncio_coro *co, asyncio_fn fn);
+
+/* ASYNCIO_AWAIT_CORO's child, kept in co->child as its distance from co
+   (see >>frames); the usual case -- a child near its parent, nothing
+   else recorded -- inline, every other through the loop's table. */
+static inline void asyncio__child_begin(asyncio_task *self, asyncio_coro *co, asyncio_coro *child)
+{
+    ptrdiff_t d = (char *)child - (char *)co;
+    child->lc = 0;
+    child->child = 0;
+    if (co->child == 0 && d > -0x40000000L && d < 0x40000000L && d != 0)
+        co->child = (int)d;
+    else
+        asyncio__child_begin_any(self, co, child);
+}
+
+static inline int asyncio__child_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn)
+{
+    int rc;
+    if (co->child == 0 || (co->child & 3))
+        return asyncio__child_step_any(self, co, fn);
+    rc = fn(self, (asyncio_coro *)(void *)((char *)co + co->child));
+    if (rc != ASYNCIO_PENDING)
+        co->child = 0;
+    return rc;
+}
 void asyncio__cleanup_enter(asyncio_task *self, asyncio_finally *state, int rc);
 int asyncio__cleanup_leave(asyncio_task *self, asyncio_finally *state);
 int asyncio__lost_resume(asyncio_task *self, const char *file, long key);
@@ -3362,14 +3387,12 @@ static asyncio_coro *asyncio__child_get(const asyncio_loop *L, const asyncio_cor
     return NULL;
 }
 
-void asyncio__child_begin(asyncio_task *self, asyncio_coro *co, asyncio_coro *child)
+void asyncio__child_begin_any(asyncio_task *self, asyncio_coro *co, asyncio_coro *child)
 {
-    child->lc = 0;
-    child->child = 0;
     asyncio__child_set(self->fut.loop, co, child, 0);
 }
 
-int asyncio__child_step(asyncio_task *self, asyncio_coro *co, asyncio_fn fn)
+int asyncio__child_step_any(asyncio_task *self, asyncio_coro *co, asyncio_fn fn)
 {
     asyncio_loop *L = self->fut.loop;
     asyncio_coro *child = asyncio__child_get(L, co);
