@@ -2016,6 +2016,12 @@ int asyncio_remote_done(const asyncio_remote *r);
 #define ASYNCIO__FALLTHROUGH ((void)0)
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ASYNCIO__NOINLINE __attribute__((noinline))
+#else
+#define ASYNCIO__NOINLINE
+#endif
+
 #if ASYNCIO_DEBUG
 #define ASYNCIO__CHECK_FRAME(frame)                                            \
     asyncio__check_frame(asyncio__self, asyncio__co, (frame))
@@ -6462,34 +6468,68 @@ static int asyncio__qless(const asyncio_priority_item *a, const asyncio_priority
     return a->priority < b->priority || (a->priority == b->priority && a->value.i < b->value.i);
 }
 
-int asyncio_queue_put_priority_nowait(asyncio_queue *q, long long priority, asyncio_value value)
+/* The heap's and the growth's work stays out of line, so that a FIFO
+   queue's put and get stay a few instructions. */
+static ASYNCIO__NOINLINE int asyncio__queue_grow(asyncio_queue *q)
 {
+    size_t i, ncap = q->cap ? 2 * q->cap : 16,
+              size = q->kind == ASYNCIO_PRIORITY ? sizeof(asyncio_priority_item) : sizeof(asyncio_value);
+    char *n = (char *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * size);
+    if (!n)
+        return asyncio__fail(-ENOMEM, "put_nowait: no memory to grow the queue");
+    for (i = 0; i < q->count; i++) /* a heap starts at 0 and does not wrap */
+        memcpy(n + i * size, (char *)q->items + (q->head + i) % q->cap * size, size);
+    ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
+    q->items = n;
+    q->cap = ncap;
+    q->head = 0;
+    return 0;
+}
+
+static ASYNCIO__NOINLINE void asyncio__heap_push(asyncio_queue *q, long long priority, asyncio_value value)
+{
+    asyncio_priority_item *h = (asyncio_priority_item *)q->items, item;
     size_t i;
+    item.priority = priority;
+    item.value = value;
+    for (i = q->count; i > 0 && asyncio__qless(&item, &h[(i - 1) / 2]); i = (i - 1) / 2)
+        h[i] = h[(i - 1) / 2];
+    h[i] = item;
+}
+
+static ASYNCIO__NOINLINE long long asyncio__heap_pop(asyncio_queue *q, asyncio_value *item)
+{
+    asyncio_priority_item *h = (asyncio_priority_item *)q->items, last = h[--q->count];
+    long long p = h[0].priority;
+    size_t i = 0;
+    *item = h[0].value;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= q->count)
+            break;
+        if (c + 1 < q->count && asyncio__qless(&h[c + 1], &h[c]))
+            c++;
+        if (!asyncio__qless(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    h[i] = last;
+    return p;
+}
+
+static int asyncio__queue_put(asyncio_queue *q, long long priority, asyncio_value value)
+{
+    int rc;
     if (q->shutdown)
         return asyncio__fail(ASYNCIO_EQUEUESHUTDOWN, "put_nowait: the queue is shut down");
     if (asyncio_queue_full(q))
         return asyncio__fail(ASYNCIO_EQUEUEFULL, "put_nowait: the queue is full");
-    if (q->count == q->cap) { /* unbounded: grow, keeping the order */
-        size_t ncap = q->cap ? 2 * q->cap : 16,
-               size = q->kind == ASYNCIO_PRIORITY ? sizeof(asyncio_priority_item) : sizeof(asyncio_value);
-        char *n = (char *)ASYNCIO_REALLOC(q->loop->cfg.alloc_ctx, NULL, ncap * size);
-        if (!n)
-            return asyncio__fail(-ENOMEM, "put_nowait: no memory to grow the queue");
-        for (i = 0; i < q->count; i++) /* a heap starts at 0 and does not wrap */
-            memcpy(n + i * size, (char *)q->items + (q->head + i) % q->cap * size, size);
-        ASYNCIO_FREE(q->loop->cfg.alloc_ctx, q->items);
-        q->items = n;
-        q->cap = ncap;
-        q->head = 0;
-    }
-    if (q->kind == ASYNCIO_PRIORITY) {
-        asyncio_priority_item *h = (asyncio_priority_item *)q->items, item;
-        item.priority = priority;
-        item.value = value;
-        for (i = q->count; i > 0 && asyncio__qless(&item, &h[(i - 1) / 2]); i = (i - 1) / 2)
-            h[i] = h[(i - 1) / 2];
-        h[i] = item;
-    } else
+    if (q->count == q->cap && (rc = asyncio__queue_grow(q)) < 0) /* unbounded */
+        return rc;
+    if (q->kind == ASYNCIO_PRIORITY)
+        asyncio__heap_push(q, priority, value);
+    else
         ((asyncio_value *)q->items)[(q->head + q->count) % q->cap] = value;
     q->count++;
     q->unfinished++;
@@ -6497,12 +6537,14 @@ int asyncio_queue_put_priority_nowait(asyncio_queue *q, long long priority, asyn
     return 0;
 }
 
-int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item)
+int asyncio_queue_put_priority_nowait(asyncio_queue *q, long long priority, asyncio_value item)
 {
-    return asyncio_queue_put_priority_nowait(q, item.i, item);
+    return asyncio__queue_put(q, priority, item);
 }
 
-int asyncio_queue_get_priority_nowait(asyncio_queue *q, long long *priority, asyncio_value *item)
+int asyncio_queue_put_nowait(asyncio_queue *q, asyncio_value item) { return asyncio__queue_put(q, item.i, item); }
+
+static int asyncio__queue_get(asyncio_queue *q, long long *priority, asyncio_value *item)
 {
     long long p = 0;
     if (!q->count)
@@ -6514,34 +6556,20 @@ int asyncio_queue_get_priority_nowait(asyncio_queue *q, long long *priority, asy
         q->count--;
     } else if (q->kind == ASYNCIO_LIFO)
         *item = ((asyncio_value *)q->items)[(q->head + --q->count) % q->cap];
-    else {
-        asyncio_priority_item *h = (asyncio_priority_item *)q->items, last = h[--q->count];
-        size_t i = 0;
-        p = h[0].priority;
-        *item = h[0].value;
-        for (;;) {
-            size_t c = 2 * i + 1;
-            if (c >= q->count)
-                break;
-            if (c + 1 < q->count && asyncio__qless(&h[c + 1], &h[c]))
-                c++;
-            if (!asyncio__qless(&h[c], &last))
-                break;
-            h[i] = h[c];
-            i = c;
-        }
-        h[i] = last;
-    }
+    else
+        p = asyncio__heap_pop(q, item);
     if (priority)
         *priority = p;
     asyncio__wake_first(q->loop, &q->putters);
     return 0;
 }
 
-int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item)
+int asyncio_queue_get_priority_nowait(asyncio_queue *q, long long *priority, asyncio_value *item)
 {
-    return asyncio_queue_get_priority_nowait(q, NULL, item);
+    return asyncio__queue_get(q, priority, item);
 }
+
+int asyncio_queue_get_nowait(asyncio_queue *q, asyncio_value *item) { return asyncio__queue_get(q, NULL, item); }
 
 int asyncio_queue_task_done(asyncio_queue *q)
 {
@@ -6634,11 +6662,11 @@ int asyncio_queue_io(asyncio_task *self, void *frame)
         }
     }
     if (op->kind == ASYNCIO__Q_PUT) {
-        if ((rc = asyncio_queue_put_priority_nowait(q, op->priority, op->value)) < 0)
+        if ((rc = asyncio__queue_put(q, op->priority, op->value)) < 0)
             ASYNCIO_RAISE(rc, asyncio_errmsg());
         ASYNCIO_RETURN(asyncio_int(0));
     }
-    if ((rc = asyncio_queue_get_priority_nowait(q, &op->priority, &op->value)) < 0)
+    if ((rc = asyncio__queue_get(q, &op->priority, &op->value)) < 0)
         ASYNCIO_RAISE(rc, asyncio_errmsg());
     ASYNCIO_RETURN(op->value);
     ASYNCIO_END();
