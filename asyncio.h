@@ -366,6 +366,7 @@ typedef struct asyncio_work {
     asyncio_executor *ex;
     struct asyncio__worker *worker;
     int state;
+    int stop;                      /* a job that runs to its end was asked to stop early */
 } asyncio_work;
 
 /* Run-time options; a zeroed struct gives the defaults. */
@@ -384,7 +385,12 @@ typedef struct asyncio_config {
     void *warn_ctx;
     /* Passed as ctx to ASYNCIO_REALLOC / ASYNCIO_FREE. */
     void *alloc_ctx;
+    /* How children's exits are watched (section 14): 0, the best the
+       system has (a pidfd, or EVFILT_PROC); ASYNCIO_CHILD_SIGCHLD, a
+       SIGCHLD handler, the fallback where neither exists. */
+    int child_watcher;
 } asyncio_config;
+#define ASYNCIO_CHILD_SIGCHLD 1
 
 typedef struct asyncio__tgroup asyncio__tgroup;
 typedef struct asyncio__pmap { /* a pointer map (private) */
@@ -432,6 +438,10 @@ struct asyncio_loop {
     int gen_throw_err;                /* yield with this error (close, athrow) */
     const char *gen_throw_msg;
     /* reached from other threads (section 13), through atomics only */
+    asyncio__link procs;           /* its child processes (section 14) */
+    int nchildren;                 /* children watched by EVFILT_PROC or SIGCHLD */
+    int sigchld_slot;              /* 1 + its slot among the loops watching SIGCHLD, or 0 */
+    int xchld;                     /* a SIGCHLD arrived (set by the handler) */
     uintptr_t xq;                  /* futures posted by other threads: a stack, and the loop's state */
     unsigned xwakes_done;          /* wake-ups written by other threads */
     unsigned xwakes_seen;          /* wake-ups announced to this thread (its own) */
@@ -1872,6 +1882,218 @@ int asyncio_remote_cancel(asyncio_remote *r);
    start); r and frame are then free.  Any thread. */
 int asyncio_remote_done(const asyncio_remote *r);
 
+/* =========================================================================
+   14. SUBPROCESSES, PIPES AND FILES
+   Python's create_subprocess_exec / _shell with stream pipes, a stream
+   over any pipe, FIFO or tty (connect_read_pipe / connect_write_pipe are
+   asyncio_stream_open), and the aiofiles role: file calls that never
+   block the loop.  A child's exit is watched without races: a pidfd in
+   the backend on Linux (Python 3.12's PidfdChildWatcher), EVFILT_PROC
+   with kqueue, and elsewhere -- or with cfg.child_watcher =
+   ASYNCIO_CHILD_SIGCHLD -- a SIGCHLD handler that looks at the library's
+   own children only (waitpid(pid), never waitpid(-1)).  Every call is
+   for the loop's thread.
+   ========================================================================= */
+
+/* Where a child's stdin, stdout or stderr goes (asyncio_stdio.mode). */
+enum {
+    ASYNCIO_INHERIT = 0, /* the parent's own (Python's None) */
+    ASYNCIO_PIPE,        /* a pipe to the parent: a stream of the process */
+    ASYNCIO_DEVNULL,     /* /dev/null */
+    ASYNCIO_STDOUT,      /* stderr only: wherever stdout goes */
+    ASYNCIO_FD           /* the descriptor in .fd (the parent keeps it) */
+};
+
+typedef struct asyncio_stdio {
+    int mode; /* ASYNCIO_INHERIT, _PIPE, _DEVNULL, _STDOUT or _FD */
+    int fd;   /* for ASYNCIO_FD */
+} asyncio_stdio;
+
+/* asyncio_process_options.flags */
+#define ASYNCIO_PROCESS_NEW_SESSION 1u /* Python's start_new_session: setsid() */
+#define ASYNCIO_PROCESS_NEW_GROUP 2u   /* Python's process_group=0: a group of its own */
+
+/* Options of a new process; a zeroed struct (or NULL) inherits
+   everything. */
+typedef struct asyncio_process_options {
+    asyncio_stdio stdio[3];  /* the child's stdin, stdout, stderr */
+    const char *const *env;  /* "NAME=value" strings, NULL-terminated; NULL:
+                                the parent's environment */
+    const char *cwd;         /* NULL: the parent's working directory */
+    size_t limit;            /* the pipe streams' limit; 0: 65536 */
+    unsigned flags;          /* ASYNCIO_PROCESS_NEW_SESSION | _NEW_GROUP */
+} asyncio_process_options;
+
+typedef struct asyncio_process asyncio_process;
+
+/* asyncio_create_subprocess_exec: Python's create_subprocess_exec(*argv).
+   Starts argv[0] (searched in the PATH of opts->env, or of the parent,
+   when it has no '/'), with argv as its arguments, and stores the
+   process in *out.  The child gets only its three standard descriptors
+   (every other is closed in it) and SIGPIPE / SIGXFSZ at their defaults
+   with no signal blocked; it is started with posix_spawn (no copy of the
+   parent's memory).  Never suspends: unlike Python it needs no await.
+   Returns 0, or (with *out NULL and asyncio_errmsg() naming the path):
+   -ENOENT, -EACCES, -ENOEXEC ... when the program cannot be run (the
+   create call fails; no child exits 127), -EINVAL (NULL out, argv, a
+   NULL or empty argv[0], an unknown mode or flag, ASYNCIO_STDOUT for
+   stdin or stdout), -EBADF (an ASYNCIO_FD that is not open), -E2BIG (an
+   environment too large to pass), -ENOTSUP (cwd or a flag this system
+   cannot give a spawned child), ASYNCIO_ELOOPCLOSED, -ENOMEM, -EMFILE. */
+int asyncio_create_subprocess_exec(asyncio_process **out, asyncio_loop *loop, const char *const argv[],
+                                   const asyncio_process_options *opts);
+/* asyncio_create_subprocess_shell: cmd run by /bin/sh -c; as above. */
+int asyncio_create_subprocess_shell(asyncio_process **out, asyncio_loop *loop, const char *cmd,
+                                    const asyncio_process_options *opts);
+
+/* asyncio_process_pid: the child's process id. */
+int asyncio_process_pid(const asyncio_process *p);
+/* asyncio_process_returncode: 1 once the child has exited, with its exit
+   status in *code (may be NULL): 0-255, or minus the signal that killed
+   it (Python's returncode); 0 while it runs (Python's None).  If another
+   part of the program reaped the child first, the code is 255 and a
+   warning says so (as Python). */
+int asyncio_process_returncode(const asyncio_process *p, int *code);
+/* asyncio_process_stdin / _stdout / _stderr: the streams of the pipes
+   (ASYNCIO_PIPE), or NULL -- also once you closed that stream.  Ordinary
+   streams: write and drain stdin, close it to send end of file; read
+   stdout and stderr with asyncio_reader. */
+asyncio_stream *asyncio_process_stdin(const asyncio_process *p);
+asyncio_stream *asyncio_process_stdout(const asyncio_process *p);
+asyncio_stream *asyncio_process_stderr(const asyncio_process *p);
+
+/* asyncio_process_send_signal: send sig to the child.  Returns 0 -- also
+   when the child has already exited (nothing is sent, as Python) --, or
+   -EINVAL (not a signal), -errno from kill.  _terminate sends SIGTERM,
+   _kill SIGKILL. */
+int asyncio_process_send_signal(asyncio_process *p, int sig);
+int asyncio_process_terminate(asyncio_process *p);
+int asyncio_process_kill(asyncio_process *p);
+
+/* asyncio_process_release: you are done with p.  Its pipe streams still
+   open are closed (stdin after flushing what is queued); a child still
+   running is not killed: the loop keeps watching it and reaps it when it
+   exits (no zombie), then frees p.  Do not use p afterwards.  A loop that
+   closes with processes not released releases them; a child still
+   running then is reported through cfg.warn and reaped by a thread when
+   it exits.  Never suspends. */
+void asyncio_process_release(asyncio_process *p);
+
+/* Waiting for a process: fill an asyncio_process_op with one of these and
+   await the coroutine asyncio_process_io on it:
+       ASYNCIO_AWAIT_CORO(asyncio_process_io, asyncio_process_wait(&f->op, p));
+       status = ASYNCIO_RESULT().i;
+   wait:        Python's wait(): result = the returncode, once the child
+                has exited (at once if it has).  Any number of coroutines
+                may wait.  Python's warning holds: a child writing more
+                than a pipe holds to a stdout nobody reads never exits --
+                read it, or use communicate.
+   communicate: Python's communicate(input): writes len bytes of input
+                (may be NULL) to stdin and closes it, reads stdout and
+                stderr to their end, all at once (large outputs never
+                deadlock), then waits; result = the returncode.  The
+                output is op->out / op->out_len and op->err /
+                op->err_len (NULL, 0 without a pipe): views into the
+                pipes' buffers, valid until asyncio_process_release.  A
+                stdin the child does not read to its end (EPIPE,
+                ECONNRESET) is not an error, as in Python.
+   Cancelling either does not kill the child (Python's rule): what was
+   read so far stays in the pipes' buffers, and the wait can be started
+   again.  To kill on cancel:
+       ASYNCIO_AWAIT_CORO_RC(rc, asyncio_process_io, asyncio_process_wait(&f->op, p));
+       if (rc == ASYNCIO_ECANCELLED) asyncio_process_kill(p);
+   Errors: ASYNCIO_ECANCELLED; communicate also a pipe's error (other than
+   the two above), -ENOMEM. */
+typedef struct asyncio_process_op asyncio_process_op;
+typedef struct asyncio__pipe_job {
+    asyncio_coro co;
+    asyncio_process_op *op;
+    asyncio_read_t rd;
+    int which;
+} asyncio__pipe_job;
+struct asyncio_process_op {
+    asyncio_coro co;
+    asyncio_process *p;
+    int kind, ntasks;
+    const char *input;
+    size_t input_len;
+    const char *out, *err;   /* communicate's outputs */
+    size_t out_len, err_len;
+    asyncio_sync_op wait;
+    asyncio_task tasks[3];
+    asyncio__pipe_job jobs[3];
+    asyncio_future *futs[3];
+    asyncio_gather_t gather;
+};
+asyncio_process_op *asyncio_process_wait(asyncio_process_op *op, asyncio_process *p);
+asyncio_process_op *asyncio_process_communicate(asyncio_process_op *op, asyncio_process *p, const void *input,
+                                                size_t len);
+int asyncio_process_io(asyncio_task *self, void *frame);
+
+/* Files, as coroutines that run the blocking calls on the default
+   executor (section 13): fill an asyncio_file_op with one of these and
+   await the coroutine asyncio_file_io on it:
+       ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_open(&f->op, "out.txt", O_WRONLY | O_CREAT, 0644));
+       f->fd = (int)ASYNCIO_RESULT().i;
+   open:      result = the descriptor (close-on-exec).
+   read:      up to n bytes into buf at the descriptor's position, fewer
+              only at end of file; result = the count (0: end of file).
+   write:     all n bytes; result = n.
+   pread / pwrite: the same at offset, the position unchanged.
+   fsync, close, stat (into *st), unlink, rename: result 0.
+   read_file: a whole file; result = its size, the bytes at
+              asyncio_file_data(op) (NUL-terminated; freed by
+              asyncio_file_op_free).
+   write_file: a whole file (created or truncated, mode 0666 & ~umask);
+              result = n.
+   Errors are -errno, with a message naming the call and the path (or the
+   descriptor): "[Errno 2] No such file or directory: 'x.txt'".
+   Cancellation never leaves an operation half-done and unaccounted for:
+   a call already running on its thread is let finish its current piece
+   (at most 1 MiB of a read or write), then the await fails with
+   ASYNCIO_ECANCELLED, and op->done says how many bytes were moved --
+   they are in buf (or asyncio_file_data), or written to the file; a
+   cancelled open closes the file it opened; a cancelled call that had
+   not started did nothing (done 0).  After an error too, done counts
+   what was moved before it (a write that filled the disk: what was
+   written). */
+struct stat;
+typedef struct asyncio_file_op {
+    asyncio_coro co;
+    asyncio_work work;
+    int kind, fd, flags, mode;
+    int err;                 /* the job's errno (0: none) */
+    const char *path, *path2;
+    char *buf;
+    const char *cbuf;
+    size_t len;
+    long long offset;
+    size_t done;             /* bytes moved so far: also after an error or a cancellation */
+    struct stat *st;
+    char *data;              /* read_file's bytes */
+    asyncio_loop *loop;
+    char msg[256];
+} asyncio_file_op;
+
+asyncio_file_op *asyncio_file_open(asyncio_file_op *op, const char *path, int flags, int mode);
+asyncio_file_op *asyncio_file_read(asyncio_file_op *op, int fd, void *buf, size_t n);
+asyncio_file_op *asyncio_file_write(asyncio_file_op *op, int fd, const void *buf, size_t n);
+asyncio_file_op *asyncio_file_pread(asyncio_file_op *op, int fd, void *buf, size_t n, long long offset);
+asyncio_file_op *asyncio_file_pwrite(asyncio_file_op *op, int fd, const void *buf, size_t n, long long offset);
+asyncio_file_op *asyncio_file_fsync(asyncio_file_op *op, int fd);
+asyncio_file_op *asyncio_file_close(asyncio_file_op *op, int fd);
+asyncio_file_op *asyncio_file_stat(asyncio_file_op *op, const char *path, struct stat *st);
+asyncio_file_op *asyncio_file_unlink(asyncio_file_op *op, const char *path);
+asyncio_file_op *asyncio_file_rename(asyncio_file_op *op, const char *from, const char *to);
+asyncio_file_op *asyncio_file_read_file(asyncio_file_op *op, const char *path);
+asyncio_file_op *asyncio_file_write_file(asyncio_file_op *op, const char *path, const void *data, size_t n);
+int asyncio_file_io(asyncio_task *self, void *frame);
+/* asyncio_file_data: read_file's bytes (NULL before); asyncio_file_op_free
+   releases them (harmless on any op, and twice). */
+const char *asyncio_file_data(const asyncio_file_op *op);
+void asyncio_file_op_free(asyncio_file_op *op);
+
+
 /* ---- machinery behind the macros (private) ---- */
 /* Every resume point is also a label named after its id, so that two
    suspensions on one line fail to compile with an error that says why:
@@ -2151,8 +2373,14 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <sched.h>
+#include <spawn.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 #if ASYNCIO__EPOLL
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -2178,6 +2406,7 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_INSLOT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
                                           or parked in a lock's list, u.value = ASYNCIO__PARKED */
 #define ASYNCIO__F_XPOSTED ASYNCIO__F_CANCEL /* handle: posted by another thread */
+#define ASYNCIO__F_TO_END ASYNCIO__F_FLAG    /* work: once started, runs to its end (file calls) */
 #define ASYNCIO__PARKED (-1LL)
 #define ASYNCIO__WOKEN (-2LL)
 
@@ -2198,6 +2427,11 @@ static int asyncio__state(const asyncio_future *f) { return f->state & ASYNCIO__
 
 static void asyncio__list_init(asyncio__link *s) { s->next = s->prev = s; }
 static int asyncio__list_empty(const asyncio__link *s) { return s->next == s; }
+static void asyncio__list_remove(asyncio__link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+}
 static void asyncio__list_push(asyncio__link *s, asyncio__link *n)
 {
     n->prev = s->prev;
@@ -2701,6 +2935,8 @@ const char *asyncio_backend_name(void) { return "epoll"; }
 /* >>backend-kqueue -------------------------------------------------------- */
 #elif ASYNCIO__KQUEUE
 /* Other threads wake the loop through an EVFILT_USER event (ident 0). */
+static void asyncio__process_kevent(struct asyncio_process *p);
+
 static int asyncio__backend_init(asyncio_loop *L)
 {
     struct kevent ch;
@@ -2760,6 +2996,10 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
         unsigned events = ev[i].filter == EVFILT_WRITE ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
         if (ev[i].filter == EVFILT_USER) /* a wake-up: it has done its job */
             continue;
+        if (ev[i].filter == EVFILT_PROC) { /* a child exited (section 14) */
+            asyncio__process_kevent((struct asyncio_process *)ev[i].udata);
+            continue;
+        }
         /* EOF on the read side is readable (read returns 0); on the write
            side, or with an error, both directions must hear of it. */
         if ((ev[i].flags & EV_ERROR) || ((ev[i].flags & EV_EOF) && (ev[i].filter == EVFILT_WRITE || ev[i].fflags)))
@@ -3199,7 +3439,7 @@ static void asyncio__cancel_plain(asyncio_future *f)
 }
 
 static int asyncio__gather_cancel(asyncio_gather_t *g);
-static void asyncio__work_cancel(asyncio_work *w);
+static int asyncio__work_cancel(asyncio_work *w);
 static void asyncio__detach_hooks(asyncio_future *const *futs, size_t n, asyncio__waiter *hook);
 
 int asyncio_future_cancel(asyncio_future *fut)
@@ -3231,7 +3471,8 @@ int asyncio_future_cancel(asyncio_future *fut)
         break;
     }
     case ASYNCIO__K_WORK:
-        asyncio__work_cancel((asyncio_work *)fut);
+        if (!asyncio__work_cancel((asyncio_work *)fut))
+            return 0;
         break;
     default:
         break;
@@ -5069,6 +5310,7 @@ struct asyncio_stream {
     size_t wstart, wend, wcap, high, low;
     unsigned char eof, skipping, paused, closing, closed, aborted;
     unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
+    unsigned char pipe;     /* not a socket: plain write(), no shutdown, no SO_LINGER */
     asyncio_handle flush, release;
     asyncio_future drained, closed_fut;
     asyncio_future fed;     /* reader-only: what a waiting read awaits */
@@ -5079,6 +5321,19 @@ struct asyncio_stream {
 
 static void asyncio__stream_flush(asyncio_loop *L, void *arg);
 static void asyncio__stream_release(asyncio_loop *L, void *arg);
+static void asyncio__ignore_sigpipe(void);
+
+/* A pipe or a tty gets write() at once, not after a send() that fails
+   with ENOTSOCK. */
+static long asyncio__stream_send(asyncio_stream *s, const void *buf, size_t len)
+{
+    long n;
+    if (!s->pipe)
+        return asyncio__send(s->fd, buf, len);
+    while ((n = (long)write(s->fd, buf, len)) < 0 && errno == EINTR)
+        ;
+    return n < 0 ? asyncio__errno() : n;
+}
 
 static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
 {
@@ -5098,9 +5353,10 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
     asyncio_future_init(&s->closed_fut, L);
     asyncio_future_init(&s->fed, L);
     s->peerlen = sizeof s->peer;
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0)
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)s->peer, (socklen_t *)&s->peerlen) < 0) {
+        s->pipe = fd >= 0 && errno == ENOTSOCK;
         s->peerlen = 0;
-    else if (((struct sockaddr *)s->peer)->sa_family != AF_UNIX) {
+    } else if (((struct sockaddr *)s->peer)->sa_family != AF_UNIX) {
         /* as CPython does: no Nagle delay between a reply and the next */
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -5119,12 +5375,20 @@ static asyncio_stream *asyncio__stream_new(asyncio_loop *L, int fd)
 asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
 {
     asyncio_stream *s;
-    int rc = asyncio_fd_add(loop, fd);
-    if (rc < 0 && rc != -EEXIST)
+    struct stat st;
+    int rc;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+        asyncio__failf(-EINVAL, "stream_open: fd %d is a %s, not a pipe, socket or tty: use the file calls "
+                                "(asyncio_file_read, ...)", fd, S_ISREG(st.st_mode) ? "regular file" : "directory");
+        return NULL;
+    }
+    if ((rc = asyncio_fd_add(loop, fd)) < 0 && rc != -EEXIST)
         return NULL; /* fd_add said why */
     asyncio__nosigpipe(fd);
     if (!(s = asyncio__stream_new(loop, fd)))
         asyncio__fail(-ENOMEM, "stream_open: no memory");
+    else if (s->pipe)
+        asyncio__ignore_sigpipe();
     return s;
 }
 
@@ -5485,7 +5749,7 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
     if (s->closed)
         return;
     while (s->wstart < s->wend && !s->err) {
-        n = asyncio__send(s->fd, s->wbuf + s->wstart, s->wend - s->wstart);
+        n = asyncio__stream_send(s, s->wbuf + s->wstart, s->wend - s->wstart);
         if (n == -EAGAIN) {
             asyncio__fd_unready(L, s->fd, ASYNCIO_WRITABLE);
             s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
@@ -5515,7 +5779,7 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         return asyncio__failf(s->err, "write: the connection failed: %s", asyncio_strerror(s->err));
     if (s->wstart == s->wend) { /* nothing queued: try the socket first */
         long n = 0;
-        while (len && (n = asyncio__send(s->fd, p, len)) > 0) {
+        while (len && (n = asyncio__stream_send(s, p, len)) > 0) {
             p += n;
             len -= (size_t)n;
         }
@@ -6950,9 +7214,14 @@ typedef struct asyncio__signals {
    signals; the handler reads it with a lock-free atomic load. */
 static int asyncio__sig_write_fd = -1;
 
+static void asyncio__sigchld_notify(void);
+static void asyncio__sigchld_restore(void);
+
 static void asyncio__on_signal(int signum)
 {
     int saved = errno;
+    if (signum == SIGCHLD) /* the children's watcher hears of it too */
+        asyncio__sigchld_notify();
     unsigned char c = (unsigned char)signum;
     if (write(__atomic_load_n(&asyncio__sig_write_fd, __ATOMIC_SEQ_CST), &c, 1) < 0) {
         /* full pipe: the signal is already pending */
@@ -7031,6 +7300,8 @@ int asyncio_remove_signal_handler(asyncio_loop *loop, int signum)
     if (!sg || signum <= 0 || signum >= NSIG || !sg->on[signum].fn)
         return 0;
     signal(signum, SIG_DFL);
+    if (signum == SIGCHLD)
+        asyncio__sigchld_restore();
     sg->on[signum].fn = NULL;
     return 1;
 }
@@ -7172,6 +7443,8 @@ static int asyncio__xsleep(asyncio_loop *L, int only)
 {
     uintptr_t empty = ASYNCIO__X_RUNNING;
     if (!ASYNCIO__CAS(&L->xq, &empty, (uintptr_t)ASYNCIO__X_ASLEEP))
+        return 0;
+    if (L->sigchld_slot && ASYNCIO__LOAD(&L->xchld)) /* the handler stores it, then looks at xq */
         return 0;
     return only == ASYNCIO__SLEEP_ANY || (only == ASYNCIO__SLEEP_JOBS ? ASYNCIO__LOAD(&L->xjobs) > 0
                                                                       : asyncio__xalive(L));
@@ -7533,18 +7806,24 @@ static void asyncio__work_arrive(asyncio_loop *L, asyncio_work *w)
 }
 
 /* asyncio_future_cancel on a job: out of the queue if it has not
-   started, detached if it runs, discarded if its outcome is on its way.
-   The caller then cancels the future; no one touches w afterwards. */
-static void asyncio__work_cancel(asyncio_work *w)
+   started, detached if it runs, discarded if its outcome is on its way;
+   1, and the caller then cancels the future: no one touches w
+   afterwards.  A job that runs to its end (F_TO_END) and has started is
+   only asked to stop early: 0, the future stays pending. */
+static int asyncio__work_cancel(asyncio_work *w)
 {
     asyncio_loop *L = w->fut.loop;
     asyncio_executor *ex = w->ex;
     int state;
     pthread_mutex_lock(&ex->mu);
     state = w->state;
+    if ((w->fut.state & ASYNCIO__F_TO_END) && state != ASYNCIO__JOB_QUEUED) {
+        ASYNCIO__STORE(&w->stop, 1);
+        pthread_mutex_unlock(&ex->mu);
+        return 0;
+    }
     if (state == ASYNCIO__JOB_QUEUED) {
-        w->queue.prev->next = w->queue.next;
-        w->queue.next->prev = w->queue.prev;
+        asyncio__list_remove(&w->queue);
         ex->queued--;
         w->state = ASYNCIO__JOB_IDLE;
     } else if (state == ASYNCIO__JOB_RUNNING) {
@@ -7565,6 +7844,7 @@ static void asyncio__work_cancel(asyncio_work *w)
         }
     } else if (state == ASYNCIO__JOB_POSTED)
         asyncio__xdrain(L); /* it arrives now, and is discarded */
+    return 1;
 }
 
 int asyncio_executor_new(asyncio_executor **ex, int max_workers)
@@ -7859,6 +8139,1048 @@ static void asyncio__threads_close(asyncio_loop *L)
     }
 }
 
+/* >>process --------------------------------------------------------------- */
+/* A process record belongs to the library: the loop watches the child
+   until it exits whatever the caller does, so that no child is left a
+   zombie and no watcher outlives its record.  It is freed once the
+   caller released it, the child was reaped and its pipes are closed.
+   Children are watched by a pidfd in the backend (Linux), by EVFILT_PROC
+   (kqueue), or -- where neither exists, or cfg.child_watcher asks -- by
+   a SIGCHLD handler: it marks every loop with such children and wakes
+   it, and the loop asks waitpid about each of its own. */
+enum { ASYNCIO__WATCH_PIDFD = 1, ASYNCIO__WATCH_KQUEUE, ASYNCIO__WATCH_SIGCHLD };
+
+typedef struct asyncio__pipe {
+    asyncio_stream s;
+    asyncio_process *p;
+    int which;
+} asyncio__pipe;
+
+struct asyncio_process {
+    asyncio__link node;        /* in the loop's procs */
+    asyncio_loop *loop;
+    int pid, pidfd, watch, returncode, exited, released;
+    asyncio__pipe *pipes[3];
+    asyncio_event exit;        /* set once reaped */
+    asyncio_handle watcher;    /* the pidfd is readable */
+};
+
+/* The loops with children under SIGCHLD: the handler reads the slots;
+   a closing loop empties its slot and waits for handlers in flight. */
+#define ASYNCIO__SIGCHLD_LOOPS 64
+static asyncio_loop *asyncio__sigchld_loops[ASYNCIO__SIGCHLD_LOOPS];
+static int asyncio__sigchld_inflight;
+static int asyncio__sigchld_installed; /* under asyncio__global */
+static struct sigaction asyncio__sigchld_chained;
+
+/* Async-signal-safe: atomics and the wake-up's write only. */
+static void asyncio__sigchld_notify(void)
+{
+    int i;
+    ASYNCIO__ADD(&asyncio__sigchld_inflight, 1);
+    for (i = 0; i < ASYNCIO__SIGCHLD_LOOPS; i++) {
+        asyncio_loop *L = ASYNCIO__LOAD(&asyncio__sigchld_loops[i]);
+        if (L) {
+            ASYNCIO__STORE(&L->xchld, 1);
+            asyncio__xwake(L);
+        }
+    }
+    ASYNCIO__ADD(&asyncio__sigchld_inflight, -1);
+}
+
+static void asyncio__on_sigchld(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    asyncio__sigchld_notify();
+    errno = saved;
+    if (asyncio__sigchld_chained.sa_flags & SA_SIGINFO) {
+        if (asyncio__sigchld_chained.sa_sigaction)
+            asyncio__sigchld_chained.sa_sigaction(sig, info, ctx);
+    } else if (asyncio__sigchld_chained.sa_handler != SIG_DFL && asyncio__sigchld_chained.sa_handler != SIG_IGN)
+        asyncio__sigchld_chained.sa_handler(sig);
+}
+
+/* Under asyncio__global: our handler for SIGCHLD; the one it replaces
+   goes to *prev (may be NULL). */
+static int asyncio__sigchld_set(struct sigaction *prev)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = asyncio__on_sigchld;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NOCLDSTOP;
+    sigfillset(&sa.sa_mask);
+    return sigaction(SIGCHLD, &sa, prev);
+}
+
+/* Join L to the SIGCHLD watch: 0, or -EAGAIN when every slot is taken. */
+static int asyncio__sigchld_join(asyncio_loop *L)
+{
+    int i, rc = -EAGAIN;
+    if (L->sigchld_slot)
+        return 0;
+    pthread_mutex_lock(&asyncio__global);
+    if (!asyncio__sigchld_installed && asyncio__sigchld_set(&asyncio__sigchld_chained) == 0)
+        asyncio__sigchld_installed = 1;
+    for (i = 0; i < ASYNCIO__SIGCHLD_LOOPS && asyncio__sigchld_installed; i++)
+        if (!asyncio__sigchld_loops[i]) {
+            ASYNCIO__STORE(&asyncio__sigchld_loops[i], L);
+            L->sigchld_slot = i + 1;
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&asyncio__global);
+    return rc;
+}
+
+/* asyncio_remove_signal_handler(SIGCHLD) put the default back: the
+   children's watcher takes SIGCHLD again. */
+static void asyncio__sigchld_restore(void)
+{
+    pthread_mutex_lock(&asyncio__global);
+    if (asyncio__sigchld_installed)
+        asyncio__sigchld_set(NULL);
+    pthread_mutex_unlock(&asyncio__global);
+}
+
+static void asyncio__sigchld_leave(asyncio_loop *L)
+{
+    if (!L->sigchld_slot)
+        return;
+    ASYNCIO__STORE(&asyncio__sigchld_loops[L->sigchld_slot - 1], (asyncio_loop *)NULL);
+    L->sigchld_slot = 0;
+    while (ASYNCIO__LOAD(&asyncio__sigchld_inflight) > 0)
+        sched_yield();
+}
+
+static void asyncio__orphan(int pid);
+
+static void asyncio__process_free_if_done(asyncio_process *p)
+{
+    if (p->released && p->exited && !p->pipes[0] && !p->pipes[1] && !p->pipes[2]) {
+        asyncio__list_remove(&p->node);
+        asyncio__release(p->loop, p);
+    }
+}
+
+/* The child is gone: its status, then everyone waiting hears of it. */
+static void asyncio__process_reaped(asyncio_process *p, int status, int known)
+{
+    asyncio_loop *L = p->loop;
+    if (!known) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "Unknown child process pid %d, will report returncode 255", p->pid);
+        L->cfg.warn(L->cfg.warn_ctx, msg);
+        p->returncode = 255;
+    } else if (WIFSIGNALED(status))
+        p->returncode = -WTERMSIG(status);
+    else
+        p->returncode = WEXITSTATUS(status);
+    p->exited = 1;
+    if (p->watch == ASYNCIO__WATCH_PIDFD) {
+        asyncio_fd_close(L, p->pidfd);
+        p->pidfd = -1;
+    } else
+        L->nchildren--;
+    asyncio_event_set(&p->exit);
+    asyncio__process_free_if_done(p);
+}
+
+/* Ask waitpid about p's child, never blocking: 1 once it was reaped. */
+static int asyncio__process_poll(asyncio_process *p)
+{
+    int status = 0, r;
+    while ((r = (int)waitpid(p->pid, &status, WNOHANG)) < 0 && errno == EINTR)
+        ;
+    if (r == 0)
+        return 0;
+    asyncio__process_reaped(p, status, r == p->pid);
+    return 1;
+}
+
+#if !ASYNCIO__KQUEUE && defined(__linux__) && defined(SYS_pidfd_open)
+#define ASYNCIO__PIDFD 1
+static void asyncio__pidfd_ready(asyncio_loop *L, void *arg)
+{
+    asyncio_process *p = (asyncio_process *)arg;
+    if (!asyncio__process_poll(p)) { /* not yet: watch again */
+        asyncio__fd_unready(L, p->pidfd, ASYNCIO_READABLE);
+        p->watcher.fut.state = (unsigned char)(p->watcher.fut.state & ~ASYNCIO__S_MASK);
+        asyncio__fd_watch(L, p->pidfd, ASYNCIO_READABLE, &p->watcher.fut);
+    }
+}
+#endif
+
+/* The loop thread, when a SIGCHLD arrived: which of its children left? */
+static void asyncio__sigchld_reap(asyncio_loop *L)
+{
+    asyncio__link *at, *next;
+    ASYNCIO__STORE(&L->xchld, 0);
+    for (at = L->procs.next; at != &L->procs; at = next) {
+        asyncio_process *p = ASYNCIO__CONTAINER(at, asyncio_process, node);
+        next = at->next; /* p may be freed */
+        if (!p->exited && p->watch == ASYNCIO__WATCH_SIGCHLD)
+            asyncio__process_poll(p);
+    }
+}
+
+/* Watch p's child: a pidfd (Linux), EVFILT_PROC (kqueue), or SIGCHLD. */
+static int asyncio__process_watch(asyncio_process *p)
+{
+    asyncio_loop *L = p->loop;
+    if (L->cfg.child_watcher != ASYNCIO_CHILD_SIGCHLD) {
+#if ASYNCIO__KQUEUE
+        struct kevent ch;
+        EV_SET(&ch, p->pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, p);
+        if (kevent(L->backend_fd, &ch, 1, NULL, 0, NULL) == 0) {
+            p->watch = ASYNCIO__WATCH_KQUEUE;
+            L->nchildren++;
+            return 0;
+        }
+#elif ASYNCIO__PIDFD
+        int fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+        if (fd >= 0) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            if (asyncio_fd_add(L, fd) == 0) {
+                p->pidfd = fd;
+                p->watch = ASYNCIO__WATCH_PIDFD;
+                asyncio__handle_new(L, &p->watcher, asyncio__pidfd_ready, p);
+                asyncio__fd_watch(L, fd, ASYNCIO_READABLE, &p->watcher.fut);
+                return 0;
+            }
+            close(fd);
+        }
+#endif
+    }
+    if (asyncio__sigchld_join(L) < 0)
+        return -EAGAIN;
+    p->watch = ASYNCIO__WATCH_SIGCHLD;
+    L->nchildren++;
+    ASYNCIO__STORE(&L->xchld, 1); /* it may have exited before the handler was there */
+    return 0;
+}
+
+#if ASYNCIO__KQUEUE
+/* From the kqueue backend: p's child exited (the event does not reap). */
+static void asyncio__process_kevent(asyncio_process *p)
+{
+    if (!asyncio__process_poll(p)) { /* cannot happen on a BSD; be safe: fall back */
+        p->watch = ASYNCIO__WATCH_SIGCHLD;
+        if (asyncio__sigchld_join(p->loop) == 0)
+            ASYNCIO__STORE(&p->loop->xchld, 1);
+    }
+}
+#endif
+
+/* A pipe stream was closed and is being freed. */
+static void asyncio__pipe_closed(asyncio_stream *s)
+{
+    asyncio__pipe *pp = (asyncio__pipe *)s;
+    asyncio_process *p = pp->p;
+    p->pipes[pp->which] = NULL;
+    asyncio__release(p->loop, pp);
+    asyncio__process_free_if_done(p);
+}
+
+/* Child processes are spawned with SIGPIPE and SIGXFSZ at their defaults;
+   the parent ignores SIGPIPE (as Python does) once it writes to a pipe,
+   unless the program has its own handler: a reader that went away is
+   then an EPIPE, not the end of the program. */
+static void asyncio__ignore_sigpipe(void)
+{
+    static int done;
+    struct sigaction old;
+    if (ASYNCIO__LOAD(&done))
+        return;
+    pthread_mutex_lock(&asyncio__global);
+    if (!done && sigaction(SIGPIPE, NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    ASYNCIO__STORE(&done, 1);
+    pthread_mutex_unlock(&asyncio__global);
+}
+
+/* The value of NAME in a "NAME=value" list, or NULL. */
+static const char *asyncio__env_get(const char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    for (; env && *env; env++)
+        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+/* Python's search for a program without a '/': the PATH of the child's
+   environment, else the parent's, else os.defpath.  0 with the path in
+   buf, or the error of the most telling candidate (EACCES over ENOENT). */
+static int asyncio__find_program(const char *name, const char *const *env, char *buf, size_t size)
+{
+    const char *path = env ? asyncio__env_get(env, "PATH") : getenv("PATH"), *dir, *end;
+    int err = -ENOENT;
+    if (strchr(name, '/')) {
+        if (strlen(name) >= size)
+            return -ENAMETOOLONG;
+        strcpy(buf, name);
+        return 0;
+    }
+    if (!path)
+        path = "/bin:/usr/bin";
+    for (dir = path;; dir = end + 1) {
+        struct stat st;
+        size_t dlen;
+        end = strchr(dir, ':');
+        dlen = end ? (size_t)(end - dir) : strlen(dir);
+        if (dlen + strlen(name) + 2 <= size) {
+            if (dlen) {
+                memcpy(buf, dir, dlen);
+                buf[dlen] = '/';
+                strcpy(buf + dlen + 1, name);
+            } else
+                strcpy(buf, name); /* an empty entry: the working directory */
+            if (stat(buf, &st) == 0 && !S_ISDIR(st.st_mode)) {
+                if (access(buf, X_OK) == 0)
+                    return 0;
+                err = -EACCES;
+            }
+        }
+        if (!end)
+            return err;
+    }
+}
+
+/* One end of each pipe, /dev/null and the caller's descriptors, all moved
+   above 2 so that setting up 0, 1 and 2 in the child cannot clobber a
+   source before it is used. */
+typedef struct asyncio__spawn_fds {
+    int child[3], parent[3], devnull;
+} asyncio__spawn_fds;
+
+static void asyncio__spawn_fds_close(asyncio__spawn_fds *f, int parents_too)
+{
+    int i;
+    for (i = 0; i < 3; i++) {
+        if (f->child[i] >= 0 && f->child[i] != f->devnull)
+            close(f->child[i]);
+        if (parents_too && f->parent[i] >= 0)
+            close(f->parent[i]);
+    }
+    if (f->devnull >= 0)
+        close(f->devnull);
+}
+
+static int asyncio__cloexec_pipe(int fds[2])
+{
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+    return pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
+#else
+    if (pipe(fds) < 0)
+        return -errno;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+#endif
+}
+
+static int asyncio__spawn_fds_open(asyncio__spawn_fds *f, const asyncio_process_options *o)
+{
+    int i;
+    f->devnull = -1;
+    for (i = 0; i < 3; i++)
+        f->child[i] = f->parent[i] = -1;
+    for (i = 0; i < 3; i++) {
+        int mode = o->stdio[i].mode, src = -1;
+        if (mode == ASYNCIO_PIPE) {
+            int fds[2], rc = asyncio__cloexec_pipe(fds);
+            if (rc < 0)
+                return asyncio__failf(rc, "create_subprocess: no pipe: %s", asyncio_strerror(rc));
+            src = fds[i == 0 ? 0 : 1];
+            f->parent[i] = fds[i == 0 ? 1 : 0];
+        } else if (mode == ASYNCIO_DEVNULL) {
+            if (f->devnull < 0 && (f->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+                return asyncio__failf(-errno, "create_subprocess: cannot open /dev/null: %s", strerror(errno));
+            f->child[i] = f->devnull;
+            continue;
+        } else if (mode == ASYNCIO_FD)
+            src = o->stdio[i].fd;
+        else
+            continue;
+        if (src < 3) { /* a copy above 2 (close-on-exec: only the dup2 reaches the child) */
+            int copy = fcntl(src, F_DUPFD_CLOEXEC, 3);
+            if (copy < 0)
+                return asyncio__failf(-errno, "create_subprocess: cannot use fd %d: %s", src, strerror(errno));
+            if (mode == ASYNCIO_PIPE)
+                close(src);
+            src = copy;
+        } else if (mode == ASYNCIO_FD && (src = fcntl(src, F_DUPFD_CLOEXEC, 3)) < 0)
+            return asyncio__failf(-errno, "create_subprocess: cannot use fd %d: %s", o->stdio[i].fd, strerror(errno));
+        f->child[i] = src;
+    }
+    if (f->devnull >= 0 && f->devnull < 3) {
+        int copy = fcntl(f->devnull, F_DUPFD_CLOEXEC, 3);
+        for (i = 0; i < 3; i++)
+            if (f->child[i] == f->devnull)
+                f->child[i] = copy;
+        close(f->devnull);
+        if ((f->devnull = copy) < 0)
+            return asyncio__failf(-errno, "create_subprocess: cannot open /dev/null: %s", strerror(errno));
+    }
+    return 0;
+}
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34) || defined(__FreeBSD__)
+#define ASYNCIO__SPAWN_CLOSEFROM 1 /* posix_spawn_file_actions_addclosefrom_np */
+#endif
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 29) || defined(__APPLE__) || defined(__FreeBSD__)
+#define ASYNCIO__SPAWN_CHDIR 1 /* posix_spawn_file_actions_addchdir_np */
+#endif
+#if defined(POSIX_SPAWN_SETSID)
+#define ASYNCIO__SPAWN_SETSID POSIX_SPAWN_SETSID
+#endif
+
+static int asyncio__spawn(asyncio_loop *L, const char *what, const char *path, const char *const argv[],
+                          const asyncio_process_options *o, const asyncio__spawn_fds *f, int *pid)
+{
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t set;
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    int i, rc = 0;
+    pid_t child;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    for (i = 0; i < 3 && !rc; i++)
+        if (f->child[i] >= 0)
+            rc = posix_spawn_file_actions_adddup2(&fa, f->child[i], i);
+        else if (o->stdio[i].mode == ASYNCIO_STDOUT)
+            rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+#ifdef ASYNCIO__SPAWN_CLOSEFROM
+    if (!rc)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#elif defined(__APPLE__)
+    flags |= POSIX_SPAWN_CLOEXEC_DEFAULT; /* and the three above are dup2'ed, so kept */
+#endif
+    if (!rc && o->cwd) {
+#ifdef ASYNCIO__SPAWN_CHDIR
+        rc = posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+#else
+        rc = ENOTSUP;
+#endif
+    }
+    sigemptyset(&set);
+    posix_spawnattr_setsigmask(&attr, &set);
+    sigaddset(&set, SIGPIPE);
+#ifdef SIGXFSZ
+    sigaddset(&set, SIGXFSZ);
+#endif
+    posix_spawnattr_setsigdefault(&attr, &set);
+    if (o->flags & ASYNCIO_PROCESS_NEW_GROUP) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    if (o->flags & ASYNCIO_PROCESS_NEW_SESSION) {
+#ifdef ASYNCIO__SPAWN_SETSID
+        flags |= ASYNCIO__SPAWN_SETSID;
+#else
+        rc = ENOTSUP;
+#endif
+    }
+    posix_spawnattr_setflags(&attr, flags);
+    if (!rc)
+        rc = posix_spawn(&child, path, &fa, &attr, (char *const *)argv,
+                         o->env ? (char *const *)o->env : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    (void)L;
+    if (rc == 0) {
+        *pid = (int)child;
+        return 0;
+    }
+    if (rc == ENOENT && o->cwd && access(o->cwd, X_OK) < 0) /* Python names the directory */
+        return asyncio__failf(-errno, "%s: [Errno %d] %s: '%s'", what, errno, strerror(errno), o->cwd);
+    return asyncio__failf(-rc, "%s: [Errno %d] %s: '%s'", what, rc, strerror(rc), path);
+}
+
+static int asyncio__process_create(asyncio_process **out, asyncio_loop *L, const char *what,
+                                   const char *const argv[], const asyncio_process_options *opts)
+{
+    static const asyncio_process_options none;
+    const asyncio_process_options *o = opts ? opts : &none;
+    char path[4096];
+    asyncio__spawn_fds f;
+    asyncio_process *p;
+    int i, rc, added = 0;
+    if (!out)
+        return asyncio__failf(-EINVAL, "%s: nowhere to put the process", what);
+    *out = NULL;
+    if (!L || !argv || !argv[0] || !argv[0][0])
+        return asyncio__failf(-EINVAL, "%s: %s", what, !L ? "no loop" : "the program to run is missing or empty");
+    if (L->closed)
+        return asyncio__failf(ASYNCIO_ELOOPCLOSED, "%s: Event loop is closed", what);
+    for (i = 0; i < 3; i++) {
+        int mode = o->stdio[i].mode;
+        if (mode < ASYNCIO_INHERIT || mode > ASYNCIO_FD || (mode == ASYNCIO_STDOUT && i != 2))
+            return asyncio__failf(-EINVAL, "%s: %s: unknown mode %d", what,
+                                  i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr", mode);
+        if (mode == ASYNCIO_FD && fcntl(o->stdio[i].fd, F_GETFD) < 0)
+            return asyncio__failf(-EBADF, "%s: %s: fd %d is not open", what,
+                                  i == 0 ? "stdin" : i == 1 ? "stdout" : "stderr", o->stdio[i].fd);
+    }
+    if (o->flags & ~(ASYNCIO_PROCESS_NEW_SESSION | ASYNCIO_PROCESS_NEW_GROUP))
+        return asyncio__failf(-EINVAL, "%s: unknown flags 0x%x", what, o->flags);
+    if ((rc = asyncio__find_program(argv[0], o->env, path, sizeof path)) < 0)
+        return asyncio__failf(rc, "%s: [Errno %d] %s: '%s'", what, -rc, strerror(-rc), argv[0]);
+    if (!(p = (asyncio_process *)asyncio__alloc(L, sizeof *p)))
+        return asyncio__failf(-ENOMEM, "%s: no memory", what);
+    memset(p, 0, sizeof *p);
+    p->loop = L;
+    p->pidfd = -1;
+    asyncio_event_init(&p->exit, L);
+    for (i = 0; i < 3; i++)
+        if (o->stdio[i].mode == ASYNCIO_PIPE && !(p->pipes[i] = (asyncio__pipe *)asyncio__alloc(L, sizeof *p->pipes[i]))) {
+            rc = asyncio__failf(-ENOMEM, "%s: no memory", what);
+            goto fail;
+        }
+    if ((rc = asyncio__spawn_fds_open(&f, o)) < 0) {
+        asyncio__spawn_fds_close(&f, 1);
+        goto fail;
+    }
+    for (; added < 3; added++) /* the loop's side first: nothing can fail after the child starts */
+        if (f.parent[added] >= 0 && (rc = asyncio_fd_add(L, f.parent[added])) < 0)
+            break;
+    if (rc < 0 || (rc = asyncio__spawn(L, what, path, argv, o, &f, &p->pid)) < 0) {
+        for (i = 0; i < added; i++)
+            if (f.parent[i] >= 0) {
+                asyncio_fd_close(L, f.parent[i]);
+                f.parent[i] = -1;
+            }
+        asyncio__spawn_fds_close(&f, 1);
+        goto fail;
+    }
+    asyncio__spawn_fds_close(&f, 0);
+    for (i = 0; i < 3; i++)
+        if (p->pipes[i]) {
+            asyncio__stream_init(&p->pipes[i]->s, L, f.parent[i]);
+            p->pipes[i]->s.on_closed = asyncio__pipe_closed;
+            if (o->limit)
+                asyncio_stream_set_limit(&p->pipes[i]->s, o->limit);
+            p->pipes[i]->p = p;
+            p->pipes[i]->which = i;
+        }
+    if (p->pipes[0])
+        asyncio__ignore_sigpipe();
+    asyncio__list_push(&L->procs, &p->node);
+    if (asyncio__process_watch(p) < 0) { /* no way to hear of its exit: do not leave it running */
+        kill(p->pid, SIGKILL);
+        asyncio__orphan(p->pid);
+        p->exited = p->released = 1;
+        for (i = 0; i < 3; i++)
+            if (p->pipes[i])
+                asyncio_stream_abort(&p->pipes[i]->s);
+        asyncio__process_free_if_done(p);
+        return asyncio__failf(-EAGAIN, "%s: no way to watch the child (%d loops watch SIGCHLD already)", what,
+                              ASYNCIO__SIGCHLD_LOOPS);
+    }
+    *out = p;
+    return 0;
+fail:
+    for (i = 0; i < 3; i++)
+        asyncio__release(L, p->pipes[i]);
+    asyncio__release(L, p);
+    return rc;
+}
+
+int asyncio_create_subprocess_exec(asyncio_process **out, asyncio_loop *loop, const char *const argv[],
+                                   const asyncio_process_options *opts)
+{
+    return asyncio__process_create(out, loop, "create_subprocess_exec", argv, opts);
+}
+
+int asyncio_create_subprocess_shell(asyncio_process **out, asyncio_loop *loop, const char *cmd,
+                                    const asyncio_process_options *opts)
+{
+    const char *argv[4];
+    argv[0] = "/bin/sh";
+    argv[1] = "-c";
+    argv[2] = cmd;
+    argv[3] = NULL;
+    if (!cmd) {
+        if (out)
+            *out = NULL;
+        return asyncio__fail(-EINVAL, "create_subprocess_shell: no command");
+    }
+    return asyncio__process_create(out, loop, "create_subprocess_shell", argv, opts);
+}
+
+int asyncio_process_pid(const asyncio_process *p) { return p->pid; }
+
+int asyncio_process_returncode(const asyncio_process *p, int *code)
+{
+    if (p->exited && code)
+        *code = p->returncode;
+    return p->exited;
+}
+
+asyncio_stream *asyncio_process_stdin(const asyncio_process *p) { return p->pipes[0] ? &p->pipes[0]->s : NULL; }
+asyncio_stream *asyncio_process_stdout(const asyncio_process *p) { return p->pipes[1] ? &p->pipes[1]->s : NULL; }
+asyncio_stream *asyncio_process_stderr(const asyncio_process *p) { return p->pipes[2] ? &p->pipes[2]->s : NULL; }
+
+int asyncio_process_send_signal(asyncio_process *p, int sig)
+{
+    if (sig <= 0 || sig >= NSIG)
+        return asyncio__failf(-EINVAL, "send_signal: %d is not a signal", sig);
+    if (p->exited) /* reaped: the pid may be someone else's now */
+        return 0;
+    if (kill(p->pid, sig) < 0)
+        return errno == ESRCH ? 0 : asyncio__failf(-errno, "send_signal: %s", strerror(errno));
+    return 0;
+}
+
+int asyncio_process_terminate(asyncio_process *p) { return asyncio_process_send_signal(p, SIGTERM); }
+int asyncio_process_kill(asyncio_process *p) { return asyncio_process_send_signal(p, SIGKILL); }
+
+void asyncio_process_release(asyncio_process *p)
+{
+    int i;
+    if (!p || p->released)
+        return;
+    p->released = 1;
+    for (i = 0; i < 3; i++)
+        if (p->pipes[i])
+            asyncio_stream_close(&p->pipes[i]->s); /* frees it, and maybe p, once closed */
+    asyncio__process_free_if_done(p);
+}
+
+/* A child with no loop left to watch it: a thread waits for it, so that
+   it does not stay a zombie. */
+static void *asyncio__reaper_main(void *arg)
+{
+    pid_t pid = (pid_t)(intptr_t)arg;
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static void asyncio__orphan(int pid)
+{
+    pthread_t th;
+    pthread_attr_t attr;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&th, &attr, asyncio__reaper_main, (void *)(intptr_t)pid) != 0) {
+        /* no thread: leave the exit status to whoever waits for children */
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+/* asyncio_loop_close's part: children still running are reported and
+   handed to reaper threads; the records go with the loop's memory. */
+static void asyncio__procs_close(asyncio_loop *L)
+{
+    asyncio__link *at;
+    int running = 0;
+    asyncio__sigchld_leave(L);
+    for (at = L->procs.next; at != &L->procs; at = at->next) {
+        asyncio_process *p = ASYNCIO__CONTAINER(at, asyncio_process, node);
+        if (!p->exited && !asyncio__process_poll(p)) {
+            running++;
+            asyncio__orphan(p->pid);
+            p->exited = 1;
+        }
+    }
+    if (running) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%d child process%s still running when the loop closed: left running, reaped by a thread",
+                 running, running == 1 ? "" : "es");
+        L->cfg.warn(L->cfg.warn_ctx, msg);
+    }
+    asyncio__list_init(&L->procs);
+}
+
+/* The coroutine behind wait and communicate.  communicate runs CPython's
+   three coroutines -- feed stdin and close it, read stdout, read stderr --
+   as tasks, gathers them, then waits. */
+enum { ASYNCIO__P_WAIT, ASYNCIO__P_COMMUNICATE };
+
+static int asyncio__pipe_feed(asyncio_task *self, void *frame)
+{
+    asyncio__pipe_job *j = (asyncio__pipe_job *)frame;
+    asyncio_process_op *op = j->op;
+    asyncio_stream *in = asyncio_process_stdin(op->p);
+    int rc = 0;
+    ASYNCIO_BEGIN(self, j);
+    if (op->input && op->input_len && (rc = asyncio_stream_write(in, op->input, op->input_len)) == 0)
+        ASYNCIO_AWAIT_RC(rc, asyncio_stream_drain(in));
+    if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) /* communicate ignores these two, as CPython */
+        ASYNCIO_RAISE(rc, NULL);
+    if ((in = asyncio_process_stdin(op->p)) != NULL)
+        asyncio_stream_close(in);
+    ASYNCIO_END();
+}
+
+static int asyncio__pipe_drain_out(asyncio_task *self, void *frame)
+{
+    asyncio__pipe_job *j = (asyncio__pipe_job *)frame;
+    asyncio_stream *s = j->which == 1 ? asyncio_process_stdout(j->op->p) : asyncio_process_stderr(j->op->p);
+    ASYNCIO_BEGIN(self, j);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&j->rd, s, ASYNCIO_READ_ALL));
+    ASYNCIO_RETURN(ASYNCIO_RESULT());
+    ASYNCIO_END();
+}
+
+asyncio_process_op *asyncio_process_wait(asyncio_process_op *op, asyncio_process *p)
+{
+    op->p = p;
+    op->kind = ASYNCIO__P_WAIT;
+    return op;
+}
+
+asyncio_process_op *asyncio_process_communicate(asyncio_process_op *op, asyncio_process *p, const void *input,
+                                                size_t len)
+{
+    op->p = p;
+    op->kind = ASYNCIO__P_COMMUNICATE;
+    op->input = (const char *)input;
+    op->input_len = input ? len : 0;
+    return op;
+}
+
+int asyncio_process_io(asyncio_task *self, void *frame)
+{
+    asyncio_process_op *op = (asyncio_process_op *)frame;
+    asyncio_process *p = op->p;
+    int rc, i;
+    ASYNCIO_BEGIN(self, op);
+    if (op->kind == ASYNCIO__P_COMMUNICATE) {
+        op->out = op->err = NULL;
+        op->out_len = op->err_len = 0;
+        op->ntasks = 0;
+        for (i = 0; i < 3; i++) {
+            asyncio__pipe_job *j = &op->jobs[op->ntasks];
+            if (!p->pipes[i])
+                continue;
+            memset(j, 0, sizeof *j);
+            j->op = op;
+            j->which = i;
+            if (!asyncio_task_create_at(ASYNCIO_LOOP(), &op->tasks[op->ntasks], i ? asyncio__pipe_drain_out
+                                                                                     : asyncio__pipe_feed,
+                                        j, i == 0 ? "communicate:stdin" : i == 1 ? "communicate:stdout"
+                                                                                 : "communicate:stderr",
+                                        __FILE__, __LINE__))
+                break; /* the loop is closing: what started is gathered */
+            op->futs[op->ntasks] = &op->tasks[op->ntasks].fut;
+            op->ntasks++;
+        }
+        asyncio_gather(&op->gather, ASYNCIO_LOOP(), op->futs, (size_t)op->ntasks, 0);
+        ASYNCIO_AWAIT_RC(rc, &op->gather.fut);
+        for (i = 0; i < op->ntasks; i++) {
+            asyncio_value v;
+            asyncio_stream *s = op->jobs[i].which == 1 ? asyncio_process_stdout(p) : asyncio_process_stderr(p);
+            if (op->jobs[i].which == 0 || asyncio_future_result(op->futs[i], &v) != 0 || !s)
+                continue;
+            if (op->jobs[i].which == 1) {
+                op->out = asyncio_stream_data(s);
+                op->out_len = (size_t)v.i;
+            } else {
+                op->err = asyncio_stream_data(s);
+                op->err_len = (size_t)v.i;
+            }
+        }
+        if (rc < 0)
+            ASYNCIO_RAISE(rc, ASYNCIO_ERRMSG());
+    }
+    ASYNCIO_AWAIT_CORO(asyncio_acquire, asyncio_event_op(&op->wait, &p->exit));
+    ASYNCIO_RETURN(asyncio_int(p->returncode));
+    ASYNCIO_END();
+}
+
+/* >>files ----------------------------------------------------------------- */
+/* Every file call is one executor job that runs to its end, in pieces of
+   at most 1 MiB: a cancellation cannot detach it (asyncio_future_cancel
+   refuses, so the task hears of it when the job is back) and only asks it
+   to stop after the current piece.  The job counts what it moved in
+   op->done as it goes. */
+enum {
+    ASYNCIO__FILE_OPEN, ASYNCIO__FILE_READ, ASYNCIO__FILE_WRITE, ASYNCIO__FILE_PREAD, ASYNCIO__FILE_PWRITE,
+    ASYNCIO__FILE_FSYNC, ASYNCIO__FILE_CLOSE, ASYNCIO__FILE_STAT, ASYNCIO__FILE_UNLINK, ASYNCIO__FILE_RENAME,
+    ASYNCIO__FILE_READ_FILE, ASYNCIO__FILE_WRITE_FILE, ASYNCIO__FILE_FSTAT /* read_file's first step */
+};
+#define ASYNCIO__FILE_PIECE ((size_t)1 << 20)
+
+static asyncio_file_op *asyncio__file_setup(asyncio_file_op *op, int kind, int fd, const char *path)
+{
+    char *data = op->data; /* a read_file's bytes stay until freed */
+    memset(op, 0, sizeof *op);
+    op->data = data;
+    op->kind = kind;
+    op->fd = fd;
+    op->path = path;
+    return op;
+}
+
+asyncio_file_op *asyncio_file_open(asyncio_file_op *op, const char *path, int flags, int mode)
+{
+    asyncio__file_setup(op, ASYNCIO__FILE_OPEN, -1, path);
+    op->flags = flags;
+    op->mode = mode;
+    return op;
+}
+
+static asyncio_file_op *asyncio__file_rw(asyncio_file_op *op, int kind, int fd, char *buf, const char *cbuf,
+                                         size_t n, long long offset)
+{
+    asyncio__file_setup(op, kind, fd, NULL);
+    op->buf = buf;
+    op->cbuf = cbuf;
+    op->len = n;
+    op->offset = offset;
+    return op;
+}
+
+asyncio_file_op *asyncio_file_read(asyncio_file_op *op, int fd, void *buf, size_t n)
+{
+    return asyncio__file_rw(op, ASYNCIO__FILE_READ, fd, (char *)buf, NULL, n, 0);
+}
+asyncio_file_op *asyncio_file_write(asyncio_file_op *op, int fd, const void *buf, size_t n)
+{
+    return asyncio__file_rw(op, ASYNCIO__FILE_WRITE, fd, NULL, (const char *)buf, n, 0);
+}
+asyncio_file_op *asyncio_file_pread(asyncio_file_op *op, int fd, void *buf, size_t n, long long offset)
+{
+    return asyncio__file_rw(op, ASYNCIO__FILE_PREAD, fd, (char *)buf, NULL, n, offset);
+}
+asyncio_file_op *asyncio_file_pwrite(asyncio_file_op *op, int fd, const void *buf, size_t n, long long offset)
+{
+    return asyncio__file_rw(op, ASYNCIO__FILE_PWRITE, fd, NULL, (const char *)buf, n, offset);
+}
+asyncio_file_op *asyncio_file_fsync(asyncio_file_op *op, int fd)
+{
+    return asyncio__file_setup(op, ASYNCIO__FILE_FSYNC, fd, NULL);
+}
+asyncio_file_op *asyncio_file_close(asyncio_file_op *op, int fd)
+{
+    return asyncio__file_setup(op, ASYNCIO__FILE_CLOSE, fd, NULL);
+}
+asyncio_file_op *asyncio_file_stat(asyncio_file_op *op, const char *path, struct stat *st)
+{
+    asyncio__file_setup(op, ASYNCIO__FILE_STAT, -1, path);
+    op->st = st;
+    return op;
+}
+asyncio_file_op *asyncio_file_unlink(asyncio_file_op *op, const char *path)
+{
+    return asyncio__file_setup(op, ASYNCIO__FILE_UNLINK, -1, path);
+}
+asyncio_file_op *asyncio_file_rename(asyncio_file_op *op, const char *from, const char *to)
+{
+    asyncio__file_setup(op, ASYNCIO__FILE_RENAME, -1, from);
+    op->path2 = to;
+    return op;
+}
+asyncio_file_op *asyncio_file_read_file(asyncio_file_op *op, const char *path)
+{
+    return asyncio__file_setup(op, ASYNCIO__FILE_READ_FILE, -1, path);
+}
+asyncio_file_op *asyncio_file_write_file(asyncio_file_op *op, const char *path, const void *data, size_t n)
+{
+    asyncio__file_rw(op, ASYNCIO__FILE_WRITE_FILE, -1, NULL, (const char *)data, n, 0);
+    op->path = path;
+    return op;
+}
+
+const char *asyncio_file_data(const asyncio_file_op *op) { return op->data; }
+
+void asyncio_file_op_free(asyncio_file_op *op)
+{
+    if (op->data)
+        ASYNCIO_FREE(op->loop ? op->loop->cfg.alloc_ctx : NULL, op->data);
+    op->data = NULL;
+}
+
+/* Worker thread: move up to len bytes, in pieces, until done, an error,
+   end of file (reads) or a stop request.  op->done counts as it goes. */
+static void asyncio__file_move(asyncio_file_op *op, int fd, int kind, char *rbuf, const char *wbuf, size_t len,
+                               long long offset)
+{
+    while (op->done < len && !ASYNCIO__LOAD(&op->work.stop)) {
+        size_t piece = len - op->done < ASYNCIO__FILE_PIECE ? len - op->done : ASYNCIO__FILE_PIECE;
+        ssize_t n;
+        off_t at = (off_t)(offset + (long long)op->done);
+        if (kind == ASYNCIO__FILE_READ)
+            n = read(fd, rbuf + op->done, piece);
+        else if (kind == ASYNCIO__FILE_PREAD)
+            n = pread(fd, rbuf + op->done, piece, at);
+        else if (kind == ASYNCIO__FILE_PWRITE)
+            n = pwrite(fd, wbuf + op->done, piece, at);
+        else
+            n = write(fd, wbuf + op->done, piece);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            op->err = errno;
+            return;
+        }
+        if (n == 0) { /* end of file; a write that writes nothing would spin */
+            if (kind != ASYNCIO__FILE_READ && kind != ASYNCIO__FILE_PREAD)
+                op->err = EIO;
+            return;
+        }
+        op->done += (size_t)n;
+    }
+}
+
+static int asyncio__file_job(void *arg, asyncio_outcome *out)
+{
+    asyncio_file_op *op = (asyncio_file_op *)arg;
+    struct stat st;
+    int fd;
+    (void)out;
+    switch (op->kind) {
+    case ASYNCIO__FILE_OPEN:
+        if ((op->fd = open(op->path, op->flags | O_CLOEXEC, op->mode)) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_READ:
+    case ASYNCIO__FILE_WRITE:
+    case ASYNCIO__FILE_PREAD:
+    case ASYNCIO__FILE_PWRITE:
+        asyncio__file_move(op, op->fd, op->kind, op->buf, op->cbuf, op->len, op->offset);
+        break;
+    case ASYNCIO__FILE_FSYNC:
+        if (fsync(op->fd) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_CLOSE:
+        if (close(op->fd) < 0 && errno != EINTR) /* after EINTR the descriptor is gone anyway */
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_STAT:
+        if (stat(op->path, op->st) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_UNLINK:
+        if (unlink(op->path) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_RENAME:
+        if (rename(op->path, op->path2) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_FSTAT: /* read_file: open, and its size */
+        if ((op->fd = open(op->path, O_RDONLY | O_CLOEXEC)) < 0)
+            op->err = errno;
+        else if (fstat(op->fd, &st) == 0 && S_ISREG(st.st_mode))
+            op->len = (size_t)st.st_size;
+        else
+            op->len = 0;
+        break;
+    case ASYNCIO__FILE_READ_FILE: /* read_file: fill data[done, len) */
+        asyncio__file_move(op, op->fd, ASYNCIO__FILE_READ, op->data, NULL, op->len, 0);
+        break;
+    case ASYNCIO__FILE_WRITE_FILE:
+        if ((fd = open(op->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+            op->err = errno;
+            break;
+        }
+        asyncio__file_move(op, fd, ASYNCIO__FILE_WRITE, NULL, op->cbuf, op->len, 0);
+        if (close(fd) < 0 && !op->err && errno != EINTR)
+            op->err = errno;
+        break;
+    default:
+        op->err = EINVAL;
+    }
+    return 0;
+}
+
+/* Python's OSError text: "[Errno 2] No such file or directory: 'x'". */
+static const char *asyncio__file_msg(asyncio_file_op *op)
+{
+    const char *call[] = {"open", "read", "write", "pread", "pwrite", "fsync", "close",
+                          "stat", "unlink", "rename", "read_file", "write_file", "read_file"};
+    if (op->path2)
+        snprintf(op->msg, sizeof op->msg, "%s: [Errno %d] %s: '%s' -> '%s'", call[op->kind], op->err,
+                 strerror(op->err), op->path, op->path2);
+    else if (op->path)
+        snprintf(op->msg, sizeof op->msg, "%s: [Errno %d] %s: '%s'", call[op->kind], op->err, strerror(op->err),
+                 op->path);
+    else
+        snprintf(op->msg, sizeof op->msg, "%s: [Errno %d] %s (fd %d)", call[op->kind], op->err, strerror(op->err),
+                 op->fd);
+    return op->msg;
+}
+
+/* Start the job for op's current kind; the future to await. */
+static asyncio_future *asyncio__file_start(asyncio_loop *L, asyncio_file_op *op)
+{
+    op->err = 0;
+    op->work.stop = 0;
+    asyncio_run_in_executor(L, NULL, &op->work, asyncio__file_job, op, NULL);
+    op->work.fut.state |= ASYNCIO__F_TO_END;
+    return &op->work.fut;
+}
+
+int asyncio_file_io(asyncio_task *self, void *frame)
+{
+    asyncio_file_op *op = (asyncio_file_op *)frame;
+    int rc;
+    ASYNCIO_BEGIN(self, op);
+    op->loop = ASYNCIO_LOOP();
+    if (op->kind == ASYNCIO__FILE_READ_FILE) {
+        asyncio_file_op_free(op);
+        op->kind = ASYNCIO__FILE_FSTAT;
+    }
+    ASYNCIO_AWAIT_RC(rc, asyncio__file_start(ASYNCIO_LOOP(), op));
+    if (asyncio_future_result(&op->work.fut, NULL) != 0) /* never started: cancelled, no memory, ... */
+        ASYNCIO_RAISE(op->work.fut.x.err, op->work.fut.u.msg);
+    if (op->kind == ASYNCIO__FILE_FSTAT) {
+        if (rc == 0 && !op->err) { /* read_file: the bytes, and more if the file grew */
+            op->kind = ASYNCIO__FILE_READ_FILE;
+            op->len++; /* room for a byte past the size: end of file seen */
+            for (;;) {
+                char *grown = (char *)ASYNCIO_REALLOC(op->loop->cfg.alloc_ctx, op->data, op->len + 1);
+                if (!grown) {
+                    op->err = ENOMEM;
+                    break;
+                }
+                op->data = grown;
+                ASYNCIO_AWAIT_RC(rc, asyncio__file_start(ASYNCIO_LOOP(), op));
+                op->data[op->done] = '\0';
+                if (rc != 0 || op->err || op->done < op->len)
+                    break;
+                op->len *= 2;
+            }
+        }
+        if (op->fd >= 0)
+            close(op->fd); /* a regular file's close does not block */
+        op->fd = -1;
+        op->kind = ASYNCIO__FILE_READ_FILE;
+    } else if (op->kind == ASYNCIO__FILE_OPEN && rc != 0 && !op->err) {
+        close(op->fd); /* cancelled: the file it opened is not left open */
+        op->fd = -1;
+    }
+    if (op->err)
+        ASYNCIO_RAISE(-op->err, asyncio__file_msg(op));
+    if (rc != 0)
+        ASYNCIO_RAISE(rc, NULL);
+    switch (op->kind) {
+    case ASYNCIO__FILE_OPEN:
+        ASYNCIO_RETURN(asyncio_int(op->fd));
+    case ASYNCIO__FILE_READ:
+    case ASYNCIO__FILE_WRITE:
+    case ASYNCIO__FILE_PREAD:
+    case ASYNCIO__FILE_PWRITE:
+    case ASYNCIO__FILE_READ_FILE:
+    case ASYNCIO__FILE_WRITE_FILE:
+        ASYNCIO_RETURN(asyncio_int((long long)op->done));
+    default:
+        ASYNCIO_RETURN(asyncio_int(0));
+    }
+    ASYNCIO_END();
+}
+
 /* >>loop ------------------------------------------------------------------ */
 static void asyncio__warn_stderr(void *ctx, const char *message)
 {
@@ -7884,6 +9206,7 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
         loop->is_virtual = loop->cfg.virtual_clock > 0;
     asyncio__list_init(&loop->ready);
     asyncio__list_init(&loop->running);
+    asyncio__list_init(&loop->procs);
     loop->fired = (struct asyncio__fired *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
                                                            ASYNCIO__MAXEVENTS * sizeof *loop->fired);
     loop->xq = ASYNCIO__X_CLOSED; /* until it is ready: other threads are refused */
@@ -7925,6 +9248,8 @@ static int asyncio__run_once(asyncio_loop *L)
     int rc, only = ASYNCIO__SLEEP_ANY;
     if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* a peek: the drain synchronises */
         asyncio__xdrain(L);
+    if (L->sigchld_slot && ASYNCIO__LOAD(&L->xchld))
+        asyncio__sigchld_reap(L);
     if (!asyncio__list_empty(&L->ready) || L->stopping)
         timeout = 0;
     else if (asyncio__has_timers(L)) {
@@ -7936,7 +9261,7 @@ static int asyncio__run_once(asyncio_loop *L)
                just after it fire in the same wake-up: the OS adds about
                as much slack anyway, and each wake-up costs ~20 us. */
             timeout += L->cfg.timer_resolution_ns;
-    } else if (!L->nfdwait) {
+    } else if (!L->nfdwait && !L->nchildren) {
         if (!asyncio__xalive(L))
             return ASYNCIO_ESTALLED;
         only = ASYNCIO__SLEEP_THREADS;
@@ -7949,7 +9274,7 @@ static int asyncio__run_once(asyncio_loop *L)
     if (L->is_virtual && timeout != 0 && ASYNCIO__LOAD(&L->xjobs) > 0)
         only = ASYNCIO__SLEEP_JOBS;
     wait = only == ASYNCIO__SLEEP_JOBS ? -1 : L->is_virtual && timeout > 0 ? 0 : timeout;
-    if (L->nfdwait || wait != 0) {
+    if (L->nfdwait || L->nchildren || wait != 0) {
         int slept = wait != 0;
         if (slept && !asyncio__xsleep(L, only))
             wait = 0;
@@ -7962,6 +9287,8 @@ static int asyncio__run_once(asyncio_loop *L)
             timeout = 0;
         asyncio__fd_dispatch(L);
         asyncio__xdrain(L);
+        if (L->sigchld_slot && ASYNCIO__LOAD(&L->xchld))
+            asyncio__sigchld_reap(L);
     }
     if (L->is_virtual && timeout > 0)
         L->now += timeout;
@@ -8055,6 +9382,7 @@ int asyncio_loop_close(asyncio_loop *loop)
     if (loop->in_run)
         return asyncio__fail(ASYNCIO_ELOOPRUNNING, "Cannot close a running event loop");
     asyncio__signals_close(loop);
+    asyncio__procs_close(loop);
     asyncio__threads_close(loop);
     for (i = 0; i < loop->ntasks; i++)
         if (loop->tasks[i]) {
