@@ -31,6 +31,7 @@
                                    13. Threads: call_soon_threadsafe,
                                        executors (to_thread),
                                        run_coroutine_threadsafe
+                                   14. Subprocesses, pipes and files
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -141,7 +142,7 @@
    signals (asyncio_add_signal_handler).  A debug build asserts that a
    running loop is touched from its own thread only.
 
-   4-13: see the comments above each declaration below.
+   4-14: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
@@ -387,7 +388,8 @@ typedef struct asyncio_config {
     void *alloc_ctx;
     /* How children's exits are watched (section 14): 0, the best the
        system has (a pidfd, or EVFILT_PROC); ASYNCIO_CHILD_SIGCHLD, a
-       SIGCHLD handler, the fallback where neither exists. */
+       SIGCHLD handler, the fallback where neither exists (the kqueue
+       backend always uses EVFILT_PROC). */
     int child_watcher;
 } asyncio_config;
 #define ASYNCIO_CHILD_SIGCHLD 1
@@ -431,6 +433,7 @@ struct asyncio_loop {
     size_t ngens, capgens;
     asyncio_future *gens_drained;  /* asyncio_run waits for the last to close */
     asyncio__pmap errmsgs;         /* task -> its last caught error's message */
+    asyncio__pmap kept;            /* hash -> a formatted message copied to outlive its buffer */
 #if ASYNCIO_DEBUG
     asyncio__pmap frames;          /* frame -> the pending task on it */
 #endif
@@ -1102,7 +1105,7 @@ asyncio_future *asyncio_stream_close(asyncio_stream *s);
 /* asyncio_stream_abort: close at once, without flushing (Python's
    transport.abort()): queued output is dropped, and a TCP connection is
    reset (SO_LINGER 0, then close: the peer sees ECONNRESET, and a peer
-   that never reads cannot keep the connection open).  A read or drain
+   that never reads cannot keep the connection open); a pipe is closed.  A read or drain
    waiting on the stream resumes from the loop with -ECONNABORTED
    (CPython hands the read EOF and completes the drain).  Also after
    close, to stop a flush that waits on a peer that does not read.
@@ -1887,12 +1890,13 @@ int asyncio_remote_done(const asyncio_remote *r);
    Python's create_subprocess_exec / _shell with stream pipes, a stream
    over any pipe, FIFO or tty (connect_read_pipe / connect_write_pipe are
    asyncio_stream_open), and the aiofiles role: file calls that never
-   block the loop.  A child's exit is watched without races: a pidfd in
-   the backend on Linux (Python 3.12's PidfdChildWatcher), EVFILT_PROC
-   with kqueue, and elsewhere -- or with cfg.child_watcher =
+   block the loop.  A child's exit is watched without races: EVFILT_PROC
+   with kqueue, a pidfd in the backend on Linux (Python 3.12's
+   PidfdChildWatcher), and elsewhere -- or with cfg.child_watcher =
    ASYNCIO_CHILD_SIGCHLD -- a SIGCHLD handler that looks at the library's
-   own children only (waitpid(pid), never waitpid(-1)).  Every call is
-   for the loop's thread.
+   own children only (waitpid(pid), never waitpid(-1)); it stays
+   installed, calling the handler it replaced.  Every call is for the
+   loop's thread.
    ========================================================================= */
 
 /* Where a child's stdin, stdout or stderr goes (asyncio_stdio.mode). */
@@ -2040,7 +2044,8 @@ int asyncio_process_io(asyncio_task *self, void *frame);
               only at end of file; result = the count (0: end of file).
    write:     all n bytes; result = n.
    pread / pwrite: the same at offset, the position unchanged.
-   fsync, close, stat (into *st), unlink, rename: result 0.
+   fsync, close, stat (into *st), fstat (of a descriptor, into *st),
+              unlink, rename: result 0.
    read_file: a whole file; result = its size, the bytes at
               asyncio_file_data(op) (NUL-terminated; freed by
               asyncio_file_op_free).
@@ -2083,6 +2088,7 @@ asyncio_file_op *asyncio_file_pwrite(asyncio_file_op *op, int fd, const void *bu
 asyncio_file_op *asyncio_file_fsync(asyncio_file_op *op, int fd);
 asyncio_file_op *asyncio_file_close(asyncio_file_op *op, int fd);
 asyncio_file_op *asyncio_file_stat(asyncio_file_op *op, const char *path, struct stat *st);
+asyncio_file_op *asyncio_file_fstat(asyncio_file_op *op, int fd, struct stat *st);
 asyncio_file_op *asyncio_file_unlink(asyncio_file_op *op, const char *path);
 asyncio_file_op *asyncio_file_rename(asyncio_file_op *op, const char *from, const char *to);
 asyncio_file_op *asyncio_file_read_file(asyncio_file_op *op, const char *path);
@@ -2647,6 +2653,32 @@ static int asyncio__failf(int err, const char *fmt, ...)
     va_end(ap);
     asyncio__last_error = asyncio__last_error_buf;
     return err;
+}
+
+/* A formatted message lives in this thread's buffer until the next one:
+   a future or task that keeps it gets a copy in the loop's memory, one
+   per distinct text. */
+static const char *asyncio__keep(asyncio_loop *L, const char *msg)
+{
+    uintptr_t at = (uintptr_t)msg, buf = (uintptr_t)asyncio__last_error_buf, h = 2166136261u;
+    const char *kept, *c;
+    char *copy;
+    size_t n;
+    if (at < buf || at >= buf + sizeof asyncio__last_error_buf)
+        return msg;
+    for (c = msg; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    h |= 1; /* never the empty key */
+    kept = (const char *)asyncio__pmap_get(&L->kept, (const void *)h);
+    if (kept && strcmp(kept, msg) == 0)
+        return kept;
+    n = strlen(msg) + 1;
+    if (!(copy = (char *)asyncio__alloc(L, n)))
+        return "(no memory to keep the error's message)";
+    memcpy(copy, msg, n);
+    if (!kept)
+        asyncio__pmap_put(L, &L->kept, (const void *)h, copy);
+    return copy;
 }
 
 int asyncio_define_error(int code, const char *name, const char *message)
@@ -3427,7 +3459,7 @@ int asyncio_future_set_error(asyncio_future *fut, int err, const char *msg)
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_error: a Task's outcome is its coroutine's to set");
     if (asyncio__state(fut) != ASYNCIO__S_PENDING)
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "set_error: the future is already done");
-    fut->u.msg = msg ? msg : asyncio_strerror(err);
+    fut->u.msg = msg ? asyncio__keep(fut->loop, msg) : asyncio_strerror(err);
     asyncio__complete(fut, ASYNCIO__S_DONE, err);
     return 0;
 }
@@ -3680,7 +3712,7 @@ int asyncio__spawned(asyncio_task *self, const asyncio_task *task)
 {
     if (task)
         return 0;
-    self->fut.u.msg = asyncio_errmsg();
+    self->fut.u.msg = asyncio__keep(self->fut.loop, asyncio_errmsg());
     asyncio__caught(self);
     return self->fut.loop->closed ? ASYNCIO_ELOOPCLOSED : -ENOMEM;
 }
@@ -4005,7 +4037,7 @@ int asyncio__raise_code(asyncio_task *self, int err, const char *msg)
     ASYNCIO_ASSERT(err < 0);
     if (err >= 0)
         err = -EINVAL;
-    self->fut.u.msg = msg ? msg : asyncio_strerror(err);
+    self->fut.u.msg = msg ? asyncio__keep(self->fut.loop, msg) : asyncio_strerror(err);
     return err;
 }
 
@@ -4733,7 +4765,7 @@ int asyncio_timeout_enter_at(asyncio_timeout *to, asyncio_task *task, double whe
     to->state = ASYNCIO__TO_ARMED;
     if ((rc = asyncio__timeout_arm(to)) < 0) {
         to->state = ASYNCIO__TO_EXITED;
-        task->fut.u.msg = asyncio_errmsg();
+        task->fut.u.msg = asyncio__keep(task->fut.loop, asyncio_errmsg());
     }
     return rc;
 }
@@ -8163,6 +8195,7 @@ struct asyncio_process {
     asyncio__pipe *pipes[3];
     asyncio_event exit;        /* set once reaped */
     asyncio_handle watcher;    /* the pidfd is readable */
+    asyncio_handle freer;      /* frees the record, after the tasks its exit woke */
 };
 
 /* The loops with children under SIGCHLD: the handler reads the slots;
@@ -8254,12 +8287,20 @@ static void asyncio__sigchld_leave(asyncio_loop *L)
 
 static void asyncio__orphan(int pid);
 
+static void asyncio__process_free(asyncio_loop *L, void *arg)
+{
+    asyncio_process *p = (asyncio_process *)arg;
+    asyncio__list_remove(&p->node);
+    asyncio__release(L, p);
+}
+
+/* Freed from the ready queue, behind the waiters its exit woke: they
+   read its returncode when they run. */
 static void asyncio__process_free_if_done(asyncio_process *p)
 {
-    if (p->released && p->exited && !p->pipes[0] && !p->pipes[1] && !p->pipes[2]) {
-        asyncio__list_remove(&p->node);
-        asyncio__release(p->loop, p);
-    }
+    if (p->released && p->exited && !p->pipes[0] && !p->pipes[1] && !p->pipes[2] &&
+        p->freer.fut.kind != ASYNCIO__K_HANDLE)
+        asyncio_call_soon(p->loop, &p->freer, asyncio__process_free, p);
 }
 
 /* The child is gone: its status, then everyone waiting hears of it. */
@@ -8323,20 +8364,28 @@ static void asyncio__sigchld_reap(asyncio_loop *L)
     }
 }
 
-/* Watch p's child: a pidfd (Linux), EVFILT_PROC (kqueue), or SIGCHLD. */
+#if ASYNCIO__KQUEUE
+static int asyncio__process_kqueue(asyncio_process *p)
+{
+    struct kevent ch;
+    EV_SET(&ch, p->pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, p);
+    return kevent(p->loop->backend_fd, &ch, 1, NULL, 0, NULL) < 0 ? -errno : 0;
+}
+#endif
+
+/* Watch p's child: EVFILT_PROC (kqueue, always: it needs no signal
+   handler), a pidfd (Linux), or SIGCHLD. */
 static int asyncio__process_watch(asyncio_process *p)
 {
     asyncio_loop *L = p->loop;
-    if (L->cfg.child_watcher != ASYNCIO_CHILD_SIGCHLD) {
 #if ASYNCIO__KQUEUE
-        struct kevent ch;
-        EV_SET(&ch, p->pid, EVFILT_PROC, EV_ADD | EV_ONESHOT, NOTE_EXIT, 0, p);
-        if (kevent(L->backend_fd, &ch, 1, NULL, 0, NULL) == 0) {
-            p->watch = ASYNCIO__WATCH_KQUEUE;
-            L->nchildren++;
-            return 0;
-        }
+    if (asyncio__process_kqueue(p) == 0) {
+        p->watch = ASYNCIO__WATCH_KQUEUE;
+        L->nchildren++;
+        return 0;
+    }
 #elif ASYNCIO__PIDFD
+    if (L->cfg.child_watcher != ASYNCIO_CHILD_SIGCHLD) {
         int fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
         if (fd >= 0) {
             fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -8349,8 +8398,8 @@ static int asyncio__process_watch(asyncio_process *p)
             }
             close(fd);
         }
-#endif
     }
+#endif
     if (asyncio__sigchld_join(L) < 0)
         return -EAGAIN;
     p->watch = ASYNCIO__WATCH_SIGCHLD;
@@ -8363,11 +8412,8 @@ static int asyncio__process_watch(asyncio_process *p)
 /* From the kqueue backend: p's child exited (the event does not reap). */
 static void asyncio__process_kevent(asyncio_process *p)
 {
-    if (!asyncio__process_poll(p)) { /* cannot happen on a BSD; be safe: fall back */
-        p->watch = ASYNCIO__WATCH_SIGCHLD;
-        if (asyncio__sigchld_join(p->loop) == 0)
-            ASYNCIO__STORE(&p->loop->xchld, 1);
-    }
+    if (!asyncio__process_poll(p)) /* not reaped yet (never seen): watch again */
+        asyncio__process_kqueue(p);
 }
 #endif
 
@@ -8535,7 +8581,7 @@ static int asyncio__spawn_fds_open(asyncio__spawn_fds *f, const asyncio_process_
 #define ASYNCIO__SPAWN_SETSID POSIX_SPAWN_SETSID
 #endif
 
-static int asyncio__spawn(asyncio_loop *L, const char *what, const char *path, const char *const argv[],
+static int asyncio__spawn(const char *what, const char *path, const char *const argv[],
                           const asyncio_process_options *o, const asyncio__spawn_fds *f, int *pid)
 {
     extern char **environ;
@@ -8589,14 +8635,11 @@ static int asyncio__spawn(asyncio_loop *L, const char *what, const char *path, c
                          o->env ? (char *const *)o->env : environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    (void)L;
     if (rc == 0) {
         *pid = (int)child;
         return 0;
     }
-    if (rc == ENOENT && o->cwd && access(o->cwd, X_OK) < 0) /* Python names the directory */
-        return asyncio__failf(-errno, "%s: [Errno %d] %s: '%s'", what, errno, strerror(errno), o->cwd);
-    return asyncio__failf(-rc, "%s: [Errno %d] %s: '%s'", what, rc, strerror(rc), path);
+    return asyncio__failf(-rc, "%s: [Errno %d] %s: '%s'", what, rc, strerror(rc), argv[0]);
 }
 
 static int asyncio__process_create(asyncio_process **out, asyncio_loop *L, const char *what,
@@ -8626,6 +8669,12 @@ static int asyncio__process_create(asyncio_process **out, asyncio_loop *L, const
     }
     if (o->flags & ~(ASYNCIO_PROCESS_NEW_SESSION | ASYNCIO_PROCESS_NEW_GROUP))
         return asyncio__failf(-EINVAL, "%s: unknown flags 0x%x", what, o->flags);
+    if (o->cwd) { /* the child's chdir error would read as the program's */
+        struct stat st;
+        int err = stat(o->cwd, &st) < 0 ? errno : !S_ISDIR(st.st_mode) ? ENOTDIR : access(o->cwd, X_OK) < 0 ? errno : 0;
+        if (err)
+            return asyncio__failf(-err, "%s: [Errno %d] %s: '%s'", what, err, strerror(err), o->cwd);
+    }
     if ((rc = asyncio__find_program(argv[0], o->env, path, sizeof path)) < 0)
         return asyncio__failf(rc, "%s: [Errno %d] %s: '%s'", what, -rc, strerror(-rc), argv[0]);
     if (!(p = (asyncio_process *)asyncio__alloc(L, sizeof *p)))
@@ -8646,7 +8695,7 @@ static int asyncio__process_create(asyncio_process **out, asyncio_loop *L, const
     for (; added < 3; added++) /* the loop's side first: nothing can fail after the child starts */
         if (f.parent[added] >= 0 && (rc = asyncio_fd_add(L, f.parent[added])) < 0)
             break;
-    if (rc < 0 || (rc = asyncio__spawn(L, what, path, argv, o, &f, &p->pid)) < 0) {
+    if (rc < 0 || (rc = asyncio__spawn(what, path, argv, o, &f, &p->pid)) < 0) {
         for (i = 0; i < added; i++)
             if (f.parent[i] >= 0) {
                 asyncio_fd_close(L, f.parent[i]);
@@ -8719,9 +8768,16 @@ int asyncio_process_returncode(const asyncio_process *p, int *code)
     return p->exited;
 }
 
-asyncio_stream *asyncio_process_stdin(const asyncio_process *p) { return p->pipes[0] ? &p->pipes[0]->s : NULL; }
-asyncio_stream *asyncio_process_stdout(const asyncio_process *p) { return p->pipes[1] ? &p->pipes[1]->s : NULL; }
-asyncio_stream *asyncio_process_stderr(const asyncio_process *p) { return p->pipes[2] ? &p->pipes[2]->s : NULL; }
+/* A pipe stream the caller closed is gone for the caller at once, while
+   its close completes. */
+static asyncio_stream *asyncio__process_pipe(const asyncio_process *p, int which)
+{
+    return p->pipes[which] && !p->pipes[which]->s.closing ? &p->pipes[which]->s : NULL;
+}
+
+asyncio_stream *asyncio_process_stdin(const asyncio_process *p) { return asyncio__process_pipe(p, 0); }
+asyncio_stream *asyncio_process_stdout(const asyncio_process *p) { return asyncio__process_pipe(p, 1); }
+asyncio_stream *asyncio_process_stderr(const asyncio_process *p) { return asyncio__process_pipe(p, 2); }
 
 int asyncio_process_send_signal(asyncio_process *p, int sig)
 {
@@ -8744,7 +8800,7 @@ void asyncio_process_release(asyncio_process *p)
         return;
     p->released = 1;
     for (i = 0; i < 3; i++)
-        if (p->pipes[i])
+        if (asyncio__process_pipe(p, i))
             asyncio_stream_close(&p->pipes[i]->s); /* frees it, and maybe p, once closed */
     asyncio__process_free_if_done(p);
 }
@@ -8860,7 +8916,7 @@ int asyncio_process_io(asyncio_task *self, void *frame)
         op->ntasks = 0;
         for (i = 0; i < 3; i++) {
             asyncio__pipe_job *j = &op->jobs[op->ntasks];
-            if (!p->pipes[i])
+            if (!asyncio__process_pipe(p, i))
                 continue;
             memset(j, 0, sizeof *j);
             j->op = op;
@@ -8906,7 +8962,7 @@ int asyncio_process_io(asyncio_task *self, void *frame)
 enum {
     ASYNCIO__FILE_OPEN, ASYNCIO__FILE_READ, ASYNCIO__FILE_WRITE, ASYNCIO__FILE_PREAD, ASYNCIO__FILE_PWRITE,
     ASYNCIO__FILE_FSYNC, ASYNCIO__FILE_CLOSE, ASYNCIO__FILE_STAT, ASYNCIO__FILE_UNLINK, ASYNCIO__FILE_RENAME,
-    ASYNCIO__FILE_READ_FILE, ASYNCIO__FILE_WRITE_FILE, ASYNCIO__FILE_FSTAT /* read_file's first step */
+    ASYNCIO__FILE_READ_FILE, ASYNCIO__FILE_WRITE_FILE, ASYNCIO__FILE_FSTAT, ASYNCIO__FILE_OPEN_SIZE /* read_file's first step */
 };
 #define ASYNCIO__FILE_PIECE ((size_t)1 << 20)
 
@@ -8967,6 +9023,12 @@ asyncio_file_op *asyncio_file_close(asyncio_file_op *op, int fd)
 asyncio_file_op *asyncio_file_stat(asyncio_file_op *op, const char *path, struct stat *st)
 {
     asyncio__file_setup(op, ASYNCIO__FILE_STAT, -1, path);
+    op->st = st;
+    return op;
+}
+asyncio_file_op *asyncio_file_fstat(asyncio_file_op *op, int fd, struct stat *st)
+{
+    asyncio__file_setup(op, ASYNCIO__FILE_FSTAT, fd, NULL);
     op->st = st;
     return op;
 }
@@ -9069,7 +9131,11 @@ static int asyncio__file_job(void *arg, asyncio_outcome *out)
         if (rename(op->path, op->path2) < 0)
             op->err = errno;
         break;
-    case ASYNCIO__FILE_FSTAT: /* read_file: open, and its size */
+    case ASYNCIO__FILE_FSTAT:
+        if (fstat(op->fd, op->st) < 0)
+            op->err = errno;
+        break;
+    case ASYNCIO__FILE_OPEN_SIZE: /* read_file: open, and its size */
         if ((op->fd = open(op->path, O_RDONLY | O_CLOEXEC)) < 0)
             op->err = errno;
         else if (fstat(op->fd, &st) == 0 && S_ISREG(st.st_mode))
@@ -9099,7 +9165,7 @@ static int asyncio__file_job(void *arg, asyncio_outcome *out)
 static const char *asyncio__file_msg(asyncio_file_op *op)
 {
     const char *call[] = {"open", "read", "write", "pread", "pwrite", "fsync", "close",
-                          "stat", "unlink", "rename", "read_file", "write_file", "read_file"};
+                          "stat", "unlink", "rename", "read_file", "write_file", "fstat", "read_file"};
     if (op->path2)
         snprintf(op->msg, sizeof op->msg, "%s: [Errno %d] %s: '%s' -> '%s'", call[op->kind], op->err,
                  strerror(op->err), op->path, op->path2);
@@ -9130,12 +9196,12 @@ int asyncio_file_io(asyncio_task *self, void *frame)
     op->loop = ASYNCIO_LOOP();
     if (op->kind == ASYNCIO__FILE_READ_FILE) {
         asyncio_file_op_free(op);
-        op->kind = ASYNCIO__FILE_FSTAT;
+        op->kind = ASYNCIO__FILE_OPEN_SIZE;
     }
     ASYNCIO_AWAIT_RC(rc, asyncio__file_start(ASYNCIO_LOOP(), op));
     if (asyncio_future_result(&op->work.fut, NULL) != 0) /* never started: cancelled, no memory, ... */
         ASYNCIO_RAISE(op->work.fut.x.err, op->work.fut.u.msg);
-    if (op->kind == ASYNCIO__FILE_FSTAT) {
+    if (op->kind == ASYNCIO__FILE_OPEN_SIZE) {
         if (rc == 0 && !op->err) { /* read_file: the bytes, and more if the file grew */
             op->kind = ASYNCIO__FILE_READ_FILE;
             op->len++; /* room for a byte past the size: end of file seen */
@@ -9403,6 +9469,8 @@ int asyncio_loop_close(asyncio_loop *loop)
 #endif
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->errmsgs.e);
     memset(&loop->errmsgs, 0, sizeof loop->errmsgs);
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->kept.e);
+    memset(&loop->kept, 0, sizeof loop->kept);
     loop->gens = NULL;
     loop->far = NULL;
     loop->ngens = loop->nfar = loop->capgens = loop->capfar = 0;

@@ -346,5 +346,172 @@ if start_server kv_server; then
     stop_server kv_server "$PID"
 fi
 
+# ---- subprocess: three children at once, as long as the slowest ---------
+# Run in a directory holding one file, so that ls's output is known.
+if [ -x "$build/subprocess" ]; then
+    mkdir -p "$tmp/sp" && : >"$tmp/sp/only-file"
+    t0=$(date +%s%N)
+    out=$(cd "$tmp/sp" && $T "$build/subprocess" </dev/null 2>"$tmp/sp.err")
+    rc=$?
+    wall=$((($(date +%s%N) - t0) / 1000000))
+    ok=1
+    [ $rc -eq 0 ] && [ ! -s "$tmp/sp.err" ] || ok=0
+    [ "$(grep -c '^\[exit status 0 after [0-9]*\.[0-9][0-9] s\]$' <<<"$out")" = 3 ] || ok=0
+    [[ $(grep -A 2 '^\$ ls$' <<<"$out") =~ ^\$\ ls$'\n'only-file$'\n'\[exit\ status\ 0\ after ]] || ok=0
+    [[ $(grep -A 2 '^\$ date$' <<<"$out") =~ ^\$\ date$'\n'[^$'\n']*20[0-9][0-9][^$'\n']*$'\n'\[exit\ status\ 0\ after ]] || ok=0
+    # sh finishes last, a second in; the total is about that, not the sum
+    last=$(tail -n 4 <<<"$out")
+    re=$'^\\$ sh -c \'sleep 1; echo done\'\ndone\n\\[exit status 0 after 1\\.[0-9]{2} s\\]\ntotal: ([0-9]+\\.[0-9]{2}) s \\(the slowest, not the sum\\)$'
+    if [[ $last =~ $re ]]; then
+        awk -v t="${BASH_REMATCH[1]}" 'BEGIN { exit !(t >= 0.95 && t < 3) }' || ok=0
+    else
+        ok=0
+    fi
+    [ "$wall" -lt 3000 ] || ok=0
+    if [ $ok = 1 ]; then
+        pass "subprocess: ls, date and sh at once: three exit statuses 0, 'done', total ${BASH_REMATCH[1]} s"
+    else
+        fail "subprocess: ls, date and sh at once: three exit statuses 0, 'done', total ~1 s" \
+            "exit status $rc, ${wall} ms" "$out" "stderr: $(cat "$tmp/sp.err")"
+    fi
+
+    out=$(cd "$tmp/sp" && $T env PATH=/nonexistent "$build/subprocess" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -eq 1 ] && [[ $out == *"subprocess: create_subprocess_exec: [Errno 2] No such file or directory: 'date'"* ]]; then
+        pass "subprocess: a program not found: exit 1, Python's FileNotFoundError text"
+    else
+        fail "subprocess: a program not found: exit 1, Python's FileNotFoundError text" "exit status $rc" "$out"
+    fi
+fi
+
+# ---- pipeline: producer | transform | consumer through the loop ---------
+if [ -x "$build/pipeline" ]; then
+    t0=$(date +%s%N)
+    out=$($T "$build/pipeline" </dev/null 2>"$tmp/pl.err")
+    rc=$?
+    wall=$((($(date +%s%N) - t0) / 1000000))
+    want="$(seq 1 1000000 | grep 7 | wc -l)
+$(seq 1 1000000 | wc -c) bytes seq 1 1000000 -> grep 7, $(seq 1 1000000 | grep 7 | wc -c) bytes grep 7 -> wc -l
+exit statuses: 0 0 0"
+    got=$(sed 3d <<<"$out")
+    queued=$(sed -n 's/^at most \([0-9]*\) KiB queued for a child at any time$/\1/p' <<<"$out")
+    # bounded: the 64 KiB high-water mark plus one 64 KiB piece at most
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/pl.err" ] && [ "$got" = "$want" ] && [ -n "$queued" ] &&
+        [ "$queued" -le 128 ] && [ "$wall" -lt 5000 ]; then
+        pass "pipeline: seq | grep 7 | wc -l through the loop: the shell's result and byte counts, ${queued} KiB queued at most"
+    else
+        fail "pipeline: seq | grep 7 | wc -l through the loop" "exit status $rc, ${wall} ms" "expected (line 3 aside):" \
+            "$want" "got:" "$out" "stderr: $(cat "$tmp/pl.err")"
+    fi
+
+    # the consumer leaves early: the pipe breaks upstream as in a shell
+    # (sh reports a command killed by SIGPIPE as 141), and at once
+    out=$($T "$build/pipeline" 'seq 1 1000000000' 'grep 7' 'head -n 3' </dev/null 2>"$tmp/pl.err")
+    rc=$?
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/pl.err" ] && [ "$(head -n 3 <<<"$out")" = $'7\n17\n27' ] &&
+        [ "$(tail -n 1 <<<"$out")" = "exit statuses: 141 141 0" ]; then
+        pass "pipeline: | head -n 3 ends it: 7 17 27, exit statuses 141 141 0"
+    else
+        fail "pipeline: | head -n 3 ends it: 7 17 27, exit statuses 141 141 0" "exit status $rc" "$out" \
+            "stderr: $(cat "$tmp/pl.err")"
+    fi
+fi
+
+# ---- writefile: a large file written while a ticker keeps time ----------
+if [ -x "$build/writefile" ]; then
+    # the ticker is due every 10 ms: at worst 100 ms late is generous
+    # (a loop blocked by the writes would be late by the whole run), and
+    # at least half the ticks due while writing must have run
+    re='^wrote 32 MiB in ([0-9]+\.[0-9]{2}) s; ticks meanwhile: ([0-9]+), at worst ([0-9]+\.[0-9]) ms late: '
+    out=$($T "$build/writefile" "$tmp/wf.out" 32 </dev/null 2>"$tmp/wf.err")
+    rc=$?
+    last=$(tail -n 1 <<<"$out")
+    ok=0
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/wf.err" ] && [[ $last =~ $re ]] &&
+        awk -v s="${BASH_REMATCH[1]}" -v n="${BASH_REMATCH[2]}" -v w="${BASH_REMATCH[3]}" \
+            'BEGIN { exit !(w < 100 && n >= int(s * 100 / 2) - 1) }'; then
+        ok=1
+    fi
+    size=$(stat -c %s "$tmp/wf.out" 2>/dev/null)
+    line=$(head -n 1 "$tmp/wf.out" 2>/dev/null)
+    if [ $ok = 1 ] && [ "$size" = 33554432 ] && [ "$line" = abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk ] &&
+        [ "$(grep -c '^  [0-9]* MiB written at ' <<<"$out")" = 4 ]; then
+        pass "writefile: 32 MiB, the file's size and bytes right; the loop kept ticking (${BASH_REMATCH[2]} ticks, at worst ${BASH_REMATCH[3]} ms late)"
+    else
+        fail "writefile: 32 MiB written while the loop keeps ticking" "exit status $rc, file size $size" "$out" \
+            "stderr: $(cat "$tmp/wf.err")"
+    fi
+
+    mkdir -p "$tmp/wtmp"
+    out=$(TMPDIR="$tmp/wtmp" $T "$build/writefile" 2>&1 </dev/null)
+    rc=$?
+    re='^wrote 64 MiB in [0-9]+\.[0-9]{2} s; ticks meanwhile: [0-9]+, at worst ([0-9]+\.[0-9]) ms late: '
+    if [ $rc -eq 0 ] && [[ $(tail -n 1 <<<"$out") =~ $re ]] && awk -v w="${BASH_REMATCH[1]}" 'BEGIN { exit !(w < 100) }' &&
+        [ -z "$(ls -A "$tmp/wtmp")" ]; then
+        pass "writefile with no arguments: 64 MiB to a temporary file, removed afterwards"
+    else
+        fail "writefile with no arguments: 64 MiB to a temporary file, removed afterwards" "exit status $rc" "$out" \
+            "left in TMPDIR: $(ls -A "$tmp/wtmp")"
+    fi
+
+    out=$($T "$build/writefile" "$tmp/no/such/dir/f" 1 2>&1 </dev/null)
+    rc=$?
+    check "writefile to a missing directory: exit 1, the OSError text" \
+        "1 writefile: open: [Errno 2] No such file or directory: '$tmp/no/such/dir/f'" "$rc $(tail -n 1 <<<"$out")"
+fi
+
+# ---- cp: pieces read and written in parallel, a byte-identical copy -----
+if [ -x "$build/cp" ]; then
+    mkdir -p "$tmp/cp"
+    # not a whole number of 1 MiB pieces; the mode bits are copied
+    head -c $((5 * 1048576 + 12345)) /dev/urandom >"$tmp/cp/src"
+    chmod 640 "$tmp/cp/src"
+    out=$($T "$build/cp" "$tmp/cp/src" "$tmp/cp/dst" </dev/null 2>"$tmp/cp.err")
+    rc=$?
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/cp.err" ] && cmp -s "$tmp/cp/src" "$tmp/cp/dst" &&
+        [ "$(stat -c %a "$tmp/cp/dst")" = 640 ] && [ "$(grep -c '^ *[0-9]*% ' <<<"$out")" -ge 5 ] &&
+        [[ $(grep '%' <<<"$out" | tail -n 1) == "100%    5.0 of 5.0 MiB" ]] &&
+        [[ $(tail -n 1 <<<"$out") =~ ^copied\ 5\.0\ MiB\ in\ [0-9.]+\ s\ \(.*\)\;\ 1\ MiB\ pieces\ in\ flight\ at\ once:\ up\ to\ [2-4]$ ]]; then
+        pass "cp SRC DST: 5 MiB + 12345 bytes, byte-identical (cmp), mode 640, progress to 100%, pieces overlapped"
+    else
+        fail "cp SRC DST: 5 MiB + 12345 bytes, byte-identical (cmp), mode 640, progress to 100%" \
+            "exit status $rc" "$out" "stderr: $(cat "$tmp/cp.err")" "cmp: $(cmp "$tmp/cp/src" "$tmp/cp/dst" 2>&1)"
+    fi
+
+    : >"$tmp/cp/empty"
+    printf 'x' >"$tmp/cp/empty.copy" # truncated by the copy
+    out=$($T "$build/cp" "$tmp/cp/empty" "$tmp/cp/empty.copy" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -eq 0 ] && cmp -s "$tmp/cp/empty" "$tmp/cp/empty.copy"; then
+        pass "cp of an empty file over a non-empty one: empty"
+    else
+        fail "cp of an empty file over a non-empty one: empty" "exit status $rc" "$out"
+    fi
+
+    out=$($T "$build/cp" "$tmp/cp/src" "$tmp/cp/src" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -eq 1 ] && [[ $out == *"are the same file"* ]] && cmp -s "$tmp/cp/src" "$tmp/cp/dst"; then
+        pass "cp SRC SRC: refused, SRC intact"
+    else
+        fail "cp SRC SRC: refused, SRC intact" "exit status $rc" "$out"
+    fi
+
+    out=$($T "$build/cp" "$tmp/cp/nosuch" "$tmp/cp/x" 2>&1 </dev/null)
+    rc=$?
+    check "cp of a missing file: exit 1, the OSError text" \
+        "1 cp: stat: [Errno 2] No such file or directory: '$tmp/cp/nosuch'" "$rc $(tail -n 1 <<<"$out")"
+
+    mkdir -p "$tmp/ctmp"
+    out=$(TMPDIR="$tmp/ctmp" $T "$build/cp" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(tail -n 1 <<<"$out")" = "the copy is identical; both files removed" ] &&
+        [[ $(grep '%' <<<"$out" | tail -n 1) == "100%   32.0 of 32.0 MiB" ]] && [ -z "$(ls -A "$tmp/ctmp")" ]; then
+        pass "cp with no arguments: a 32 MiB self-test, identical, nothing left behind"
+    else
+        fail "cp with no arguments: a 32 MiB self-test, identical, nothing left behind" "exit status $rc" "$out" \
+            "left in TMPDIR: $(ls -A "$tmp/ctmp")"
+    fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
