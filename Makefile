@@ -28,7 +28,7 @@ TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
 
 SHELL := /bin/bash
-.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net bench-threads clean help
+.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net bench-threads bench-proc clean help
 
 all: examples
 
@@ -127,7 +127,8 @@ test-compile:
 	fi; \
 	for cc in gcc clang; do command -v $$cc >/dev/null || continue; for labels in 0 1; do \
 	  for t in await_in_sync_finally:asyncio_cannot_suspend_in_synchronous_FINALLY \
-	           two_suspensions_on_a_line:asyncio_one_suspension_per_line__; do \
+	           two_suspensions_on_a_line:asyncio_one_suspension_per_line__ \
+	           unbraced_suspension:'expected expression'; do \
 	    if $$cc -std=gnu99 -Wall -Wextra -DASYNCIO_LABELS=$$labels -I. -c tests/misuse/$${t%%:*}.c \
 	         -o $(BUILD)/compile/misuse.o 2>$(BUILD)/compile/err; then \
 	      echo "not ok: $$cc: tests/misuse/$${t%%:*}.c compiles"; f=$$((f+1)); \
@@ -145,9 +146,12 @@ test-compile:
 # packages it uses); bench-threads: to_thread, call_soon_threadsafe, loop
 # lag and http_server -j against libuv and Python asyncio
 # (bench/threads/run.sh; the libuv programs need libuv1-dev, the HTTP part
-# wrk: each is skipped with a note without them).
+# wrk: each is skipped with a note without them); bench-proc: spawn-and-wait,
+# 1 GiB through cat and a 1 GiB file copy against libuv, Python asyncio and
+# plain blocking loops (bench/proc/run.sh; libuv programs as above; the copy
+# needs 2 GiB free in TMPDIR or /tmp).
 BENCH := gather spawn switch
-bench: bench-core bench-net bench-threads
+bench: bench-core bench-net bench-threads bench-proc
 
 bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync
 	@bash bench/run.sh $(BUILD)/bench
@@ -182,6 +186,22 @@ $(BENCH_THREADS_BIN): $(BUILD)/bench-threads/%: bench/threads/%.c bench/threads/
 $(BENCH_THREADS:%=$(BUILD)/bench-threads/%_uv): $(BUILD)/bench-threads/%_uv: bench/threads/%_uv.c bench/threads/common.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench/threads $< -o $@ -luv $(LIBS)
+
+BENCH_PROC := spawn pipe copy
+BENCH_PROC_BIN := $(BENCH_PROC:%=$(BUILD)/bench-proc/%) $(BUILD)/bench-proc/pipe_floor $(BUILD)/bench-proc/copy_floor
+BENCH_PROC_UV := $(if $(HAVE_UV),$(BENCH_PROC:%=$(BUILD)/bench-proc/%_uv))
+
+bench-proc: $(BENCH_PROC_BIN) $(BENCH_PROC_UV)
+	@$(if $(HAVE_UV),:,echo "bench-proc: no <uv.h> (apt-get install libuv1-dev): the libuv versions are skipped")
+	@bash bench/proc/run.sh $(BUILD)/bench-proc
+
+$(BENCH_PROC_BIN): $(BUILD)/bench-proc/%: bench/proc/%.c bench/proc/common.h $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -I. -Ibench/proc $< -o $@ $(LIBS)
+
+$(BENCH_PROC:%=$(BUILD)/bench-proc/%_uv): $(BUILD)/bench-proc/%_uv: bench/proc/%_uv.c bench/proc/common.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench/proc $< -o $@ -luv $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -74,8 +74,9 @@
      point with __LINE__ (two on a line do not compile: "duplicate label
      asyncio_one_suspension_per_line__N").  For macro-generated code or two
      on a line, use the _AT forms, which take an explicit label: a
-     positive integer constant, unique within the function and not equal
-     to a line number of another suspension point in it (e.g. 100000 + n).
+     positive integer literal (a single token: it is pasted into names),
+     unique within the function and not equal to a line number of another
+     suspension point in it (e.g. 100001).
    - Default (switch) flavour: never suspend inside a `switch` of your own;
      the resume `case` would belong to your switch.  Resuming there fails
      the coroutine with ASYNCIO_EINVALIDSTATE and a warning naming file
@@ -89,8 +90,10 @@
    - A child coroutine's frame lives in its parent's frame, or near it:
      the parent records it as a distance (one beyond +-1 GiB costs a small
      table entry in the loop).
-   - Suspending macros expand to several statements: under if / else /
-     for, put them in braces.
+   - Suspending macros expand to several statements, opened by a
+     declaration: under if / else / for / while put them in braces (else
+     the compiler stops with "expected expression before 'enum'"), and
+     after a label (case X:) open a block or write `;` first.
    - Leave the body only through ASYNCIO_RETURN, ASYNCIO_RAISE or by falling
      into ASYNCIO_END; never with a bare `return`.
    - A frame serves one task at a time (a debug build asserts it).
@@ -1349,6 +1352,7 @@ int asyncio_finally_pending(const asyncio_finally *state);
     ASYNCIO__PROPAGATE()
 #define ASYNCIO_AWAIT_CORO_RC(rc_, fn_, child_) ASYNCIO_AWAIT_CORO_RC_AT(__LINE__, rc_, fn_, child_)
 #define ASYNCIO_AWAIT_CORO_RC_AT(id_, rc_, fn_, child_)                        \
+    ASYNCIO__STATEMENTS(id_);                                                  \
     asyncio__child_begin(asyncio__self, asyncio__co, &(child_)->co);           \
     ASYNCIO__LABEL(id_);                                                       \
     if (((rc_) = asyncio__child_step(asyncio__self, asyncio__co, (fn_))) == ASYNCIO_PENDING) \
@@ -1428,6 +1432,7 @@ int asyncio_finally_pending(const asyncio_finally *state);
    throws in (0, or the error: Python's try/except around a yield). */
 #define ASYNCIO_YIELD_VALUE_RC(rc_, v_) ASYNCIO_YIELD_VALUE_RC_AT(__LINE__, rc_, v_)
 #define ASYNCIO_YIELD_VALUE_RC_AT(id_, rc_, v_)                                \
+    ASYNCIO__STATEMENTS(id_);                                                  \
     asyncio__self->fut.u.value = (v_);                                         \
     ASYNCIO__POINT(id_);                                                       \
     return ASYNCIO__YIELDED;                                                   \
@@ -1966,10 +1971,10 @@ asyncio_stream *asyncio_process_stdin(const asyncio_process *p);
 asyncio_stream *asyncio_process_stdout(const asyncio_process *p);
 asyncio_stream *asyncio_process_stderr(const asyncio_process *p);
 
-/* asyncio_process_send_signal: send sig to the child.  Returns 0 -- also
-   when the child has already exited (nothing is sent, as Python) --, or
-   -EINVAL (not a signal), -errno from kill.  _terminate sends SIGTERM,
-   _kill SIGKILL. */
+/* asyncio_process_send_signal: send sig to the child (0: only check it
+   exists, as kill(2)).  Returns 0 -- also when the child has already
+   exited (nothing is sent, as Python) --, or -EINVAL (not a signal),
+   -errno from kill.  _terminate sends SIGTERM, _kill SIGKILL. */
 int asyncio_process_send_signal(asyncio_process *p, int sig);
 int asyncio_process_terminate(asyncio_process *p);
 int asyncio_process_kill(asyncio_process *p);
@@ -2158,6 +2163,11 @@ void asyncio_file_op_free(asyncio_file_op *op);
 #define ASYNCIO__RESUMED()                                                     \
     if (asyncio__cleanup == 2)                                                 \
         asyncio__unwind = 2
+/* Opens every suspending macro, which is several statements: a
+   declaration, so that one used as the lone body of an if, else, for or
+   while fails to compile ("expected expression before 'enum'") instead
+   of running half-guarded. */
+#define ASYNCIO__STATEMENTS(id_) enum { ASYNCIO__LNAME2(asyncio_suspension_needs_braces__, id_) }
 #define ASYNCIO__LABEL(id_)                                                    \
     ASYNCIO__POINT(id_);                                                       \
     ASYNCIO__ON_TO(id_)                                                        \
@@ -2177,6 +2187,7 @@ void asyncio_file_op_free(asyncio_file_op *op);
    registers the task and gives ASYNCIO_PENDING; then the body returns to
    the loop, and on resumption end_ collects the outcome. */
 #define ASYNCIO__WAIT_AT(id_, rc_, begin_, end_)                               \
+    ASYNCIO__STATEMENTS(id_);                                                  \
     if (((rc_) = (begin_)) == ASYNCIO_PENDING) {                               \
         ASYNCIO__SUSPEND(id_);                                                 \
         (rc_) = (end_);                                                        \
@@ -2221,6 +2232,7 @@ void asyncio_file_op_free(asyncio_file_op *op);
    generator is stepped (here, and on every resumption) until it yields
    or finishes. */
 #define ASYNCIO__GEN_AWAIT(id_, rc_, fn_, gco_, setup_)                        \
+    ASYNCIO__STATEMENTS(id_);                                                  \
     (void)(setup_);                                                            \
     ASYNCIO__LABEL(id_);                                                       \
     if (((rc_) = asyncio__gen_step(asyncio__self, asyncio__co, (fn_), (gco_), NULL)) == ASYNCIO_PENDING) \
@@ -5343,6 +5355,7 @@ struct asyncio_stream {
     unsigned char eof, skipping, paused, closing, closed, aborted;
     unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
     unsigned char pipe;     /* not a socket: plain write(), no shutdown, no SO_LINGER */
+    unsigned char rgrow;    /* reads offer 4 KiB << rgrow of room */
     asyncio_handle flush, release;
     asyncio_future drained, closed_fut;
     asyncio_future fed;     /* reader-only: what a waiting read awaits */
@@ -5521,18 +5534,26 @@ int asyncio_stream_feed_eof(asyncio_stream *s)
 }
 
 /* Read once into the buffer: bytes read, 0 at EOF, -EAGAIN, or an error. */
+/* Read what the fd has.  The room offered starts at 4 KiB and doubles,
+   up to 256 KiB (CPython's most per read), each time a read fills it: a
+   quiet connection keeps a small buffer, a bulk one needs few system
+   calls. */
 static long asyncio__stream_fill(asyncio_stream *s)
 {
     long n;
+    size_t room;
     if (s->err)
         return s->err;
     if (s->eof)
         return 0;
-    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, 4096) < 0)
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow) < 0)
         return -ENOMEM;
-    n = asyncio__recv(s->fd, s->rbuf + s->rend, s->rcap - s->rend);
-    if (n > 0 && (size_t)n < s->rcap - s->rend)
+    room = s->rcap - s->rend;
+    n = asyncio__recv(s->fd, s->rbuf + s->rend, room);
+    if (n > 0 && (size_t)n < room)
         asyncio__fd_drained(s->loop, s->fd);
+    else if (n > 0 && s->rgrow < 6)
+        s->rgrow++;
     if (n > 0)
         s->rend += (size_t)n;
     else if (n == 0)
@@ -7710,9 +7731,15 @@ static void *asyncio__worker_main(void *arg)
                is in the loop's queue; the loop woken after it, so that it
                does not wake only to wait for the lock */
             if (asyncio__xpush(L, &w->fut) == 1) {
+                /* idle while it wakes the loop: a job the loop queues
+                   meanwhile is this worker's, not a new thread's */
+                ex->idle++;
                 pthread_mutex_unlock(&ex->mu);
                 asyncio__xwoke(L);
                 pthread_mutex_lock(&ex->mu);
+                ex->idle--;
+                if (ex->waking > 0)
+                    ex->waking--;
             }
         } else {
             pthread_mutex_unlock(&ex->mu);
@@ -8781,7 +8808,7 @@ asyncio_stream *asyncio_process_stderr(const asyncio_process *p) { return asynci
 
 int asyncio_process_send_signal(asyncio_process *p, int sig)
 {
-    if (sig <= 0 || sig >= NSIG)
+    if (sig < 0 || sig >= NSIG)
         return asyncio__failf(-EINVAL, "send_signal: %d is not a signal", sig);
     if (p->exited) /* reaped: the pid may be someone else's now */
         return 0;
@@ -8868,8 +8895,9 @@ static int asyncio__pipe_feed(asyncio_task *self, void *frame)
     asyncio_stream *in = asyncio_process_stdin(op->p);
     int rc = 0;
     ASYNCIO_BEGIN(self, j);
-    if (op->input && op->input_len && (rc = asyncio_stream_write(in, op->input, op->input_len)) == 0)
+    if (op->input && op->input_len && (rc = asyncio_stream_write(in, op->input, op->input_len)) == 0) {
         ASYNCIO_AWAIT_RC(rc, asyncio_stream_drain(in));
+    }
     if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET) /* communicate ignores these two, as CPython */
         ASYNCIO_RAISE(rc, NULL);
     if ((in = asyncio_process_stdin(op->p)) != NULL)

@@ -120,13 +120,15 @@ static int sw(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, f);
     for (f->i = 0; f->i < 2; f->i++)
         switch (f->i) {
-        case 0:
+        case 0: { /* a case label needs a statement: the braces give one */
             ASYNCIO_SLEEP(1);
             trace("case0");
             break;
-        default:
+        }
+        default: {
             ASYNCIO_SLEEP(2);
             trace("default");
+        }
         }
     ASYNCIO_END();
 }

@@ -1008,8 +1008,9 @@ static int cm_body(asyncio_task *self, void *frame)
     trace("body:%lld", f->cm->ctx.value.i);
     if (!strcmp(f->mode, "raise"))
         ASYNCIO_RAISE(ASYNCIO_EUSER, "boom");
-    if (!strcmp(f->mode, "sleep"))
+    if (!strcmp(f->mode, "sleep")) {
         ASYNCIO_SLEEP(10);
+    }
     ASYNCIO_RETURN(asyncio_int(7));
     ASYNCIO_END();
 }

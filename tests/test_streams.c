@@ -516,8 +516,9 @@ static int second_main(asyncio_task *self, void *frame)
     trace("fed");
     /* C reads a socket when a reader asks (CPython's transport reads it
        at once): the waiting first reader takes it in, a pass later */
-    for (f->i = 0; f->i < 10 && asyncio_stream_buffered(f->r) < 3; f->i++)
+    for (f->i = 0; f->i < 10 && asyncio_stream_buffered(f->r) < 3; f->i++) {
         ASYNCIO_YIELD();
+    }
     ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->r, 2));
     trace("second:%s", view(f->r));
     ASYNCIO_YIELD();
@@ -869,8 +870,9 @@ static int abort_main(asyncio_task *self, void *frame)
         trace("client-got-all=%s", total == (long)sizeof big ? "True" : "False");
     }
     close(f->c);
-    for (f->i = 0; f->i < 10 && f->srv.nconns; f->i++) /* the connection's memory goes */
+    for (f->i = 0; f->i < 10 && f->srv.nconns; f->i++) { /* the connection's memory goes */
         ASYNCIO_YIELD();
+    }
     CHECK_EQ(f->srv.nconns, 0);
     asyncio_server_close(&f->srv);
     ASYNCIO_END();

@@ -380,8 +380,9 @@ static int race_main(asyncio_task *self, void *frame)
         for (f->i = 0; f->i < 4; f->i++)
             f->fut[f->i] = asyncio_run_in_executor(ASYNCIO_LOOP(), NULL, &f->w[f->i], count_run,
                                                    (void *)(intptr_t)(f->round % 7 * 300), count_discard);
-        for (f->yields = (int)(f->round % 5); f->yields > 0; f->yields--)
+        for (f->yields = (int)(f->round % 5); f->yields > 0; f->yields--) {
             ASYNCIO_YIELD();
+        }
         for (f->i = 0; f->i < 4; f->i++)
             asyncio_future_cancel(f->fut[f->i]);
         for (f->i = 0; f->i < 4; f->i++) {
@@ -720,8 +721,9 @@ static int cancel_lookups(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, f);
     for (f->round = 0; f->round < 300; f->round++) {
         asyncio_create_task(ASYNCIO_LOOP(), &f->t, lookup, &f->l);
-        for (f->yields = f->round % 4; f->yields > 0; f->yields--)
+        for (f->yields = f->round % 4; f->yields > 0; f->yields--) {
             ASYNCIO_YIELD();
+        }
         asyncio_task_cancel(&f->t);
         ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
         if (f->rc == 0)

@@ -51,6 +51,21 @@ int run_virtual(asyncio_fn fn, void *frame, asyncio_outcome *out);
    (-1: never). */
 void alloc_fail_after(long n);
 
+/* tests/os.c, for the tests that take the kernel as witness: the open
+   descriptors of this process (settled: after a loop was opened and
+   closed, see os.c); n bytes at p are the string s; a position-dependent
+   byte pattern (a lost, doubled or reordered piece shows); a scratch
+   directory /tmp/asyncio-TAG-XXXXXX in test_dir, removed at exit. */
+int count_fds(void);
+int count_fds_settled(void);
+void check_bytes(const char *file, int line, const char *p, size_t n, const char *s);
+#define CHECK_BYTES(p, n, s) check_bytes(__FILE__, __LINE__, (p), (size_t)(n), (s))
+unsigned char pattern_at(size_t i);
+unsigned char *pattern_new(size_t n);
+extern char test_dir[64];
+void test_dir_make(const char *tag);
+void test_dir_remove(void);
+
 #define TEST(name) void test_##name(void);
 #include "list.h"
 #undef TEST
