@@ -1930,6 +1930,11 @@ typedef struct asyncio_process_options {
                                 the parent's environment */
     const char *cwd;         /* NULL: the parent's working directory */
     size_t limit;            /* the pipe streams' limit; 0: 65536 */
+    size_t pipe_size;        /* Python's pipesize: the kernel buffer of each
+                                pipe (Linux; 0: the system's, 64 KiB).  1 MiB
+                                lets bulk data through with 16x fewer
+                                wake-ups, but counts against the user's
+                                pipe-user-pages limit */
     unsigned flags;          /* ASYNCIO_PROCESS_NEW_SESSION | _NEW_GROUP */
 } asyncio_process_options;
 
@@ -1947,8 +1952,9 @@ typedef struct asyncio_process asyncio_process;
    create call fails; no child exits 127), -EINVAL (NULL out, argv, a
    NULL or empty argv[0], an unknown mode or flag, ASYNCIO_STDOUT for
    stdin or stdout), -EBADF (an ASYNCIO_FD that is not open), -E2BIG (an
-   environment too large to pass), -ENOTSUP (cwd or a flag this system
-   cannot give a spawned child), ASYNCIO_ELOOPCLOSED, -ENOMEM, -EMFILE. */
+   environment too large to pass), -ENOTSUP (cwd, pipe_size or a flag
+   this system cannot give a spawned child), -EPERM (a pipe_size above
+   what the user may have), ASYNCIO_ELOOPCLOSED, -ENOMEM, -EMFILE. */
 int asyncio_create_subprocess_exec(asyncio_process **out, asyncio_loop *loop, const char *const argv[],
                                    const asyncio_process_options *opts);
 /* asyncio_create_subprocess_shell: cmd run by /bin/sh -c; as above. */
@@ -8566,6 +8572,19 @@ static int asyncio__spawn_fds_open(asyncio__spawn_fds *f, const asyncio_process_
                 return asyncio__failf(rc, "create_subprocess: no pipe: %s", asyncio_strerror(rc));
             src = fds[i == 0 ? 0 : 1];
             f->parent[i] = fds[i == 0 ? 1 : 0];
+            if (o->pipe_size) {
+#ifdef F_SETPIPE_SZ
+                if (fcntl(src, F_SETPIPE_SZ, (int)(o->pipe_size > INT_MAX ? INT_MAX : o->pipe_size)) < 0)
+                    rc = -errno;
+#else
+                rc = -ENOTSUP;
+#endif
+                if (rc < 0) {
+                    f->child[i] = src;
+                    return asyncio__failf(rc, "create_subprocess: cannot make a pipe of %zu bytes: %s", o->pipe_size,
+                                          asyncio_strerror(rc));
+                }
+            }
         } else if (mode == ASYNCIO_DEVNULL) {
             if (f->devnull < 0 && (f->devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
                 return asyncio__failf(-errno, "create_subprocess: cannot open /dev/null: %s", strerror(errno));

@@ -1980,3 +1980,45 @@ void test_process_sigchld_watcher_loops_run_out_of_slots(void)
     CHECK_EQ(left, 0);
     no_children_left();
 }
+
+/* pipe_size (Python's pipesize): each pipe to the child gets that kernel
+   buffer (F_GETPIPE_SZ on the parent's end says so), and the data goes
+   through; a size the kernel refuses fails the create with a message
+   that says so, and leaves no child and no descriptor. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_process *p;
+    asyncio_process_options o;
+    asyncio_process_op op;
+    int fds;
+} pipesize_t;
+static int pipesize_main(asyncio_task *self, void *frame)
+{
+    pipesize_t *f = (pipesize_t *)frame;
+    static const char *const cat_argv[] = {"cat", NULL};
+    ASYNCIO_BEGIN(self, f);
+    set_stdio(&f->o, ASYNCIO_PIPE, ASYNCIO_PIPE, ASYNCIO_INHERIT);
+    f->o.pipe_size = 1 << 20;
+    f->p = spawn(ASYNCIO_LOOP(), cat_argv, &f->o);
+    CHECK_EQ(fcntl(asyncio_stream_fd(asyncio_process_stdin(f->p)), F_GETPIPE_SZ), 1 << 20);
+    CHECK_EQ(fcntl(asyncio_stream_fd(asyncio_process_stdout(f->p)), F_GETPIPE_SZ), 1 << 20);
+    ASYNCIO_AWAIT_CORO(asyncio_process_io, asyncio_process_communicate(&f->op, f->p, "through", 7));
+    CHECK_EQ(ASYNCIO_RESULT().i, 0);
+    CHECK_BYTES(f->op.out, f->op.out_len, "through");
+    asyncio_process_release(f->p);
+
+    f->fds = count_fds();
+    f->o.pipe_size = (size_t)1 << 40; /* past what F_SETPIPE_SZ takes */
+    CHECK(asyncio_create_subprocess_exec(&f->p, ASYNCIO_LOOP(), cat_argv, &f->o) < 0);
+    CHECK(f->p == NULL);
+    CHECK(strstr(asyncio_errmsg(), "cannot make a pipe of") != NULL);
+    CHECK_EQ(count_fds(), f->fds);
+    ASYNCIO_END();
+}
+void test_process_pipe_size_option(void)
+{
+    pipesize_t f;
+    memset(&f, 0, sizeof f);
+    CHECK_EQ(run_main(pipesize_main, &f, 1, 0), 0);
+    no_children_left();
+}
