@@ -2055,6 +2055,11 @@ int asyncio_process_io(asyncio_task *self, void *frame);
               only at end of file; result = the count (0: end of file).
    write:     all n bytes; result = n.
    pread / pwrite: the same at offset, the position unchanged.
+   copy:      up to n bytes from fd_in to fd_out, each at its position,
+              inside the kernel where it can (copy_file_range), fewer
+              only at the end of fd_in; result = the count.  One call for
+              a whole file copy: no buffer goes through the loop.  After
+              a write error fd_in may be up to a piece past done.
    fsync, close, stat (into *st), fstat (of a descriptor, into *st),
               unlink, rename: result 0.
    read_file: a whole file; result = its size, the bytes at
@@ -2077,7 +2082,7 @@ struct stat;
 typedef struct asyncio_file_op {
     asyncio_coro co;
     asyncio_work work;
-    int kind, fd, flags, mode;
+    int kind, fd, fd2, flags, mode;
     int err;                 /* the job's errno (0: none) */
     const char *path, *path2;
     char *buf;
@@ -2096,6 +2101,7 @@ asyncio_file_op *asyncio_file_read(asyncio_file_op *op, int fd, void *buf, size_
 asyncio_file_op *asyncio_file_write(asyncio_file_op *op, int fd, const void *buf, size_t n);
 asyncio_file_op *asyncio_file_pread(asyncio_file_op *op, int fd, void *buf, size_t n, long long offset);
 asyncio_file_op *asyncio_file_pwrite(asyncio_file_op *op, int fd, const void *buf, size_t n, long long offset);
+asyncio_file_op *asyncio_file_copy(asyncio_file_op *op, int fd_in, int fd_out, size_t n);
 asyncio_file_op *asyncio_file_fsync(asyncio_file_op *op, int fd);
 asyncio_file_op *asyncio_file_close(asyncio_file_op *op, int fd);
 asyncio_file_op *asyncio_file_stat(asyncio_file_op *op, const char *path, struct stat *st);
@@ -9009,7 +9015,8 @@ int asyncio_process_io(asyncio_task *self, void *frame)
 enum {
     ASYNCIO__FILE_OPEN, ASYNCIO__FILE_READ, ASYNCIO__FILE_WRITE, ASYNCIO__FILE_PREAD, ASYNCIO__FILE_PWRITE,
     ASYNCIO__FILE_FSYNC, ASYNCIO__FILE_CLOSE, ASYNCIO__FILE_STAT, ASYNCIO__FILE_UNLINK, ASYNCIO__FILE_RENAME,
-    ASYNCIO__FILE_READ_FILE, ASYNCIO__FILE_WRITE_FILE, ASYNCIO__FILE_FSTAT, ASYNCIO__FILE_OPEN_SIZE /* read_file's first step */
+    ASYNCIO__FILE_READ_FILE, ASYNCIO__FILE_WRITE_FILE, ASYNCIO__FILE_FSTAT, ASYNCIO__FILE_COPY,
+    ASYNCIO__FILE_OPEN_SIZE /* read_file's first step */
 };
 #define ASYNCIO__FILE_PIECE ((size_t)1 << 20)
 
@@ -9058,6 +9065,12 @@ asyncio_file_op *asyncio_file_pread(asyncio_file_op *op, int fd, void *buf, size
 asyncio_file_op *asyncio_file_pwrite(asyncio_file_op *op, int fd, const void *buf, size_t n, long long offset)
 {
     return asyncio__file_rw(op, ASYNCIO__FILE_PWRITE, fd, NULL, (const char *)buf, n, offset);
+}
+asyncio_file_op *asyncio_file_copy(asyncio_file_op *op, int fd_in, int fd_out, size_t n)
+{
+    asyncio__file_rw(op, ASYNCIO__FILE_COPY, fd_in, NULL, NULL, n, 0);
+    op->fd2 = fd_out;
+    return op;
 }
 asyncio_file_op *asyncio_file_fsync(asyncio_file_op *op, int fd)
 {
@@ -9141,6 +9154,64 @@ static void asyncio__file_move(asyncio_file_op *op, int fd, int kind, char *rbuf
     }
 }
 
+#if defined(__linux__) && defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 27) || defined(__FreeBSD__)
+#define ASYNCIO__COPY_FILE_RANGE 1
+#endif
+
+/* Worker thread: copy inside the kernel while it can, else through a
+   buffer of this thread's, in pieces, counting in op->done. */
+static void asyncio__file_copy(asyncio_file_op *op)
+{
+    char *buf;
+#ifdef ASYNCIO__COPY_FILE_RANGE
+    while (op->done < op->len && !ASYNCIO__LOAD(&op->work.stop)) {
+        size_t piece = op->len - op->done < ASYNCIO__FILE_PIECE ? op->len - op->done : ASYNCIO__FILE_PIECE;
+        ssize_t n = copy_file_range(op->fd, NULL, op->fd2, NULL, piece, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && op->done == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP))
+            break; /* not between these two: through a buffer */
+        if (n < 0) {
+            op->err = errno;
+            return;
+        }
+        if (n == 0 && op->done)
+            return; /* end of file */
+        if (n == 0)
+            break; /* empty, or a file the kernel cannot copy (procfs): the buffer tells */
+        op->done += (size_t)n;
+    }
+    if (op->done)
+        return;
+#endif
+    if (!(buf = (char *)malloc(ASYNCIO__FILE_PIECE))) {
+        op->err = ENOMEM;
+        return;
+    }
+    while (op->done < op->len && !op->err && !ASYNCIO__LOAD(&op->work.stop)) {
+        size_t piece = op->len - op->done < ASYNCIO__FILE_PIECE ? op->len - op->done : ASYNCIO__FILE_PIECE;
+        ssize_t n = read(op->fd, buf, piece), w = 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            op->err = n < 0 ? errno : 0;
+            break;
+        }
+        while (w < n) { /* a piece read is written whole: done counts what reached fd_out */
+            ssize_t m = write(op->fd2, buf + w, (size_t)(n - w));
+            if (m < 0 && errno == EINTR)
+                continue;
+            if (m <= 0) {
+                op->err = m < 0 ? errno : EIO;
+                break;
+            }
+            w += m;
+            op->done += (size_t)m;
+        }
+    }
+    free(buf);
+}
+
 static int asyncio__file_job(void *arg, asyncio_outcome *out)
 {
     asyncio_file_op *op = (asyncio_file_op *)arg;
@@ -9157,6 +9228,9 @@ static int asyncio__file_job(void *arg, asyncio_outcome *out)
     case ASYNCIO__FILE_PREAD:
     case ASYNCIO__FILE_PWRITE:
         asyncio__file_move(op, op->fd, op->kind, op->buf, op->cbuf, op->len, op->offset);
+        break;
+    case ASYNCIO__FILE_COPY:
+        asyncio__file_copy(op);
         break;
     case ASYNCIO__FILE_FSYNC:
         if (fsync(op->fd) < 0)
@@ -9212,7 +9286,7 @@ static int asyncio__file_job(void *arg, asyncio_outcome *out)
 static const char *asyncio__file_msg(asyncio_file_op *op)
 {
     const char *call[] = {"open", "read", "write", "pread", "pwrite", "fsync", "close",
-                          "stat", "unlink", "rename", "read_file", "write_file", "fstat", "read_file"};
+                          "stat", "unlink", "rename", "read_file", "write_file", "fstat", "copy", "read_file"};
     if (op->path2)
         snprintf(op->msg, sizeof op->msg, "%s: [Errno %d] %s: '%s' -> '%s'", call[op->kind], op->err,
                  strerror(op->err), op->path, op->path2);
@@ -9287,6 +9361,7 @@ int asyncio_file_io(asyncio_task *self, void *frame)
     case ASYNCIO__FILE_PWRITE:
     case ASYNCIO__FILE_READ_FILE:
     case ASYNCIO__FILE_WRITE_FILE:
+    case ASYNCIO__FILE_COPY:
         ASYNCIO_RETURN(asyncio_int((long long)op->done));
     default:
         ASYNCIO_RETURN(asyncio_int(0));
