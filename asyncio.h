@@ -32,6 +32,7 @@
                                        executors (to_thread),
                                        run_coroutine_threadsafe
                                    14. Subprocesses, pipes and files
+                                   15. TLS (with ASYNCIO_TLS=1)
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -124,6 +125,9 @@
    ASYNCIO_BACKEND_POLL       poll elsewhere.  asyncio_backend_name() tells.
    ASYNCIO_KQUEUE_HEADER      a header to include instead of <sys/event.h>
                               (the tests build kqueue on Linux with it).
+   ASYNCIO_TLS                1: TLS for streams over OpenSSL (section 15;
+                              link -lssl -lcrypto).  Default 0: nothing of
+                              OpenSSL is included.
    ASYNCIO_ASSERT(x)          assertion used for programmer errors
                               (default: assert from <assert.h>).
    ASYNCIO_REALLOC(ctx,p,n)   allocator, both or neither; ctx is the loop's
@@ -145,7 +149,7 @@
    signals (asyncio_add_signal_handler).  A debug build asserts that a
    running loop is touched from its own thread only.
 
-   4-14: see the comments above each declaration below.
+   4-15: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
@@ -161,6 +165,9 @@
 
 #ifndef ASYNCIO_LABELS
 #define ASYNCIO_LABELS 0
+#endif
+#ifndef ASYNCIO_TLS
+#define ASYNCIO_TLS 0
 #endif
 #ifndef ASYNCIO_DEBUG
 #ifdef NDEBUG
@@ -201,6 +208,8 @@ extern "C" {
     X(EGROUP, -4014, "unhandled errors in a TaskGroup")                        \
     X(EGENEXIT, -4015, "generator closed")                                     \
     X(ERESOLVE, -4016, "name resolution failed")                               \
+    X(ETLS, -4017, "TLS error")                                                \
+    X(ETLSVERIFY, -4018, "certificate verify failed")                          \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -1154,6 +1163,9 @@ typedef struct asyncio_connect_t {
     asyncio_future changed;            /* an attempt ended, or the delay passed */
     asyncio_handle timer;
     asyncio_resolve_t rs;
+    struct asyncio_tls *tls;           /* asyncio_connect_tls (section 15) */
+    const char *tls_hostname;
+    asyncio_stream *stream;            /* connected, shaking hands */
     char service[8];
     char msg[320];
 } asyncio_connect_t;
@@ -1182,6 +1194,7 @@ typedef struct asyncio_server {
     asyncio_handle accept;              /* runs when the socket is readable */
     asyncio_handle retry;               /* accept again after EMFILE */
     int closing;
+    struct asyncio_tls *tls;            /* TLS connections (section 15) */
 } asyncio_server;
 
 /* asyncio_start_server: listen on host:port (port 0: any; IPv4 or IPv6)
@@ -1201,6 +1214,11 @@ typedef struct asyncio_server_options {
     int reuse_port;
     /* listen(2)'s backlog; 0: 511. */
     int backlog;
+    /* A server context (asyncio_tls_server, section 15): every connection
+       is TLS, its handler starts once the handshake is done (a client that
+       fails it is closed, unseen); it must outlive the server (its
+       connections hold it themselves).  NULL: plain. */
+    struct asyncio_tls *tls;
 } asyncio_server_options;
 
 /* asyncio_start_server_opts: asyncio_start_server with options (opts may
@@ -2117,6 +2135,107 @@ const char *asyncio_file_data(const asyncio_file_op *op);
 void asyncio_file_op_free(asyncio_file_op *op);
 
 
+#if ASYNCIO_TLS
+/* =========================================================================
+   15. TLS (compiled in with -DASYNCIO_TLS=1; link -lssl -lcrypto)
+   TLS for streams over OpenSSL 1.1.1 or 3.x, as Python's ssl= arguments:
+   open_connection (asyncio_connect_tls), start_server
+   (asyncio_server_options.tls) and StreamWriter.start_tls
+   (asyncio_stream_start_tls).  Reads, writes, drain, close and
+   cancellation work on a TLS stream exactly as on a plain one; the
+   bytes are encrypted in place, with OpenSSL reading and writing the
+   socket itself (no memory-BIO copy: see bench/tls).  A handshake that
+   takes longer than the context's handshake_timeout (Python's
+   ssl_handshake_timeout, 60 s) fails with ASYNCIO_ETIMEDOUT.  Close
+   flushes, sends close_notify and waits for the peer's (Python's
+   ssl_shutdown_timeout, 30 s) before it closes the socket.  End of stream
+   without the peer's close_notify fails the read with ASYNCIO_ETLS
+   ("EOF occurred in violation of protocol", Python's SSLEOFError: the
+   data may have been cut short), unless the context allows it
+   (ASYNCIO_TLS_ALLOW_TRUNCATION: end of stream then).  Errors are
+   ASYNCIO_ETLSVERIFY for a certificate that does not verify (Python's
+   SSLCertVerificationError: unknown CA, expired, wrong host name) and
+   ASYNCIO_ETLS for any other TLS failure, with OpenSSL's reason in the
+   message.  Every call is for the loop's thread, except the context
+   calls (any thread: a context may serve several loops).
+   ========================================================================= */
+typedef struct asyncio_tls asyncio_tls;
+
+/* asyncio_tls_options.flags */
+#define ASYNCIO_TLS_INSECURE_NO_VERIFY 1u  /* client: accept any certificate, any
+                                              host name: for tests only */
+#define ASYNCIO_TLS_VERIFY_CLIENT 2u       /* server: ask for a client certificate,
+                                              verified against cafile / capath */
+#define ASYNCIO_TLS_REQUIRE_CLIENT 4u      /* server: ... and refuse a client without */
+#define ASYNCIO_TLS_ALLOW_TRUNCATION 8u    /* end of stream without close_notify is
+                                              plain end of stream */
+
+/* A context's options; a zeroed struct gives Python's defaults
+   (ssl.create_default_context): the system's trust store (with
+   OpenSSL's SSL_CERT_FILE / SSL_CERT_DIR honoured), host names checked,
+   TLS 1.2 at least. */
+typedef struct asyncio_tls_options {
+    const char *cafile, *capath; /* trust these CAs instead of the system's */
+    const char *certfile;        /* our chain (PEM), leaf first: a server's, or a client certificate */
+    const char *keyfile;         /* its key (PEM); NULL: in certfile */
+    const char *const *alpn;     /* ALPN protocols by preference, NULL-terminated
+                                    ({"h2", "http/1.1", NULL}); NULL: none */
+    unsigned flags;              /* ASYNCIO_TLS_* above */
+    double handshake_timeout;    /* seconds; 0: 60 */
+    double shutdown_timeout;     /* seconds; 0: 30 */
+} asyncio_tls_options;
+
+/* asyncio_tls_client / _server: a context (Python's SSLContext) for the
+   client or the server side; opts may be NULL for a client (a server
+   needs certfile).  Returns 0 with *out set, or -EINVAL (a server without
+   certfile, an unknown flag), ASYNCIO_ETLS with OpenSSL's reason (a
+   missing or unreadable file, a key that does not match the
+   certificate, a bad ALPN list), -ENOMEM.  Any thread. */
+int asyncio_tls_client(asyncio_tls **out, const asyncio_tls_options *opts);
+int asyncio_tls_server(asyncio_tls **out, const asyncio_tls_options *opts);
+/* asyncio_tls_add_name: a server context answers clients that ask for
+   host `name` (SNI; "*.example.com" matches one label) with the
+   certificate of context `other` (which then lives as long as ctx).
+   Returns 0, -EINVAL, -ENOMEM.  Any thread, before serving. */
+int asyncio_tls_add_name(asyncio_tls *ctx, const char *name, asyncio_tls *other);
+/* asyncio_tls_free: drop your hold on ctx; connections using it keep it
+   until they close.  Any thread. */
+void asyncio_tls_free(asyncio_tls *ctx);
+/* asyncio_tls_ssl_ctx: the OpenSSL SSL_CTX, for what the options do not
+   cover (ciphers, session tickets, ...). */
+struct ssl_ctx_st *asyncio_tls_ssl_ctx(asyncio_tls *ctx);
+
+/* asyncio_connect_tls: make an open_connection a TLS one with ctx (a
+   client context); server_hostname (NULL: the host of the setup call) is
+   sent as SNI and checked against the certificate.  Returns oc, to chain:
+       ASYNCIO_AWAIT_CORO(asyncio_open_connection,
+           asyncio_connect_tls(asyncio_connect_tcp(&f->oc, "example.com", 443), ctx, NULL));
+   The coroutine then also fails with the handshake's errors; a Unix
+   socket refuses TLS (-EINVAL). */
+asyncio_connect_t *asyncio_connect_tls(asyncio_connect_t *oc, asyncio_tls *ctx, const char *server_hostname);
+
+/* asyncio_stream_start_tls: Python's StreamWriter.start_tls: turn a plain
+   connection into a TLS one (STARTTLS), client or server side as ctx
+   says; server_hostname as above (client side).  Bytes that arrived
+   after the last read -- a client's handshake pipelined behind its
+   STARTTLS line -- are the first bytes of TLS: none is lost or read
+   twice.  Returns a future to await (0, or the handshake's error, after
+   which the stream is aborted); output written before is flushed first.
+   -EINVAL (a reader-only or Unix-socket stream, or one already TLS),
+   -EBUSY (a read or a flush is in progress), -ENOMEM complete the future
+   at once. */
+asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, const char *server_hostname);
+
+/* asyncio_stream_tls: the OpenSSL SSL of a TLS stream (NULL for a plain
+   one), for what the calls below do not say (peer certificate, ...);
+   asyncio_stream_tls_version ("TLSv1.3"), _cipher and _alpn (the
+   protocol agreed, or NULL) after the handshake. */
+struct ssl_st *asyncio_stream_tls(const asyncio_stream *s);
+const char *asyncio_stream_tls_version(const asyncio_stream *s);
+const char *asyncio_stream_tls_cipher(const asyncio_stream *s);
+const char *asyncio_stream_tls_alpn(const asyncio_stream *s);
+#endif /* ASYNCIO_TLS */
+
 /* ---- machinery behind the macros (private) ---- */
 /* Every resume point is also a label named after its id, so that two
    suspensions on one line fail to compile with an error that says why:
@@ -2410,6 +2529,12 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #include <spawn.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
+#endif
+#if ASYNCIO_TLS
+#include <strings.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #endif
 #if ASYNCIO__EPOLL
 #include <sys/epoll.h>
@@ -5368,6 +5493,11 @@ struct asyncio_stream {
     unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
     unsigned char pipe;     /* not a socket: plain write(), no shutdown, no SO_LINGER */
     unsigned char rgrow;    /* reads offer 4 KiB << rgrow of room */
+#if ASYNCIO_TLS
+    struct asyncio__tls_conn *tls; /* NULL: plain */
+    const char *errmsg;     /* err's message, when TLS has a better one */
+    asyncio_future start_tls_failed;
+#endif
     asyncio_handle flush, release;
     asyncio_future drained, closed_fut;
     asyncio_future fed;     /* reader-only: what a waiting read awaits */
@@ -5380,11 +5510,27 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg);
 static void asyncio__stream_release(asyncio_loop *L, void *arg);
 static void asyncio__ignore_sigpipe(void);
 
+#if ASYNCIO_TLS
+static long asyncio__tls_read(asyncio_stream *s, char *buf, size_t len);
+static long asyncio__tls_write(asyncio_stream *s, const char *buf, size_t len);
+static unsigned asyncio__tls_wait(asyncio_stream *s, int reading);
+static int asyncio__tls_shutdown(asyncio_stream *s);
+static void asyncio__tls_close(asyncio_stream *s);
+static void asyncio__tls_release(asyncio_stream *s);
+#define asyncio__stream_errmsg(s) ((s)->errmsg)
+#else
+#define asyncio__stream_errmsg(s) ((const char *)NULL)
+#endif
+
 /* A pipe or a tty gets write() at once, not after a send() that fails
-   with ENOTSOCK. */
+   with ENOTSOCK; a TLS stream SSL_write. */
 static long asyncio__stream_send(asyncio_stream *s, const void *buf, size_t len)
 {
     long n;
+#if ASYNCIO_TLS
+    if (s->tls)
+        return asyncio__tls_write(s, (const char *)buf, len);
+#endif
     if (!s->pipe)
         return asyncio__send(s->fd, buf, len);
     while ((n = (long)write(s->fd, buf, len)) < 0 && errno == EINTR)
@@ -5561,10 +5707,16 @@ static long asyncio__stream_fill(asyncio_stream *s)
     if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow) < 0)
         return -ENOMEM;
     room = s->rcap - s->rend;
-    n = asyncio__recv(s->fd, s->rbuf + s->rend, room);
-    if (n > 0 && (size_t)n < room)
+#if ASYNCIO_TLS
+    if (s->tls) /* its BIO keeps the fd's readiness */
+        n = asyncio__tls_read(s, s->rbuf + s->rend, room);
+    else
+#endif
+    if ((n = asyncio__recv(s->fd, s->rbuf + s->rend, room)) > 0 && (size_t)n < room)
         asyncio__fd_drained(s->loop, s->fd);
-    else if (n > 0 && s->rgrow < 6)
+    else if (n == -EAGAIN)
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
+    if (n > 0 && (size_t)n == room && s->rgrow < 6)
         s->rgrow++;
     if (n > 0)
         s->rend += (size_t)n;
@@ -5701,6 +5853,15 @@ asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, 
 
 /* CPython's RuntimeError, naming the read as CPython does (readline is
    its readuntil). */
+/* What a read waits for: the fd readable -- or, under TLS, writable (the
+   handshake of a renegotiation or key update), or nothing: decrypted
+   bytes are waiting inside OpenSSL. */
+#if ASYNCIO_TLS
+#define asyncio__stream_read_wait(s) ((s)->tls ? asyncio__tls_wait((s), 1) : (unsigned)ASYNCIO_READABLE)
+#else
+#define asyncio__stream_read_wait(s) ((unsigned)ASYNCIO_READABLE)
+#endif
+
 static const char *const asyncio__read_busy[] = {
     "read() called while another coroutine is already waiting for incoming data",
     "readexactly() called while another coroutine is already waiting for incoming data",
@@ -5712,6 +5873,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
     asyncio_read_t *rd = (asyncio_read_t *)frame;
     asyncio_stream *s = rd->s;
     const char *msg = NULL;
+    unsigned dir;
     long n;
     int rc;
     ASYNCIO_BEGIN(self, rd);
@@ -5733,36 +5895,33 @@ int asyncio_reader(asyncio_task *self, void *frame)
         if ((rc = asyncio__stream_check(s, rd, &msg)) != 0)
             break;
         if (s->err) /* the connection failed with the data incomplete */
-            ASYNCIO_RAISE(s->err, NULL);
+            ASYNCIO_RAISE(s->err, asyncio__stream_errmsg(s));
         if (s->waiting)
             ASYNCIO_RAISE(-EBUSY, asyncio__read_busy[rd->kind]);
         s->waiting = 1;
         if (s->fd < 0) { /* reader-only: feed_data, feed_eof, close or abort wakes it */
             asyncio_future_init(&s->fed, self->fut.loop);
             ASYNCIO_AWAIT_RC(rc, &s->fed);
-        } else {
+        } else if ((dir = asyncio__stream_read_wait(s)) != 0) {
             /* Read only when the fd is known readable: after a short read
                (see asyncio__fd_drained) that saves the read that would say
                EAGAIN. */
-            ASYNCIO__WAIT_READY_RC(rc, s->fd, ASYNCIO_READABLE);
-        }
+            ASYNCIO__WAIT_READY_RC(rc, s->fd, dir);
+        } else
+            rc = 0; /* TLS holds decrypted bytes already */
         s->waiting = 0;
         if (rc < 0 && rc != ASYNCIO_ECANCELLED && s->closing)
             ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
                           s->aborted ? "stream aborted while reading" : "stream closed while reading");
         if (rc < 0)
             ASYNCIO_RAISE(rc, NULL);
-        if (s->fd >= 0) {
-            if ((n = asyncio__stream_fill(s)) == -EAGAIN)
-                asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
-            else if (n < 0 && !s->err) /* -ENOMEM (a connection error: the next pass raises it) */
-                ASYNCIO_RAISE((int)n, NULL);
-        }
+        if (s->fd >= 0 && (n = asyncio__stream_fill(s)) < 0 && n != -EAGAIN && !s->err)
+            ASYNCIO_RAISE((int)n, NULL); /* -ENOMEM (a connection error: the next pass raises it) */
     }
     if (rc < 0)
         ASYNCIO_RAISE(rc, msg);
     if (!s->view && s->err)
-        ASYNCIO_RAISE(s->err, NULL);
+        ASYNCIO_RAISE(s->err, asyncio__stream_errmsg(s));
     ASYNCIO_RETURN(asyncio_int((long long)s->view));
     ASYNCIO_END();
 }
@@ -5774,6 +5933,10 @@ static void asyncio__stream_finish_close(asyncio_stream *s)
     if (s->closed)
         return;
     s->closed = 1;
+#if ASYNCIO_TLS
+    if (s->tls)
+        asyncio__tls_close(s);
+#endif
     if (s->fd >= 0)
         asyncio_fd_close(s->loop, s->fd);
     if (!asyncio_future_done(&s->drained))
@@ -5787,6 +5950,10 @@ static void asyncio__stream_finish_close(asyncio_stream *s)
 static void asyncio__stream_release(asyncio_loop *L, void *arg)
 {
     asyncio_stream *s = (asyncio_stream *)arg;
+#if ASYNCIO_TLS
+    if (s->tls)
+        asyncio__tls_release(s);
+#endif
     asyncio__release(L, s->rbuf);
     asyncio__release(L, s->wbuf);
     if (s->on_closed)
@@ -5799,11 +5966,38 @@ static void asyncio__stream_release(asyncio_loop *L, void *arg)
 static void asyncio__stream_resume(asyncio_stream *s)
 {
     if (s->err && !asyncio_future_done(&s->drained))
-        asyncio_future_set_error(&s->drained, s->err, NULL);
+        asyncio_future_set_error(&s->drained, s->err, asyncio__stream_errmsg(s));
     else if (s->paused && s->wend - s->wstart <= s->low) {
         s->paused = 0;
         asyncio_future_set_result(&s->drained, asyncio_int(0));
     }
+}
+
+/* The fd took no more output: the flush handle waits until it can. */
+static void asyncio__stream_blocked(asyncio_stream *s)
+{
+    unsigned dir = ASYNCIO_WRITABLE;
+#if ASYNCIO_TLS
+    if (s->tls) /* its BIO forgot the readiness it met EAGAIN on */
+        dir = asyncio__tls_wait(s, 0);
+    else
+#endif
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_WRITABLE);
+    if (dir) {
+        s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
+        asyncio__fd_watch(s->loop, s->fd, dir, &s->flush.fut);
+    }
+}
+
+/* All output is out (or failed) on a closing stream: close it -- a TLS
+   one after its close_notify exchange. */
+static void asyncio__stream_output_done(asyncio_stream *s)
+{
+#if ASYNCIO_TLS
+    if (s->tls && asyncio__tls_shutdown(s))
+        return; /* finish_close comes at its end */
+#endif
+    asyncio__stream_finish_close(s);
 }
 
 /* Write what is queued; wait for writability again on EAGAIN. */
@@ -5811,14 +6005,13 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
 {
     asyncio_stream *s = (asyncio_stream *)arg;
     long n = 0;
+    (void)L;
     if (s->closed)
         return;
     while (s->wstart < s->wend && !s->err) {
         n = asyncio__stream_send(s, s->wbuf + s->wstart, s->wend - s->wstart);
         if (n == -EAGAIN) {
-            asyncio__fd_unready(L, s->fd, ASYNCIO_WRITABLE);
-            s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
-            asyncio__fd_watch(L, s->fd, ASYNCIO_WRITABLE, &s->flush.fut);
+            asyncio__stream_blocked(s);
             break;
         }
         if (n < 0)
@@ -5830,7 +6023,7 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
         s->wstart = s->wend = 0;
     asyncio__stream_resume(s);
     if (s->closing && (s->wstart == s->wend || s->err))
-        asyncio__stream_finish_close(s);
+        asyncio__stream_output_done(s);
 }
 
 int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
@@ -5855,9 +6048,7 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         }
         if (!len)
             return 0;
-        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_WRITABLE);
-        s->flush.fut.state = (unsigned char)(s->flush.fut.state & ~ASYNCIO__S_MASK);
-        asyncio__fd_watch(s->loop, s->fd, ASYNCIO_WRITABLE, &s->flush.fut);
+        asyncio__stream_blocked(s);
     }
     if (asyncio__buf_room(s->loop, &s->wbuf, &s->wstart, &s->wend, &s->wcap, len) < 0)
         return asyncio__fail(-ENOMEM, "write: no memory to buffer the output");
@@ -5884,7 +6075,7 @@ asyncio_future *asyncio_stream_drain(asyncio_stream *s)
     if (s->err && !s->drained.waiters && !(s->drained.state & ASYNCIO__F_LINKED) &&
         asyncio_future_error(&s->drained) != s->err) {
         asyncio_future_init(&s->drained, s->loop);
-        asyncio_future_set_error(&s->drained, s->err, NULL);
+        asyncio_future_set_error(&s->drained, s->err, asyncio__stream_errmsg(s));
     }
     return &s->drained;
 }
@@ -5894,7 +6085,7 @@ asyncio_future *asyncio_stream_close(asyncio_stream *s)
     if (!s->closing) {
         s->closing = 1;
         if (s->wstart == s->wend || s->err)
-            asyncio__stream_finish_close(s);
+            asyncio__stream_output_done(s);
     }
     return &s->closed_fut;
 }
@@ -5940,6 +6131,626 @@ char *asyncio_stream_peer(const asyncio_stream *s, char *buf, size_t size)
 }
 
 /* open_connection */
+/* >>tls ------------------------------------------------------------------- */
+#if ASYNCIO_TLS
+/* OpenSSL reads and writes the socket itself, through a BIO of ours that
+   keeps the loop's edge-triggered bookkeeping (an EAGAIN forgets the
+   readiness, a short read drains it) and hands out first the bytes that
+   arrived before start_tls.  The handshake and the shutdown are driven
+   by a handle on the fd; once open, the stream's own reads and writes
+   call SSL_read / SSL_write where they called read / write. */
+struct asyncio_tls {
+    SSL_CTX *ctx;
+    int server, refs;          /* refs: the caller's and each connection's (atomic) */
+    unsigned flags;
+    long long handshake_ns, shutdown_ns;
+    unsigned char alpn[256];   /* wire format: a length byte before each name */
+    unsigned alpn_len;
+    struct asyncio__tls_name {
+        char *name;
+        asyncio_tls *ctx;
+    } *names;
+    size_t nnames;
+};
+
+enum { ASYNCIO__TLS_HANDSHAKE, ASYNCIO__TLS_OPEN, ASYNCIO__TLS_SHUTDOWN, ASYNCIO__TLS_DONE };
+
+typedef struct asyncio__tls_conn {
+    SSL *ssl;
+    asyncio_tls *ctx;
+    asyncio_stream *s;
+    char *early;               /* ciphertext read before start_tls */
+    size_t nearly, early_at;
+    int phase;
+    unsigned char read_wants_write, write_wants_read;
+    asyncio_handle step, timer;
+    asyncio_future handshake;  /* 0 or why the handshake failed */
+    char alpn[64];
+    const char *msg;           /* the last error's, in the loop's memory */
+} asyncio__tls_conn;
+
+static void asyncio__tls_step(asyncio_loop *L, void *arg);
+
+/* ---- contexts ---- */
+static void asyncio__tls_ref(asyncio_tls *t) { ASYNCIO__ADD(&t->refs, 1); }
+
+void asyncio_tls_free(asyncio_tls *t)
+{
+    size_t i;
+    if (!t || ASYNCIO__ADD(&t->refs, -1) > 0)
+        return;
+    for (i = 0; i < t->nnames; i++) {
+        free(t->names[i].name);
+        asyncio_tls_free(t->names[i].ctx);
+    }
+    free(t->names);
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+struct ssl_ctx_st *asyncio_tls_ssl_ctx(asyncio_tls *t) { return t->ctx; }
+
+/* OpenSSL's queue of errors as one line, emptied. */
+static const char *asyncio__ssl_reason(char *buf, size_t size)
+{
+    unsigned long e = ERR_get_error(), last = e;
+    while (last && (e = ERR_get_error()) != 0)
+        last = e; /* the innermost reason is the first; keep it */
+    ERR_clear_error();
+    if (!last)
+        return "no reason given";
+    ERR_error_string_n(last, buf, size);
+    return buf;
+}
+
+static int asyncio__tls_fail(const char *what, const char *detail)
+{
+    char reason[256];
+    return asyncio__failf(ASYNCIO_ETLS, "%s%s: %s", what, detail ? detail : "",
+                          asyncio__ssl_reason(reason, sizeof reason));
+}
+
+/* The server's ALPN choice: its first protocol that the client offers. */
+static int asyncio__tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                    const unsigned char *in, unsigned inlen, void *arg)
+{
+    asyncio_tls *t = (asyncio_tls *)arg;
+    unsigned char *sel;
+    (void)ssl;
+    if (SSL_select_next_proto(&sel, outlen, t->alpn, t->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int asyncio__tls_name_matches(const char *pattern, const char *name)
+{
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        const char *dot = strchr(name, '.');
+        return dot && dot != name && strcasecmp(dot, pattern + 1) == 0;
+    }
+    return strcasecmp(pattern, name) == 0;
+}
+
+/* SNI: the context added for the name the client asks for. */
+static int asyncio__tls_servername(SSL *ssl, int *alert, void *arg)
+{
+    asyncio_tls *t = (asyncio_tls *)arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    size_t i;
+    (void)alert;
+    for (i = 0; name && i < t->nnames; i++)
+        if (asyncio__tls_name_matches(t->names[i].name, name)) {
+            SSL_set_SSL_CTX(ssl, t->names[i].ctx->ctx);
+            break;
+        }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static int asyncio__tls_new(asyncio_tls **out, const asyncio_tls_options *o, int server)
+{
+    static const asyncio_tls_options none;
+    const char *what = server ? "tls_server" : "tls_client";
+    asyncio_tls *t;
+    size_t i;
+    int rc = 0;
+    if (!out)
+        return asyncio__failf(-EINVAL, "%s: nowhere to put the context", what);
+    *out = NULL;
+    if (!o)
+        o = &none;
+    if (o->flags & ~(ASYNCIO_TLS_INSECURE_NO_VERIFY | ASYNCIO_TLS_VERIFY_CLIENT | ASYNCIO_TLS_REQUIRE_CLIENT |
+                     ASYNCIO_TLS_ALLOW_TRUNCATION))
+        return asyncio__failf(-EINVAL, "%s: unknown flags 0x%x", what, o->flags);
+    if (server && !o->certfile)
+        return asyncio__failf(-EINVAL, "%s: a server needs a certificate (certfile)", what);
+    if (o->handshake_timeout < 0 || o->shutdown_timeout < 0 || o->handshake_timeout != o->handshake_timeout ||
+        o->shutdown_timeout != o->shutdown_timeout)
+        return asyncio__failf(-EINVAL, "%s: a timeout must be positive", what);
+    if (!(t = (asyncio_tls *)calloc(1, sizeof *t)))
+        return asyncio__failf(-ENOMEM, "%s: no memory", what);
+    t->server = server;
+    t->refs = 1;
+    t->flags = o->flags;
+    t->handshake_ns = (long long)((o->handshake_timeout > 0 ? o->handshake_timeout : 60.0) * 1e9);
+    t->shutdown_ns = (long long)((o->shutdown_timeout > 0 ? o->shutdown_timeout : 30.0) * 1e9);
+    ERR_clear_error();
+    if (!(t->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()))) {
+        free(t);
+        return asyncio__tls_fail(what, ": cannot create the SSL_CTX");
+    }
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    /* the stream's write buffer moves when it grows; a write may be partial */
+    SSL_CTX_set_mode(t->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    if (o->cafile || o->capath) {
+        if (SSL_CTX_load_verify_locations(t->ctx, o->cafile, o->capath) != 1)
+            rc = asyncio__tls_fail(what, ": cannot load the CA file or directory");
+    } else if (!server && SSL_CTX_set_default_verify_paths(t->ctx) != 1)
+        rc = asyncio__tls_fail(what, ": cannot load the system's trust store");
+    if (!rc && o->certfile) {
+        if (SSL_CTX_use_certificate_chain_file(t->ctx, o->certfile) != 1)
+            rc = asyncio__tls_fail(what, ": cannot load the certificate chain");
+        else if (SSL_CTX_use_PrivateKey_file(t->ctx, o->keyfile ? o->keyfile : o->certfile, SSL_FILETYPE_PEM) != 1)
+            rc = asyncio__tls_fail(what, ": cannot load the private key");
+        else if (SSL_CTX_check_private_key(t->ctx) != 1)
+            rc = asyncio__tls_fail(what, ": the private key does not match the certificate");
+    }
+    for (i = 0; !rc && o->alpn && o->alpn[i]; i++) {
+        size_t n = strlen(o->alpn[i]);
+        if (n == 0 || n > 255 || t->alpn_len + 1 + n > sizeof t->alpn) {
+            ERR_clear_error();
+            rc = asyncio__failf(ASYNCIO_ETLS, "%s: bad ALPN protocol name '%s'", what, o->alpn[i]);
+            break;
+        }
+        t->alpn[t->alpn_len++] = (unsigned char)n;
+        memcpy(t->alpn + t->alpn_len, o->alpn[i], n);
+        t->alpn_len += (unsigned)n;
+    }
+    if (!rc && t->alpn_len) {
+        if (server)
+            SSL_CTX_set_alpn_select_cb(t->ctx, asyncio__tls_alpn_select, t);
+        else if (SSL_CTX_set_alpn_protos(t->ctx, t->alpn, t->alpn_len) != 0)
+            rc = asyncio__tls_fail(what, ": cannot set the ALPN protocols");
+    }
+    if (rc) {
+        asyncio_tls_free(t);
+        return rc;
+    }
+    if (server) {
+        int mode = (o->flags & (ASYNCIO_TLS_VERIFY_CLIENT | ASYNCIO_TLS_REQUIRE_CLIENT)) ? SSL_VERIFY_PEER : 0;
+        if (o->flags & ASYNCIO_TLS_REQUIRE_CLIENT)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        SSL_CTX_set_verify(t->ctx, mode, NULL);
+        SSL_CTX_set_tlsext_servername_callback(t->ctx, asyncio__tls_servername);
+        SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+    } else
+        SSL_CTX_set_verify(t->ctx, (o->flags & ASYNCIO_TLS_INSECURE_NO_VERIFY) ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
+                           NULL);
+    *out = t;
+    return 0;
+}
+
+int asyncio_tls_client(asyncio_tls **out, const asyncio_tls_options *opts) { return asyncio__tls_new(out, opts, 0); }
+int asyncio_tls_server(asyncio_tls **out, const asyncio_tls_options *opts) { return asyncio__tls_new(out, opts, 1); }
+
+int asyncio_tls_add_name(asyncio_tls *t, const char *name, asyncio_tls *other)
+{
+    struct asyncio__tls_name *names;
+    if (!t || !name || !*name || !other || !t->server || !other->server || other == t)
+        return asyncio__fail(-EINVAL, "tls_add_name: two server contexts and a name are needed");
+    if (!(names = (struct asyncio__tls_name *)realloc(t->names, (t->nnames + 1) * sizeof *names)))
+        return asyncio__fail(-ENOMEM, "tls_add_name: no memory");
+    t->names = names;
+    if (!(names[t->nnames].name = strdup(name)))
+        return asyncio__fail(-ENOMEM, "tls_add_name: no memory");
+    asyncio__tls_ref(other);
+    names[t->nnames++].ctx = other;
+    return 0;
+}
+
+/* ---- the BIO: the socket, as the loop sees it ---- */
+static int asyncio__bio_read(BIO *b, char *buf, int len)
+{
+    asyncio_stream *s = (asyncio_stream *)BIO_get_data(b);
+    asyncio__tls_conn *c = s->tls;
+    long n;
+    BIO_clear_retry_flags(b);
+    if (c->early_at < c->nearly) { /* what came before start_tls comes first */
+        n = (long)(c->nearly - c->early_at) < len ? (long)(c->nearly - c->early_at) : len;
+        memcpy(buf, c->early + c->early_at, (size_t)n);
+        c->early_at += (size_t)n;
+        return (int)n;
+    }
+    n = asyncio__recv(s->fd, buf, (size_t)len);
+    if (n > 0 && n < len)
+        asyncio__fd_drained(s->loop, s->fd);
+    if (n == -EAGAIN) {
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
+        BIO_set_retry_read(b);
+        return -1;
+    }
+    if (n < 0) {
+        errno = (int)-n;
+        return -1;
+    }
+    return (int)n;
+}
+
+static int asyncio__bio_write(BIO *b, const char *buf, int len)
+{
+    asyncio_stream *s = (asyncio_stream *)BIO_get_data(b);
+    long n;
+    BIO_clear_retry_flags(b);
+    n = asyncio__send(s->fd, buf, (size_t)len);
+    if (n == -EAGAIN) {
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_WRITABLE);
+        BIO_set_retry_write(b);
+        return -1;
+    }
+    if (n < 0) {
+        errno = (int)-n;
+        return -1;
+    }
+    return (int)n;
+}
+
+static long asyncio__bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH; /* nothing is buffered here */
+}
+
+static int asyncio__bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *asyncio__bio_method;
+static void asyncio__bio_method_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "asyncio.h socket");
+    if (m && BIO_meth_set_read(m, asyncio__bio_read) && BIO_meth_set_write(m, asyncio__bio_write) &&
+        BIO_meth_set_ctrl(m, asyncio__bio_ctrl) && BIO_meth_set_create(m, asyncio__bio_create))
+        asyncio__bio_method = m;
+    else if (m)
+        BIO_meth_free(m);
+}
+
+/* ---- a connection ---- */
+/* The error of the SSL call that returned rc: ASYNCIO_PENDING when it
+   waits for the fd, 0 for a clean close, or the error, its message kept
+   in the loop's memory (c->msg: it outlives the stream, as messages
+   must). */
+static int asyncio__tls_failed(asyncio__tls_conn *c, int err)
+{
+    c->msg = asyncio__keep(c->s->loop, asyncio_errmsg());
+    return err;
+}
+
+static int asyncio__tls_error(asyncio__tls_conn *c, int rc, const char *what)
+{
+    char reason[256];
+    int e = SSL_get_error(c->ssl, rc), saved = errno;
+    long verify;
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        ERR_clear_error();
+        return ASYNCIO_PENDING;
+    case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0) {
+            if (saved && rc < 0) /* the socket's own error */
+                return asyncio__tls_failed(c, asyncio__failf(-saved, "%s: %s", what, strerror(saved)));
+            return asyncio__tls_failed(c, asyncio__failf(ASYNCIO_ETLS, "%s: EOF occurred in violation of protocol", what));
+        }
+        break;
+    default:
+        break;
+    }
+    verify = SSL_get_verify_result(c->ssl);
+    if (c->phase == ASYNCIO__TLS_HANDSHAKE && verify != X509_V_OK) {
+        ERR_clear_error();
+        if (verify == X509_V_ERR_HOSTNAME_MISMATCH) {
+            const char *host = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+            asyncio__failf(ASYNCIO_ETLSVERIFY,
+                           "%s: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, "
+                           "certificate is not valid for '%s'.", what, host ? host : "");
+        } else
+            asyncio__failf(ASYNCIO_ETLSVERIFY, "%s: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: %s",
+                           what, X509_verify_cert_error_string(verify));
+        return asyncio__tls_failed(c, ASYNCIO_ETLSVERIFY);
+    }
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+    if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        ERR_clear_error();
+        return asyncio__tls_failed(c, asyncio__failf(ASYNCIO_ETLS, "%s: EOF occurred in violation of protocol", what));
+    }
+#endif
+    asyncio__failf(ASYNCIO_ETLS, "%s: %s", what, asyncio__ssl_reason(reason, sizeof reason));
+    return asyncio__tls_failed(c, ASYNCIO_ETLS);
+}
+
+static void asyncio__tls_watch(asyncio__tls_conn *c)
+{
+    unsigned dir = SSL_want_write(c->ssl) ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
+    c->step.fut.state = (unsigned char)(c->step.fut.state & ~ASYNCIO__S_MASK);
+    asyncio__fd_watch(c->s->loop, c->s->fd, dir, &c->step.fut);
+}
+
+static void asyncio__tls_timed_out(asyncio_loop *L, void *arg);
+static void asyncio__stream_finish_close(asyncio_stream *s);
+static void asyncio__stream_flush(asyncio_loop *L, void *arg);
+
+/* The handshake ended: the future says how. */
+static void asyncio__tls_handshaken(asyncio__tls_conn *c, int rc)
+{
+    asyncio_handle_cancel(&c->timer);
+    if (rc == 0) {
+        const unsigned char *p;
+        unsigned n;
+        c->phase = ASYNCIO__TLS_OPEN;
+        SSL_get0_alpn_selected(c->ssl, &p, &n);
+        if (n && n < sizeof c->alpn) {
+            memcpy(c->alpn, p, n);
+            c->alpn[n] = 0;
+        }
+        asyncio_future_set_result(&c->handshake, asyncio_int(0));
+        if (c->s->wstart < c->s->wend) /* written while it shook hands */
+            asyncio__stream_flush(c->s->loop, c->s);
+    } else {
+        c->phase = ASYNCIO__TLS_DONE;
+        c->s->err = rc;
+        c->s->errmsg = c->msg;
+        asyncio_future_set_error(&c->handshake, rc, c->msg);
+    }
+}
+
+/* The handle behind the handshake and the shutdown: the fd is ready. */
+static void asyncio__tls_step(asyncio_loop *L, void *arg)
+{
+    asyncio__tls_conn *c = (asyncio__tls_conn *)arg;
+    int rc;
+    (void)L;
+    if (c->phase == ASYNCIO__TLS_HANDSHAKE) {
+        if ((rc = SSL_do_handshake(c->ssl)) == 1)
+            asyncio__tls_handshaken(c, 0);
+        else if ((rc = asyncio__tls_error(c, rc, "TLS handshake")) == ASYNCIO_PENDING)
+            asyncio__tls_watch(c);
+        else
+            asyncio__tls_handshaken(c, rc ? rc : ASYNCIO_ETLS);
+    } else if (c->phase == ASYNCIO__TLS_SHUTDOWN) {
+        char sink[4096];
+        /* close_notify out, then what the peer still sends until its own */
+        if ((rc = SSL_shutdown(c->ssl)) == 0)
+            rc = SSL_read(c->ssl, sink, sizeof sink);
+        while (rc > 0 && !(SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN))
+            rc = SSL_read(c->ssl, sink, sizeof sink);
+        if (rc <= 0 && !(SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN) &&
+            asyncio__tls_error(c, rc, "TLS shutdown") == ASYNCIO_PENDING)
+            asyncio__tls_watch(c);
+        else {
+            c->phase = ASYNCIO__TLS_DONE;
+            asyncio_handle_cancel(&c->timer);
+            asyncio__stream_finish_close(c->s);
+        }
+    }
+}
+
+static void asyncio__tls_timed_out(asyncio_loop *L, void *arg)
+{
+    asyncio__tls_conn *c = (asyncio__tls_conn *)arg;
+    (void)L;
+    if (c->phase == ASYNCIO__TLS_HANDSHAKE) {
+        asyncio__tls_handshaken(c, asyncio__tls_failed(c, asyncio__failf(ASYNCIO_ETIMEDOUT,
+            "SSL handshake is taking longer than %.1f seconds: aborting the connection",
+            (double)c->ctx->handshake_ns / 1e9)));
+    } else if (c->phase == ASYNCIO__TLS_SHUTDOWN) { /* the peer never answered: close anyway */
+        c->phase = ASYNCIO__TLS_DONE;
+        asyncio__stream_finish_close(c->s);
+    }
+}
+
+/* Put s under TLS with ctx and start the handshake; its future (in
+   s->tls) says when it is done.  0 or an error (nothing changed). */
+static int asyncio__tls_begin(asyncio_stream *s, asyncio_tls *t, const char *hostname)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    asyncio_loop *L = s->loop;
+    asyncio__tls_conn *c;
+    BIO *bio;
+    size_t early = s->rend - s->rstart - s->view;
+    pthread_once(&once, asyncio__bio_method_make);
+    if (!asyncio__bio_method)
+        return asyncio__fail(-ENOMEM, "TLS: cannot make the socket BIO");
+    if (!(c = (asyncio__tls_conn *)asyncio__alloc(L, sizeof *c)))
+        return asyncio__fail(-ENOMEM, "TLS: no memory");
+    memset(c, 0, sizeof *c);
+    if (early && !(c->early = (char *)asyncio__alloc(L, early))) {
+        asyncio__release(L, c);
+        return asyncio__fail(-ENOMEM, "TLS: no memory");
+    }
+    ERR_clear_error();
+    if (!(c->ssl = SSL_new(t->ctx)) || !(bio = BIO_new(asyncio__bio_method))) {
+        int rc = asyncio__tls_fail("TLS", ": cannot start");
+        SSL_free(c->ssl);
+        asyncio__release(L, c->early);
+        asyncio__release(L, c);
+        return rc;
+    }
+    BIO_set_data(bio, s);
+    SSL_set_bio(c->ssl, bio, bio);
+    if (t->server)
+        SSL_set_accept_state(c->ssl);
+    else {
+        SSL_set_connect_state(c->ssl);
+        if (hostname && *hostname) {
+            SSL_set_tlsext_host_name(c->ssl, hostname); /* SNI */
+            if (!(t->flags & ASYNCIO_TLS_INSECURE_NO_VERIFY))
+                SSL_set1_host(c->ssl, hostname);
+        }
+    }
+    if (t->flags & ASYNCIO_TLS_ALLOW_TRUNCATION) {
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+        SSL_set_options(c->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+    }
+    if (early) { /* bytes past the last read were TLS already */
+        memcpy(c->early, s->rbuf + s->rstart + s->view, early);
+        c->nearly = early;
+        s->rend = s->rstart + s->view;
+    }
+    asyncio__tls_ref(t);
+    c->ctx = t;
+    c->s = s;
+    c->phase = ASYNCIO__TLS_HANDSHAKE;
+    s->tls = c;
+    asyncio__handle_new(L, &c->step, asyncio__tls_step, c);
+    asyncio_future_init(&c->handshake, L);
+    asyncio__call_at_ns(L, &c->timer, asyncio__now(L) + t->handshake_ns, asyncio__tls_timed_out, c);
+    asyncio__tls_step(L, c);
+    return 0;
+}
+
+/* Stream close: after the flush, close_notify and the wait for the
+   peer's; 1 while that goes on (finish_close comes later), 0 when the
+   stream can close now. */
+static int asyncio__tls_shutdown(asyncio_stream *s)
+{
+    asyncio__tls_conn *c = s->tls;
+    if (c->phase != ASYNCIO__TLS_OPEN || s->err || s->aborted)
+        return 0;
+    c->phase = ASYNCIO__TLS_SHUTDOWN;
+    asyncio__call_at_ns(s->loop, &c->timer, asyncio__now(s->loop) + c->ctx->shutdown_ns, asyncio__tls_timed_out, c);
+    asyncio__tls_step(s->loop, c);
+    return c->phase != ASYNCIO__TLS_DONE;
+}
+
+/* The stream is closing for good: stop the handles (the fd is closed
+   after this); the SSL goes with the stream's memory. */
+static void asyncio__tls_close(asyncio_stream *s)
+{
+    asyncio__tls_conn *c = s->tls;
+    asyncio_handle_cancel(&c->step);
+    asyncio_handle_cancel(&c->timer);
+    if (c->phase == ASYNCIO__TLS_HANDSHAKE) { /* closed while shaking hands */
+        c->phase = ASYNCIO__TLS_DONE;
+        asyncio_future_set_error(&c->handshake, s->aborted ? -ECONNABORTED : -EBADF,
+                                 "TLS handshake: the stream was closed");
+    }
+    c->phase = ASYNCIO__TLS_DONE;
+}
+
+static void asyncio__tls_release(asyncio_stream *s)
+{
+    asyncio__tls_conn *c = s->tls;
+    SSL_free(c->ssl);
+    asyncio_tls_free(c->ctx);
+    asyncio__release(s->loop, c->early);
+    asyncio__release(s->loop, c);
+    s->tls = NULL;
+}
+
+/* What the stream waits for to read (reading) or write: the fd readable
+   or writable, or nothing -- decrypted bytes wait inside OpenSSL (read),
+   the handshake is not over or the write needs a read first (write: the
+   next read flushes).  A read that needs a write while the flush handle
+   watches for it waits for readability instead (TLS 1.3 key update
+   behind a full socket: rare, and the flush then sends it). */
+static unsigned asyncio__tls_wait(asyncio_stream *s, int reading)
+{
+    asyncio__tls_conn *c = s->tls;
+    if (!reading)
+        return c->phase == ASYNCIO__TLS_OPEN && !c->write_wants_read ? ASYNCIO_WRITABLE : 0;
+    if (SSL_pending(c->ssl) > 0 || c->early_at < c->nearly)
+        return 0;
+    return c->read_wants_write && !(s->flush.fut.state & ASYNCIO__F_INSLOT) ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
+}
+
+/* The stream's read: what SSL_read gives, -EAGAIN when it waits for the
+   fd (in the direction asyncio__stream_read_wait then says). */
+static long asyncio__tls_read(asyncio_stream *s, char *buf, size_t len)
+{
+    asyncio__tls_conn *c = s->tls;
+    int n = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len), rc;
+    c->read_wants_write = 0;
+    if (c->write_wants_read && s->wstart < s->wend) /* the read may have unblocked the write */
+        asyncio__stream_flush(s->loop, s);
+    if (n > 0)
+        return n;
+    if ((rc = asyncio__tls_error(c, n, "TLS read")) == ASYNCIO_PENDING) {
+        c->read_wants_write = (unsigned char)SSL_want_write(c->ssl);
+        return -EAGAIN;
+    }
+    if (rc == ASYNCIO_ETLS && (c->ctx->flags & ASYNCIO_TLS_ALLOW_TRUNCATION) &&
+        strstr(c->msg, "EOF occurred") != NULL)
+        return 0;
+    if (rc < 0)
+        s->errmsg = c->msg;
+    return rc;
+}
+
+static long asyncio__tls_write(asyncio_stream *s, const char *buf, size_t len)
+{
+    asyncio__tls_conn *c = s->tls;
+    int n, rc;
+    if (c->phase == ASYNCIO__TLS_HANDSHAKE)
+        return -EAGAIN; /* queued: the handshake's end flushes it */
+    n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    c->write_wants_read = 0;
+    if (n > 0)
+        return n;
+    if ((rc = asyncio__tls_error(c, n, "TLS write")) == ASYNCIO_PENDING) {
+        c->write_wants_read = (unsigned char)SSL_want_read(c->ssl);
+        return -EAGAIN;
+    }
+    if (rc < 0)
+        s->errmsg = c->msg;
+    return rc ? rc : -EPIPE;
+}
+
+asyncio_connect_t *asyncio_connect_tls(asyncio_connect_t *oc, asyncio_tls *ctx, const char *server_hostname)
+{
+    oc->tls = ctx;
+    oc->tls_hostname = server_hostname;
+    return oc;
+}
+
+asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, const char *server_hostname)
+{
+    asyncio_loop *L = s->loop;
+    int rc = 0, family = s->peerlen ? ((struct sockaddr *)s->peer)->sa_family : AF_UNSPEC;
+    const char *msg = NULL;
+    if (!ctx || s->fd < 0 || s->pipe || family == AF_UNIX || s->tls) {
+        rc = -EINVAL;
+        msg = !ctx ? "start_tls: no TLS context" : s->tls ? "start_tls: the stream is already TLS"
+                                                          : "start_tls: TLS needs a TCP stream";
+    } else if (s->waiting || s->closing)
+        rc = -EBUSY, msg = s->closing ? "start_tls: the stream is closing" : "start_tls: a read is waiting";
+    else if ((rc = asyncio__tls_begin(s, ctx, server_hostname)) < 0)
+        msg = asyncio_errmsg();
+    if (rc < 0) {
+        asyncio_future_init(&s->start_tls_failed, L);
+        asyncio_future_set_error(&s->start_tls_failed, rc, msg);
+        asyncio__fail(rc, msg);
+        return &s->start_tls_failed;
+    }
+    return &s->tls->handshake;
+}
+
+struct ssl_st *asyncio_stream_tls(const asyncio_stream *s) { return s->tls ? s->tls->ssl : NULL; }
+const char *asyncio_stream_tls_version(const asyncio_stream *s) { return s->tls ? SSL_get_version(s->tls->ssl) : NULL; }
+const char *asyncio_stream_tls_cipher(const asyncio_stream *s) { return s->tls ? SSL_get_cipher_name(s->tls->ssl) : NULL; }
+const char *asyncio_stream_tls_alpn(const asyncio_stream *s) { return s->tls && s->tls->alpn[0] ? s->tls->alpn : NULL; }
+#endif /* ASYNCIO_TLS */
+
+/* >>connect --------------------------------------------------------------- */
 asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, int port)
 {
     oc->host = host;
@@ -5947,6 +6758,8 @@ asyncio_connect_t *asyncio_connect_tcp(asyncio_connect_t *oc, const char *host, 
     oc->given = NULL;
     oc->port = port;
     oc->delay = 0.25;
+    oc->tls = NULL;
+    oc->tls_hostname = NULL;
     return oc;
 }
 
@@ -6189,8 +7002,14 @@ int asyncio_open_connection(asyncio_task *self, void *frame)
     oc->fd = -1;
     oc->ai = NULL;
     oc->attempts = NULL;
+    oc->stream = NULL;
     oc->n = oc->started = 0;
     oc->msg[0] = 0;
+#if ASYNCIO_TLS
+    if (oc->tls && (oc->path || oc->tls->server))
+        ASYNCIO_RAISE(-EINVAL, oc->path ? "open_connection: TLS over a Unix socket is not supported"
+                                        : "open_connection: TLS needs a client context (asyncio_tls_client)");
+#endif
     asyncio__handle_idle(L, &oc->timer);
     snprintf(oc->service, sizeof oc->service, "%d", oc->port);
     if (!oc->given) {
@@ -6236,8 +7055,21 @@ int asyncio_open_connection(asyncio_task *self, void *frame)
         ASYNCIO_RAISE(-ENOMEM, NULL);
     oc->attempts[i].fd = -1; /* the stream owns it now */
     asyncio_handle_cancel(&oc->attempts[i].ready);
+    oc->stream = s;
+#if ASYNCIO_TLS
+    if (oc->tls) {
+        if ((rc = asyncio__tls_begin(s, oc->tls, oc->tls_hostname ? oc->tls_hostname : oc->host)) < 0)
+            ASYNCIO_RAISE(rc, asyncio_errmsg());
+        ASYNCIO_AWAIT(&oc->stream->tls->handshake);
+    }
+#endif
+    s = oc->stream;
+    oc->stream = NULL;
     ASYNCIO_RETURN(asyncio_ptr(s));
     ASYNCIO_FINALLY;
+    if (oc->stream) /* failed or cancelled while shaking hands */
+        asyncio_stream_abort(oc->stream);
+    oc->stream = NULL;
     asyncio_handle_cancel(&oc->timer);
     for (i = 0; oc->attempts && i < oc->n; i++)
         if (oc->attempts[i].fd >= 0) {
@@ -6258,6 +7090,7 @@ int asyncio_open_connection(asyncio_task *self, void *frame)
 typedef struct asyncio__conn {
     asyncio_task task;
     asyncio__waiter done;
+    asyncio__waiter handshaken; /* TLS: the handler starts after the handshake */
     asyncio_server *srv;
     int refs;
     asyncio_handle release;
@@ -6302,6 +7135,29 @@ static void asyncio__server_retry(asyncio_loop *L, void *arg)
     asyncio__server_accept(L, arg);
 }
 
+/* The handler's task: it holds the connection too, until it is done. */
+static void asyncio__conn_start(asyncio__conn *c)
+{
+    asyncio_loop *L = c->srv->loop;
+    if (!asyncio_task_create_at(L, &c->task, c->srv->handler, c->frame, "connection", __FILE__, __LINE__)) {
+        asyncio_stream_abort(&c->stream); /* the loop is closing */
+        return;
+    }
+    c->refs++;
+    asyncio__add_waiter(&c->task.fut, (uintptr_t)&c->done | ASYNCIO__W_HOOK); /* first waiter: no memory */
+}
+
+#if ASYNCIO_TLS
+static void asyncio__conn_handshaken(asyncio__waiter *hook, asyncio_future *handshake)
+{
+    asyncio__conn *c = ASYNCIO__CONTAINER(hook, asyncio__conn, handshaken);
+    if (asyncio_future_result(handshake, NULL) == 0)
+        asyncio__conn_start(c);
+    else if (!c->stream.closing) /* a client that failed to shake hands costs nothing more */
+        asyncio_stream_abort(&c->stream);
+}
+#endif
+
 static void asyncio__server_serve(asyncio_server *srv, int fd)
 {
     asyncio_loop *L = srv->loop;
@@ -6318,16 +7174,22 @@ static void asyncio__server_serve(asyncio_server *srv, int fd)
     c->stream.on_closed = asyncio__conn_stream_closed;
     frame->stream = &c->stream;
     c->srv = srv;
-    c->refs = 2;
+    c->refs = 1; /* the stream's; the task adds its own */
     c->done.fn = asyncio__conn_task_done;
     asyncio__handle_idle(L, &c->release);
-    if (!asyncio_task_create_at(L, &c->task, srv->handler, frame, "connection", __FILE__, __LINE__)) {
-        asyncio_fd_close(L, fd);
-        asyncio__release(L, c);
+    srv->nconns++;
+#if ASYNCIO_TLS
+    if (srv->tls) {
+        if (asyncio__tls_begin(&c->stream, srv->tls, NULL) < 0)
+            asyncio_stream_abort(&c->stream);
+        else {
+            c->handshaken.fn = asyncio__conn_handshaken;
+            asyncio__add_waiter(&c->stream.tls->handshake, (uintptr_t)&c->handshaken | ASYNCIO__W_HOOK);
+        }
         return;
     }
-    asyncio__add_waiter(&c->task.fut, (uintptr_t)&c->done | ASYNCIO__W_HOOK); /* first waiter: no memory */
-    srv->nconns++;
+#endif
+    asyncio__conn_start(c);
 }
 
 /* Accept until EAGAIN (or a batch, for fairness).  Out of descriptors
@@ -6372,6 +7234,10 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
     srv->fd = -1;
     if (backlog < 0)
         return asyncio__fail(-EINVAL, "start_server: a negative backlog");
+#if ASYNCIO_TLS
+    if (opts && opts->tls && !opts->tls->server)
+        return asyncio__fail(-EINVAL, "start_server: TLS needs a server context (asyncio_tls_server)");
+#endif
 #ifndef SO_REUSEPORT
     if (opts && opts->reuse_port)
         return asyncio__fail(-ENOPROTOOPT, "start_server: this system has no SO_REUSEPORT");
@@ -6415,6 +7281,7 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
     srv->fd = fd;
     srv->handler = handler;
     srv->frame_size = frame_size;
+    srv->tls = opts ? opts->tls : NULL;
     asyncio__handle_new(loop, &srv->accept, asyncio__server_accept, srv);
     asyncio__handle_idle(loop, &srv->retry);
     asyncio__fd_watch(loop, fd, ASYNCIO_READABLE, &srv->accept.fut);
