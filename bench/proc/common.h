@@ -1,4 +1,4 @@
-/* bench/proc/common.h -- clocks, percentiles and the test pattern of the
+/* bench/proc/common.h -- clocks, percentiles, sizes and the test pattern of the
    subprocess, pipe and file benchmarks, shared by the asyncio.h, libuv and
    plain blocking programs (no asyncio.h in here).  In the asyncio.h
    programs include it after asyncio.h, whose implementation asks for the
@@ -199,6 +199,19 @@ static inline long long parse_size(const char *s)
     default: break;
     }
     return *end ? -1 : v;
+}
+
+/* The kernel buffer of the pipe fd is an end of, in bytes (Linux's
+   F_GETPIPE_SZ); 0 if fd is not a pipe or the system cannot tell. */
+static inline long pipe_size_of(int fd)
+{
+#ifdef F_GETPIPE_SZ
+    int n = fcntl(fd, F_GETPIPE_SZ);
+    return n > 0 ? (long)n : 0;
+#else
+    (void)fd;
+    return 0;
+#endif
 }
 
 #endif

@@ -1,26 +1,25 @@
 /* bench/proc/pipe.c -- pipe throughput through `cat`, asyncio.h.
 
-     pipe SIZE CHUNK [read|grow]    e.g. pipe 1g 256k
+     pipe SIZE CHUNK [PIPESIZE]    e.g. pipe 1g 256k, pipe 1g 256k 1m
 
    asyncio_create_subprocess_exec("/bin/cat") with stdin and stdout as
-   ASYNCIO_PIPE (streams of the process); a writer task writes SIZE bytes
-   of the pattern into stdin, CHUNK at a time, each write followed by
-   await drain (the streams' default marks, 64 KiB / 16 KiB), then closes
-   stdin; meanwhile the main coroutine reads stdout with
-   asyncio_stream_read(CHUNK) to end of stream, checking every byte
-   against the pattern, then awaits the writer and
-   asyncio_process_wait.  "grow" (for information) makes the first read
-   an asyncio_stream_readexactly(CHUNK) instead, which grows the stream's
-   read buffer to hold CHUNK bytes; the plain reads after it then read()
-   up to the buffer's free room at once, where a stream whose buffer
-   never had to grow reads 4 KiB per read() (see README.md).  The time runs from just before the create call
-   to the wait's return.  One JSON line:
-     {"bench":"pipe_cat","impl":"asyncio.h","bytes":..,"chunk":..,"wall_s":..,
-      "mib_per_s":..,"cpu_s":..,"reads":..,"mode":"read"|"grow"}
-   reads: how many reads returned data (SIZE / reads is the mean read);
-   cpu_s: this process's CPU time (cat's is not counted).
-   Checks: every byte arrived, in order, none extra; cat exited 0.  Exit
-   status 1 otherwise. */
+   ASYNCIO_PIPE (streams of the process); PIPESIZE (default 0: the
+   kernel's, 64 KiB) goes to asyncio_process_options.pipe_size, the kernel
+   buffer of each pipe (Python's pipesize, F_SETPIPE_SZ).  A writer task
+   writes SIZE bytes of the pattern into stdin, CHUNK at a time, each
+   write followed by await drain (the streams' default marks, 64 KiB /
+   16 KiB), then closes stdin; meanwhile the main coroutine reads stdout
+   with asyncio_stream_read(CHUNK) to end of stream, checking every byte
+   against the pattern, then awaits the writer and asyncio_process_wait.
+   The time runs from just before the create call to the wait's return.
+   One JSON line:
+     {"bench":"pipe_cat","impl":"asyncio.h","bytes":..,"chunk":..,"pipe_size":..,
+      "wall_s":..,"mib_per_s":..,"cpu_s":..,"reads":..}
+   pipe_size: the kernel buffer of cat's stdout pipe, as F_GETPIPE_SZ
+   reports it (bytes); reads: how many reads returned data (SIZE / reads
+   is the mean read); cpu_s: this process's CPU time (cat's is not
+   counted).  Checks: every byte arrived, in order, none extra; cat exited
+   0; both pipes hold at least PIPESIZE.  Exit status 1 otherwise. */
 #define ASYNCIO_IMPLEMENTATION
 #include "asyncio.h"
 #include "common.h"
@@ -60,7 +59,9 @@ typedef struct {
     asyncio_process_op op;
     writer_t w;
     asyncio_task wt;
-    int status, bad, grow;
+    size_t pipe_size;
+    long pipe_got;
+    int status, bad;
 } main_t;
 
 static int run(asyncio_task *self, void *frame)
@@ -74,26 +75,23 @@ static int run(asyncio_task *self, void *frame)
     memset(&o, 0, sizeof o);
     o.stdio[0].mode = ASYNCIO_PIPE;
     o.stdio[1].mode = ASYNCIO_PIPE;
+    o.pipe_size = m->pipe_size;
     m->t0 = mono_ns();
     m->c0 = cpu_ns();
     if ((rc = asyncio_create_subprocess_exec(&m->p, ASYNCIO_LOOP(), argv, &o)) < 0)
         ASYNCIO_RAISE(rc, asyncio_errmsg());
     m->out = asyncio_process_stdout(m->p);
     m->w.in = asyncio_process_stdin(m->p);
+    m->pipe_got = pipe_size_of(asyncio_stream_fd(m->out));
+    if (m->pipe_got < (long)m->pipe_size || pipe_size_of(asyncio_stream_fd(m->w.in)) < (long)m->pipe_size)
+        ASYNCIO_RAISE(-EINVAL, "pipes smaller than the pipe_size asked for");
     m->w.pat = m->pat;
     m->w.size = m->size;
     m->w.chunk = m->chunk;
     asyncio_create_task(ASYNCIO_LOOP(), &m->wt, writer, &m->w);
     for (;;) {
-        if (m->grow && m->reads == 0) {
-            ASYNCIO_AWAIT_CORO_RC(rc, asyncio_reader, asyncio_stream_readexactly(&m->rd, m->out, m->chunk));
-            if (rc < 0 && rc != ASYNCIO_EINCOMPLETE) /* EINCOMPLETE: a SIZE below CHUNK; the view has it */
-                ASYNCIO_RAISE(rc, ASYNCIO_ERRMSG());
-            n = asyncio_stream_data_size(m->out);
-        } else {
-            ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&m->rd, m->out, m->chunk));
-            n = (size_t)ASYNCIO_RESULT().i;
-        }
+        ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&m->rd, m->out, m->chunk));
+        n = (size_t)ASYNCIO_RESULT().i;
         if (n == 0)
             break;
         if (m->got + (long long)n > m->size || !pattern_check(m->pat, m->got, asyncio_stream_data(m->out), n)) {
@@ -119,12 +117,17 @@ int main(int argc, char **argv)
     static main_t m;
     asyncio_config cfg;
     asyncio_outcome out;
+    long long ps = 0;
     if (argc < 3 || (m.size = parse_size(argv[1])) < 0 || parse_size(argv[2]) <= 0 ||
         parse_size(argv[2]) > PATTERN_SLACK) {
-        fprintf(stderr, "usage: pipe SIZE CHUNK [read|grow] (CHUNK up to 1m)\n");
+        fprintf(stderr, "usage: pipe SIZE CHUNK [PIPESIZE] (CHUNK up to 1m; PIPESIZE 0: the kernel's)\n");
         return 2;
     }
-    m.grow = argc > 3 && strcmp(argv[3], "grow") == 0;
+    if (argc > 3 && (ps = parse_size(argv[3])) < 0) {
+        fprintf(stderr, "pipe: PIPESIZE is a size, not %s\n", argv[3]);
+        return 2;
+    }
+    m.pipe_size = (size_t)ps;
     m.chunk = (size_t)parse_size(argv[2]);
     if (!(m.pat = pattern_new()))
         return 1;
@@ -138,11 +141,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "pipe: %lld of %lld bytes back, cat's returncode %d\n", m.got, m.size, m.status);
         return 1;
     }
-    printf("{\"bench\":\"pipe_cat\",\"impl\":\"asyncio.h\",\"bytes\":%lld,\"chunk\":%zu,\"wall_s\":%.3f,"
-           "\"mib_per_s\":%.1f,\"cpu_s\":%.3f,\"reads\":%lld,\"mode\":\"%s\"}\n",
-           m.size, m.chunk, (double)(m.t1 - m.t0) / 1e9,
-           (double)m.size / 1048576.0 / ((double)(m.t1 - m.t0) / 1e9), (double)(m.c1 - m.c0) / 1e9, m.reads,
-           m.grow ? "grow" : "read");
+    printf("{\"bench\":\"pipe_cat\",\"impl\":\"asyncio.h\",\"bytes\":%lld,\"chunk\":%zu,\"pipe_size\":%ld,"
+           "\"wall_s\":%.3f,\"mib_per_s\":%.1f,\"cpu_s\":%.3f,\"reads\":%lld}\n",
+           m.size, m.chunk, m.pipe_got, (double)(m.t1 - m.t0) / 1e9,
+           (double)m.size / 1048576.0 / ((double)(m.t1 - m.t0) / 1e9), (double)(m.c1 - m.c0) / 1e9, m.reads);
     free((void *)m.pat);
     return 0;
 }

@@ -135,51 +135,58 @@ def main():
         w = [r.get("watcher") for r in pick(bench="spawn_wait", impl="python")]
         print("(children watched by: asyncio.h a pidfd; libuv SIGCHLD; Python %s)" % (w[0] if w else "-"))
 
-    # ---- (b) pipe through cat
+    # ---- (b) pipe through cat: a block per pipe size, each against the floor over the same pipes
     if pick(bench="pipe_cat"):
         print()
         size = med("bytes", bench="pipe_cat")
         print(W5 % ("(b) %s MiB through cat" % fint(size / 1048576 if size else None), "asyncio.h", "floor",
                     "libuv", "Python", "vs floor", "vs libuv", "vs Python"))
         print(line)
-        ah = dict(bench="pipe_cat", impl="asyncio.h", mode="read")
-        fl = dict(bench="pipe_cat", impl="floor")
-        uv_ = dict(bench="pipe_cat", impl="libuv", ipc="socketpair")
-        pyk = dict(bench="pipe_cat", impl="python")
 
-        def row5(label, field, lower, ks=(ah, fl, uv_, pyk)):
-            v = [med(field, **k) for k in ks]
-            print(W5 % (label, fmt(v[0]), fmt(v[1]), fmt(v[2]), fmt(v[3]), ratio(v[0], v[1], lower),
-                        ratio(v[0], v[2], lower), ratio(v[0], v[3], lower)))
-        row5("MiB/s", "mib_per_s", False)
-        print(W5 % ("  range", spread("mib_per_s", **ah), spread("mib_per_s", **fl), spread("mib_per_s", **uv_),
-                    spread("mib_per_s", **pyk), "", "", ""))
-        row5("CPU s of the parent (cat not counted)", "cpu_s", True)
-        kib = []
-        for k in (ah, fl, uv_, pyk):
-            r, b = med("reads", **k), med("bytes", **k)
-            kib.append(b / r / 1024 if r and b else None)
-        print(W5 % ("KiB per read (mean)", fmt(kib[0]), fmt(kib[1]), fmt(kib[2]), fmt(kib[3]), "", "", ""))
-        gr = dict(bench="pipe_cat", impl="asyncio.h", mode="grow")
-        if pick(**gr):
-            a, f = med("mib_per_s", **gr), med("mib_per_s", **fl)
-            r, b = med("reads", **gr), med("bytes", **gr)
-            print("for information:")
-            print(W5 % ("  asyncio.h, 1st read readexactly: MiB/s", fmt(a), "", "", "", ratio(a, f, False), "", ""))
-            print(W5 % ("    range / CPU s / KiB per read", spread("mib_per_s", **gr), fmt(med("cpu_s", **gr)),
-                        fmt(b / r / 1024 if r and b else None), "", "", "", ""))
-        up = dict(bench="pipe_cat", impl="libuv", ipc="pipe")
-        if pick(**up):
-            u, a = med("mib_per_s", **up), med("mib_per_s", **ah)
-            r, b = med("reads", **up), med("bytes", **up)
-            print(W5 % ("  libuv over real pipes: MiB/s", "", "", fmt(u), "", "", ratio(a, u, False), ""))
-            print(W5 % ("    range / CPU s / KiB per read", "", "", spread("mib_per_s", **up), fmt(med("cpu_s", **up)),
-                        fmt(b / r / 1024 if r and b else None), "", ""))
-        print("(libuv's UV_CREATE_PIPE makes AF_UNIX socketpairs, not pipes; the others give cat real pipes)")
-        a, f = med("mib_per_s", **ah), med("mib_per_s", **fl)
-        if a and f:
-            targets.append(("pipe through cat vs the blocking floor", a / f, 0.9,
-                            "%s MiB/s against %s MiB/s" % (fint(a), fint(f))))
+        def psize(cfg):  # the pipes' kernel buffer in this block (F_GETPIPE_SZ), bytes
+            v = [x for x in vals("pipe_size", bench="pipe_cat", config=cfg) if x > 0]
+            return statistics.median(v) if v else None
+        cfgs = sorted({r["config"] for r in pick(bench="pipe_cat")},
+                      key=lambda c: (c != "pipesize-default", psize(c) or 0, c))
+        for cfg in cfgs:
+            base = dict(bench="pipe_cat", config=cfg)
+            ah, fl = dict(base, impl="asyncio.h"), dict(base, impl="floor")
+            uv_, pyk = dict(base, impl="libuv", ipc="socketpair"), dict(base, impl="python")
+            ps = psize(cfg)
+            kibs = "%s KiB pipes" % fint(ps / 1024) if ps else "pipes"
+            if cfg == "pipesize-default":
+                label, short = "default pipes (the kernel's: %s)" % kibs, "default pipes"
+            else:
+                label = "pipesize %s (%s, F_SETPIPE_SZ), the floor too" % (cfg[len("pipesize-"):], kibs)
+                short = "pipesize %s (both)" % cfg[len("pipesize-"):]
+            print(label)
+
+            def row5(label, field, lower, ks=(ah, fl, uv_, pyk)):
+                v = [med(field, **k) for k in ks]
+                print(W5 % (label, fmt(v[0]), fmt(v[1]), fmt(v[2]), fmt(v[3]), ratio(v[0], v[1], lower),
+                            ratio(v[0], v[2], lower), ratio(v[0], v[3], lower)))
+            row5("  MiB/s", "mib_per_s", False)
+            print(W5 % ("    range", spread("mib_per_s", **ah), spread("mib_per_s", **fl), spread("mib_per_s", **uv_),
+                        spread("mib_per_s", **pyk), "", "", ""))
+            row5("  CPU s of the parent (cat not counted)", "cpu_s", True)
+            kib = []
+            for k in (ah, fl, uv_, pyk):
+                r, b = med("reads", **k), med("bytes", **k)
+                kib.append(b / r / 1024 if r and b else None)
+            print(W5 % ("  KiB per read (mean)", fmt(kib[0]), fmt(kib[1]), fmt(kib[2]), fmt(kib[3]), "", "", ""))
+            up = dict(base, impl="libuv", ipc="pipe")
+            if pick(**up):
+                u, a = med("mib_per_s", **up), med("mib_per_s", **ah)
+                r, b = med("reads", **up), med("bytes", **up)
+                print(W5 % ("  libuv over real pipes: MiB/s", "", "", fmt(u), "", "", ratio(a, u, False), ""))
+                print(W5 % ("    range / CPU s / KiB per read", "", "", spread("mib_per_s", **up),
+                            fmt(med("cpu_s", **up)), fmt(b / r / 1024 if r and b else None), "", ""))
+            a, f = med("mib_per_s", **ah), med("mib_per_s", **fl)
+            if a and f:
+                targets.append(("pipe through cat vs the floor, %s" % short, a / f, 0.9,
+                                "%s MiB/s against %s MiB/s over %s" % (fint(a), fint(f), kibs)))
+        print("(libuv's UV_CREATE_PIPE makes AF_UNIX socketpairs, not pipes; the others give cat real pipes. libuv has")
+        print(" no option for a pipe's size: it runs with the default pipes only)")
 
     # ---- (c) file copy
     if pick(bench="file_copy"):
@@ -230,10 +237,12 @@ def main():
                 targets.append(("file copy, %s KiB chunks, vs the blocking floor" % fint(chunk / 1024), a / f, 0.8,
                                 "%s MiB/s against %s MiB/s; ticker p99 %s us, worst %s us (median of runs)"
                                 % (fint(a), fint(f), fint(med("tick_p99_us", **ah)), fint(med("tick_max_us", **ah)))))
-        pt = [med("pool_threads", bench="file_copy", impl=i) for i in ("asyncio.h", "libuv", "python")]
-        print("(pool threads alive at the end, asyncio.h/libuv/Python: %s; libuv's and Python's timers count whole"
-              % "/".join(fint(x) for x in pt))
-        print(" milliseconds, asyncio.h's wake ~70 us late when idle: see bench/threads, loop lag)")
+        ks = sorted({r["inflight"] for r in pick(bench="file_copy", impl="asyncio.h")}, reverse=True)
+        pt = ["%s with %d in flight" % ("/".join(fint(med("pool_threads", bench="file_copy", impl=i, inflight=k))
+                                                 for i in ("asyncio.h", "libuv", "python")), k) for k in ks]
+        print("(pool threads alive at the end, asyncio.h/libuv/Python: %s;" % ", ".join(pt))
+        print(" libuv's and Python's timers count whole milliseconds, asyncio.h's wake ~70 us late when idle: see")
+        print(" bench/threads, loop lag)")
 
     if targets:
         print()
