@@ -16,6 +16,10 @@ STD     := -std=c99
 BUILD   := build
 # the executor's threads (part of libc since glibc 2.34; needed elsewhere)
 LIBS    := -pthread
+# TLS (ASYNCIO_TLS=1): OpenSSL, for the examples that speak it and the TLS
+# tests; everything else is built without it
+TLS_FLAGS := -DASYNCIO_TLS=1
+TLS_LIBS  := -lssl -lcrypto
 # kqueue runs on Linux through tests/kqueue_emulation.h (test-only)
 BACKENDS ?= epoll poll kqueue
 ifdef BACKEND
@@ -23,6 +27,10 @@ BACKENDS := $(BACKEND)
 endif
 
 EXAMPLES := $(basename $(notdir $(wildcard examples/*.c)))
+# examples that speak TLS: built with $(TLS_FLAGS), linked with OpenSSL
+TLS_EXAMPLES := $(filter fetch echo_server https_server starttls,$(EXAMPLES))
+example_flags = $(if $(filter $(1),$(TLS_EXAMPLES)),$(TLS_FLAGS))
+example_libs = $(if $(filter $(1),$(TLS_EXAMPLES)),$(TLS_LIBS)) $(LIBS)
 # the test-only kqueue emulation has its own test program
 TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
@@ -39,7 +47,7 @@ examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 
 $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $< -o $@ $(LIBS)
+	$(CC) $(STD) $(WARN) $(CFLAGS) $(call example_flags,$*) -I. $< -o $@ $(call example_libs,$*)
 
 # ---- tests ---------------------------------------------------------------
 # One binary per (flavour, backend, sanitizer) variant.
@@ -68,6 +76,17 @@ TSAN_BINS += $(BUILD)/tests/tsan-$(1)
 endef
 $(foreach b,$(BACKENDS),$(eval $(call tsan_variant,$(b))))
 
+# TLS (ASYNCIO_TLS=1, OpenSSL), every backend and flavour under ASan+UBSan:
+# the same program, running the tests whose names begin with tls_.
+define tls_variant
+$(BUILD)/tests/tls-$(1)-$(2): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
+	    $(call backend_flag,$(2)) $(TLS_FLAGS) $(SAN) -O1 -g -I. -Itests $(TEST_SRC) -o $$@ $(TLS_LIBS) $(LIBS)
+TLS_BINS += $(BUILD)/tests/tls-$(1)-$(2)
+endef
+$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(eval $(call tls_variant,$(f),$(b)))))
+
 # Every stage prints "N passed, M failed"; the last line adds them up.
 test:
 	@mkdir -p $(BUILD); set -o pipefail; $(MAKE) --no-print-directory test-compile test-unit test-examples 2>&1 | tee $(BUILD)/test.log; \
@@ -78,9 +97,10 @@ $(BUILD)/tests/kqueue-emulation: tests/test_kqueue_emulation.c tests/kqueue_emul
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror $(SAN) -O1 -g -Itests $< -o $@ $(LIBS)
 
-test-unit: $(TEST_BINS) $(TSAN_BINS) $(BUILD)/tests/kqueue-emulation
+test-unit: $(TEST_BINS) $(TSAN_BINS) $(TLS_BINS) $(BUILD)/tests/kqueue-emulation
 	@set -e; for t in $(BUILD)/tests/kqueue-emulation $(TEST_BINS); do echo "== $$t"; $$t; done; \
-	for t in $(TSAN_BINS); do echo "== $$t thread_"; $$t thread_; done
+	for t in $(TSAN_BINS); do echo "== $$t thread_"; $$t thread_; done; \
+	for t in $(TLS_BINS); do echo "== $$t tls_"; $$t tls_; done
 
 # The README's program is checked like an example; the network examples
 # are driven by real clients on every backend.
@@ -95,7 +115,8 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(wildcard examples/*.h) $(BUILD)/examples/readme $(HDR)
 	@mkdir -p $(BUILD)/examples-$*
 	@set -e; for e in $(EXAMPLES); do \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e $(LIBS); done; \
+	  case " $(TLS_EXAMPLES) " in *" $$e "*) tls="$(TLS_FLAGS)"; tlslibs="$(TLS_LIBS)";; *) tls=; tlslibs=;; esac; \
+	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) $$tls -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e $$tlslibs $(LIBS); done; \
 	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests $(BUILD)/examples/readme.c -o $(BUILD)/examples-$*/readme $(LIBS)
 
 $(BUILD)/examples/readme: README.md $(HDR)
