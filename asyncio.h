@@ -210,6 +210,8 @@ extern "C" {
     X(ERESOLVE, -4016, "name resolution failed")                               \
     X(ETLS, -4017, "TLS error")                                                \
     X(ETLSVERIFY, -4018, "certificate verify failed")                          \
+    X(EREADTIMEOUT, -4019, "read timed out: the peer sent nothing in time")    \
+    X(EWRITETIMEOUT, -4020, "write timed out: the peer did not read in time")  \
     X(EUSER, -5000, "application error")
 
 enum asyncio_error {
@@ -438,6 +440,7 @@ struct asyncio_loop {
     size_t nfired, capfired;
     void *backend_buf;             /* backend scratch (poll: its pollfd array) */
     size_t capbackend;
+    size_t poll_next;              /* poll: where the next pass starts reporting */
     struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
     struct asyncio__far *far;      /* inline children far from their parent's frame */
     size_t nfar, capfar;
@@ -1021,6 +1024,7 @@ typedef struct asyncio_read_t {
     size_t n;
     const char *sep;
     size_t seplen;
+    long long deadline;
 } asyncio_read_t;
 
 /* n for asyncio_stream_read: read to end of stream.  Any n above
@@ -1089,6 +1093,17 @@ size_t asyncio_stream_buffered(const asyncio_stream *s);
 int asyncio_stream_at_eof(const asyncio_stream *s);
 /* asyncio_stream_set_limit: the line limit (default 65536 bytes). */
 void asyncio_stream_set_limit(asyncio_stream *s, size_t limit);
+/* asyncio_stream_set_timeouts: what a server needs against clients that
+   say nothing, drip-feed a request or never read (seconds; 0: none, the
+   default).  read_timeout bounds every read call from its start -- one
+   readuntil of a header sent a byte a second fails as surely as one
+   waiting on silence -- with ASYNCIO_EREADTIMEOUT; what arrived stays
+   buffered and the stream stays usable.  write_timeout bounds how long
+   queued output may wait without the peer taking any of it: then the
+   stream fails with ASYNCIO_EWRITETIMEOUT (drain, writes and a waiting
+   read report it), and a closing stream is aborted instead of waiting to
+   flush.  Returns 0, or -EINVAL for a negative or NaN timeout. */
+int asyncio_stream_set_timeouts(asyncio_stream *s, double read_timeout, double write_timeout);
 
 /* asyncio_stream_write: queue len bytes; they are written in order, once.
    Tries the socket first, buffers the rest.  Returns 0, the connection's
@@ -1195,6 +1210,9 @@ typedef struct asyncio_server {
     asyncio_handle retry;               /* accept again after EMFILE */
     int closing;
     struct asyncio_tls *tls;            /* TLS connections (section 15) */
+    long long read_timeout, write_timeout; /* ns, for each connection */
+    size_t max_connections;             /* 0: no limit */
+    int full;                           /* accepting paused at the limit */
 } asyncio_server;
 
 /* asyncio_start_server: listen on host:port (port 0: any; IPv4 or IPv6)
@@ -1219,6 +1237,12 @@ typedef struct asyncio_server_options {
        fails it is closed, unseen); it must outlive the server (its
        connections hold it themselves).  NULL: plain. */
     struct asyncio_tls *tls;
+    /* Every connection's asyncio_stream_set_timeouts (seconds; 0: none). */
+    double read_timeout, write_timeout;
+    /* At most this many connections at once (0: no limit): at the limit
+       the server stops accepting -- new clients wait in the backlog --
+       and starts again when one closes (nginx's worker_connections). */
+    int max_connections;
 } asyncio_server_options;
 
 /* asyncio_start_server_opts: asyncio_start_server with options (opts may
@@ -3235,7 +3259,7 @@ static void asyncio__backend_del(asyncio_loop *L, int fd) { (void)L, (void)fd; }
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
     struct pollfd *p;
-    size_t fd, np = 0;
+    size_t fd, np = 0, k;
     int n, i;
     if (asyncio__reserve(L, &L->backend_buf, &L->capbackend, L->nfdwait + 1, sizeof *p) < 0)
         return -ENOMEM;
@@ -3270,8 +3294,11 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
         while (read(L->wake_fd[0], buf, sizeof buf) > 0)
             ;
     }
-    for (i = 1; i < (int)np && L->nfired < ASYNCIO__MAXEVENTS; i++) {
+    /* More ready fds than a pass takes: the next pass starts where this
+       one stopped, so that no connection waits on the fds before it. */
+    for (k = 0; k + 1 < np && L->nfired < ASYNCIO__MAXEVENTS; k++) {
         unsigned events = 0;
+        i = (int)(1 + (L->poll_next + k) % (np - 1));
         if (!p[i].revents)
             continue;
         if (p[i].revents & POLLIN)
@@ -3282,6 +3309,7 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
             events |= ASYNCIO__ERR;
         asyncio__fired_push(L, p[i].fd, L->fds[p[i].fd].gen, events);
     }
+    L->poll_next = np > 1 ? (L->poll_next + k) % (np - 1) : 0;
     return n;
 }
 
@@ -5493,9 +5521,13 @@ struct asyncio_stream {
     unsigned char waiting;  /* a read waits for data (CPython's _waiter) */
     unsigned char pipe;     /* not a socket: plain write(), no shutdown, no SO_LINGER */
     unsigned char rgrow;    /* reads offer 4 KiB << rgrow of room */
+    unsigned char read_expired; /* the waiting read's time is up */
+    const char *errmsg;     /* err's message, when there is a better one than its code's */
+    long long read_timeout, write_timeout; /* ns; 0: none */
+    unsigned long long wtotal, wmark; /* bytes written; wtotal when the write timer was set */
+    asyncio_handle rtimer, wtimer;
 #if ASYNCIO_TLS
     struct asyncio__tls_conn *tls; /* NULL: plain */
-    const char *errmsg;     /* err's message, when TLS has a better one */
     asyncio_future start_tls_failed;
 #endif
     asyncio_handle flush, release;
@@ -5517,10 +5549,8 @@ static unsigned asyncio__tls_wait(asyncio_stream *s, int reading);
 static int asyncio__tls_shutdown(asyncio_stream *s);
 static void asyncio__tls_close(asyncio_stream *s);
 static void asyncio__tls_release(asyncio_stream *s);
-#define asyncio__stream_errmsg(s) ((s)->errmsg)
-#else
-#define asyncio__stream_errmsg(s) ((const char *)NULL)
 #endif
+#define asyncio__stream_errmsg(s) ((s)->errmsg)
 
 /* A pipe or a tty gets write() at once, not after a send() that fails
    with ENOTSOCK; a TLS stream SSL_write. */
@@ -5548,6 +5578,8 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
     s->low = 16384;
     asyncio__handle_new(L, &s->flush, asyncio__stream_flush, s);
     asyncio__handle_idle(L, &s->release);
+    asyncio__handle_idle(L, &s->rtimer);
+    asyncio__handle_idle(L, &s->wtimer);
     asyncio_future_init(&s->drained, L);
     if (fd < 0)
         asyncio_future_set_error(&s->drained, -ENOTSUP, "drain on a reader-only stream");
@@ -5601,6 +5633,27 @@ size_t asyncio_stream_data_size(const asyncio_stream *s) { return s->view; }
 size_t asyncio_stream_buffered(const asyncio_stream *s) { return s->rend - s->rstart - s->view; }
 int asyncio_stream_at_eof(const asyncio_stream *s) { return s->eof && s->rend == s->rstart + s->view; }
 void asyncio_stream_set_limit(asyncio_stream *s, size_t limit) { s->limit = limit ? limit : 1; }
+
+/* Seconds to ns for a timeout option: 0 none, -1 a bad value. */
+static long long asyncio__timeout_ns(double secs)
+{
+    long long ns;
+    if (secs != secs || secs < 0)
+        return -1;
+    if (secs == 0 || asyncio__secs_to_ns_signed(secs, &ns) < 0)
+        return 0; /* 0, or beyond what the clock counts: never */
+    return ns > 0 ? ns : 1;
+}
+
+int asyncio_stream_set_timeouts(asyncio_stream *s, double read_timeout, double write_timeout)
+{
+    long long r = asyncio__timeout_ns(read_timeout), w = asyncio__timeout_ns(write_timeout);
+    if (r < 0 || w < 0)
+        return asyncio__fail(-EINVAL, "stream_set_timeouts: a timeout must be 0 (none) or positive");
+    s->read_timeout = r;
+    s->write_timeout = w;
+    return 0;
+}
 size_t asyncio_stream_write_buffer_size(const asyncio_stream *s) { return s->wend - s->wstart; }
 size_t asyncio_stream_expected(const asyncio_stream *s) { return s->expected; }
 size_t asyncio_stream_consumed(const asyncio_stream *s) { return s->consumed; }
@@ -5862,6 +5915,24 @@ asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, 
 #define asyncio__stream_read_wait(s) ((unsigned)ASYNCIO_READABLE)
 #endif
 
+/* The waiting read's deadline passed: wake it (in its fd's slot, or on
+   the fed future); it fails with ASYNCIO_EREADTIMEOUT. */
+static void asyncio__stream_read_expired(asyncio_loop *L, void *arg)
+{
+    asyncio_stream *s = (asyncio_stream *)arg;
+    asyncio__fd *e;
+    int dir;
+    s->read_expired = 1;
+    if (s->fd < 0) {
+        asyncio__stream_wake(s, 0, NULL);
+        return;
+    }
+    if ((e = asyncio__fd_get(L, s->fd)) != NULL)
+        for (dir = 0; dir < 2; dir++)
+            if (e->waiter[dir] && e->waiter[dir]->kind == ASYNCIO__K_TASK)
+                asyncio__fd_wake(L, e, dir);
+}
+
 static const char *const asyncio__read_busy[] = {
     "read() called while another coroutine is already waiting for incoming data",
     "readexactly() called while another coroutine is already waiting for incoming data",
@@ -5887,6 +5958,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
     if (s->closing)
         ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
                       s->aborted ? "stream is aborted" : "stream is closed");
+    rd->deadline = s->read_timeout ? asyncio__now(s->loop) + s->read_timeout : 0;
     for (;;) {
         /* the previous read's bytes are consumed now (this coroutine's, or
            another's answered from the buffer while this one waited) */
@@ -5899,6 +5971,8 @@ int asyncio_reader(asyncio_task *self, void *frame)
         if (s->waiting)
             ASYNCIO_RAISE(-EBUSY, asyncio__read_busy[rd->kind]);
         s->waiting = 1;
+        if (rd->deadline)
+            asyncio__call_at_ns(s->loop, &s->rtimer, rd->deadline, asyncio__stream_read_expired, s);
         if (s->fd < 0) { /* reader-only: feed_data, feed_eof, close or abort wakes it */
             asyncio_future_init(&s->fed, self->fut.loop);
             ASYNCIO_AWAIT_RC(rc, &s->fed);
@@ -5910,6 +5984,13 @@ int asyncio_reader(asyncio_task *self, void *frame)
         } else
             rc = 0; /* TLS holds decrypted bytes already */
         s->waiting = 0;
+        asyncio_handle_cancel(&s->rtimer);
+        if (s->read_expired && rc != ASYNCIO_ECANCELLED) {
+            s->read_expired = 0;
+            ASYNCIO_RAISE(ASYNCIO_EREADTIMEOUT, "read timed out: the peer sent nothing in time (the stream's read "
+                                                "timeout); what arrived stays buffered");
+        }
+        s->read_expired = 0;
         if (rc < 0 && rc != ASYNCIO_ECANCELLED && s->closing)
             ASYNCIO_RAISE(s->aborted ? -ECONNABORTED : -EBADF,
                           s->aborted ? "stream aborted while reading" : "stream closed while reading");
@@ -5939,6 +6020,8 @@ static void asyncio__stream_finish_close(asyncio_stream *s)
 #endif
     if (s->fd >= 0)
         asyncio_fd_close(s->loop, s->fd);
+    asyncio_handle_cancel(&s->rtimer);
+    asyncio_handle_cancel(&s->wtimer);
     if (!asyncio_future_done(&s->drained))
         asyncio_future_set_error(&s->drained, err, msg);
     asyncio__stream_wake(s, err, msg);
@@ -5973,10 +6056,41 @@ static void asyncio__stream_resume(asyncio_stream *s)
     }
 }
 
+static void asyncio__stream_resume(asyncio_stream *s);
+
+/* Output has waited for the peer for write_timeout: if nothing moved
+   since the timer was set, the stream fails (a closing one is aborted);
+   otherwise the wait starts again. */
+static void asyncio__stream_write_expired(asyncio_loop *L, void *arg)
+{
+    asyncio_stream *s = (asyncio_stream *)arg;
+    if (s->wstart == s->wend || s->err)
+        return;
+    if (s->wtotal != s->wmark) {
+        s->wmark = s->wtotal;
+        asyncio__call_at_ns(L, &s->wtimer, asyncio__now(L) + s->write_timeout, asyncio__stream_write_expired, s);
+        return;
+    }
+    if (s->closing) {
+        asyncio_stream_abort(s);
+        return;
+    }
+    s->err = ASYNCIO_EWRITETIMEOUT;
+    s->errmsg = "write timed out: the peer did not read in time (the stream's write timeout)";
+    asyncio__stream_resume(s);
+    asyncio__stream_read_expired(L, s); /* a waiting read hears of it too */
+    s->read_expired = 0;
+}
+
 /* The fd took no more output: the flush handle waits until it can. */
 static void asyncio__stream_blocked(asyncio_stream *s)
 {
     unsigned dir = ASYNCIO_WRITABLE;
+    if (s->write_timeout && !(s->wtimer.fut.state & ASYNCIO__F_LINKED)) { /* not already counting */
+        s->wmark = s->wtotal;
+        asyncio__call_at_ns(s->loop, &s->wtimer, asyncio__now(s->loop) + s->write_timeout,
+                            asyncio__stream_write_expired, s);
+    }
 #if ASYNCIO_TLS
     if (s->tls) /* its BIO forgot the readiness it met EAGAIN on */
         dir = asyncio__tls_wait(s, 0);
@@ -6016,11 +6130,15 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
         }
         if (n < 0)
             s->err = (int)n;
-        else
+        else {
             s->wstart += (size_t)n;
+            s->wtotal += (unsigned long long)n;
+        }
     }
-    if (s->wstart == s->wend)
+    if (s->wstart == s->wend) {
         s->wstart = s->wend = 0;
+        asyncio_handle_cancel(&s->wtimer);
+    }
     asyncio__stream_resume(s);
     if (s->closing && (s->wstart == s->wend || s->err))
         asyncio__stream_output_done(s);
@@ -6040,6 +6158,7 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         while (len && (n = asyncio__stream_send(s, p, len)) > 0) {
             p += n;
             len -= (size_t)n;
+            s->wtotal += (unsigned long long)n;
         }
         if (n < 0 && n != -EAGAIN) {
             s->err = (int)n;
@@ -7102,11 +7221,18 @@ typedef struct asyncio__conn {
     } frame[1];
 } asyncio__conn;
 
+static void asyncio__server_accept(asyncio_loop *L, void *arg);
+
 static void asyncio__conn_free(asyncio_loop *L, void *arg)
 {
     asyncio__conn *c = (asyncio__conn *)arg;
-    c->srv->nconns--;
+    asyncio_server *srv = c->srv;
+    srv->nconns--;
     asyncio__release(L, c);
+    if (srv->full && !srv->closing) { /* below the limit again: accept */
+        srv->full = 0;
+        asyncio__server_accept(L, srv);
+    }
 }
 
 static void asyncio__conn_unref(asyncio__conn *c)
@@ -7127,8 +7253,6 @@ static void asyncio__conn_task_done(asyncio__waiter *hook, asyncio_future *task)
     asyncio_stream_close(&c->stream);
     asyncio__conn_unref(c);
 }
-
-static void asyncio__server_accept(asyncio_loop *L, void *arg);
 
 static void asyncio__server_retry(asyncio_loop *L, void *arg)
 {
@@ -7172,6 +7296,8 @@ static void asyncio__server_serve(asyncio_server *srv, int fd)
     memset(frame, 0, srv->frame_size);
     asyncio__stream_init(&c->stream, L, fd);
     c->stream.on_closed = asyncio__conn_stream_closed;
+    c->stream.read_timeout = srv->read_timeout;
+    c->stream.write_timeout = srv->write_timeout;
     frame->stream = &c->stream;
     c->srv = srv;
     c->refs = 1; /* the stream's; the task adds its own */
@@ -7205,7 +7331,12 @@ static void asyncio__server_accept(asyncio_loop *L, void *arg)
     for (i = 0; i < 64; i++) {
         unsigned char addr[128];
         unsigned len = sizeof addr;
-        int c = asyncio__accept(srv->fd, addr, &len);
+        int c;
+        if (srv->max_connections && srv->nconns >= srv->max_connections) {
+            srv->full = 1; /* the backlog holds the next ones until a connection closes */
+            return;
+        }
+        c = asyncio__accept(srv->fd, addr, &len);
         if (c >= 0) {
             asyncio__server_serve(srv, c);
             continue;
@@ -7234,6 +7365,9 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
     srv->fd = -1;
     if (backlog < 0)
         return asyncio__fail(-EINVAL, "start_server: a negative backlog");
+    if (opts && (asyncio__timeout_ns(opts->read_timeout) < 0 || asyncio__timeout_ns(opts->write_timeout) < 0 ||
+                 opts->max_connections < 0))
+        return asyncio__fail(-EINVAL, "start_server: a timeout or max_connections is negative or NaN");
 #if ASYNCIO_TLS
     if (opts && opts->tls && !opts->tls->server)
         return asyncio__fail(-EINVAL, "start_server: TLS needs a server context (asyncio_tls_server)");
@@ -7282,6 +7416,9 @@ static int asyncio__server_listen(asyncio_server *srv, asyncio_loop *loop, async
     srv->handler = handler;
     srv->frame_size = frame_size;
     srv->tls = opts ? opts->tls : NULL;
+    srv->read_timeout = opts ? asyncio__timeout_ns(opts->read_timeout) : 0;
+    srv->write_timeout = opts ? asyncio__timeout_ns(opts->write_timeout) : 0;
+    srv->max_connections = opts && opts->max_connections > 0 ? (size_t)opts->max_connections : 0;
     asyncio__handle_new(loop, &srv->accept, asyncio__server_accept, srv);
     asyncio__handle_idle(loop, &srv->retry);
     asyncio__fd_watch(loop, fd, ASYNCIO_READABLE, &srv->accept.fut);
