@@ -36,7 +36,7 @@ TEST_SRC := $(filter-out tests/test_kqueue_emulation.c,$(wildcard tests/*.c))
 HDR      := asyncio.h
 
 SHELL := /bin/bash
-.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net bench-threads bench-proc clean help
+.PHONY: all examples test test-unit test-examples test-compile bench bench-core bench-net bench-threads bench-proc bench-tls clean help
 
 all: examples
 
@@ -144,7 +144,10 @@ test-compile:
 	  check $$cxx -std=gnu++17 -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -c tests/macros.cc -o $(BUILD)/compile/macros.o; \
 	done; \
 	if command -v clang >/dev/null; then \
-	  check clang -std=gnu99 -fsyntax-only -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -Itests $(TEST_SRC) examples/*.c; \
+	  check clang -std=gnu99 -fsyntax-only -DASYNCIO_LABELS=1 -Wall -Wextra -Werror -I. -Itests $(TEST_SRC) \
+	    $(filter-out $(TLS_EXAMPLES:%=examples/%.c),$(wildcard examples/*.c)); \
+	  check clang -std=gnu99 -fsyntax-only -DASYNCIO_LABELS=1 $(TLS_FLAGS) -Wall -Wextra -Werror -I. -Itests \
+	    $(TEST_SRC) $(TLS_EXAMPLES:%=examples/%.c); \
 	fi; \
 	for cc in gcc clang; do command -v $$cc >/dev/null || continue; for labels in 0 1; do \
 	  for t in await_in_sync_finally:asyncio_cannot_suspend_in_synchronous_FINALLY \
@@ -170,9 +173,12 @@ test-compile:
 # wrk: each is skipped with a note without them); bench-proc: spawn-and-wait,
 # 1 GiB through cat and a 1 GiB file copy against libuv, Python asyncio and
 # plain blocking loops (bench/proc/run.sh; libuv programs as above; the copy
-# needs 2 GiB free in TMPDIR or /tmp).
+# needs 2 GiB free in TMPDIR or /tmp); bench-tls: a TLS echo server and full
+# handshakes against epoll + OpenSSL floors, Node's tls, Python asyncio and
+# uvloop with ssl= (bench/tls/run.sh; needs OpenSSL's headers and the openssl
+# command; node and uvloop are skipped with a note without them).
 BENCH := gather spawn switch
-bench: bench-core bench-net bench-threads bench-proc
+bench: bench-core bench-net bench-threads bench-proc bench-tls
 
 bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync
 	@bash bench/run.sh $(BUILD)/bench
@@ -223,6 +229,16 @@ $(BENCH_PROC_BIN): $(BUILD)/bench-proc/%: bench/proc/%.c bench/proc/common.h $(H
 $(BENCH_PROC:%=$(BUILD)/bench-proc/%_uv): $(BUILD)/bench-proc/%_uv: bench/proc/%_uv.c bench/proc/common.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench/proc $< -o $@ -luv $(LIBS)
+
+BENCH_TLS := tls_echo tls_floor tls_load
+BENCH_TLS_BIN := $(BENCH_TLS:%=$(BUILD)/bench-tls/%)
+
+bench-tls: $(BENCH_TLS_BIN)
+	@bash bench/tls/run.sh $(BUILD)/bench-tls
+
+$(BENCH_TLS_BIN): $(BUILD)/bench-tls/%: bench/tls/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG $(TLS_FLAGS) -I. $< -o $@ $(TLS_LIBS) $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

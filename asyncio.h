@@ -33,6 +33,8 @@
                                        run_coroutine_threadsafe
                                    14. Subprocesses, pipes and files
                                    15. TLS (with ASYNCIO_TLS=1)
+                                   16. Seeing inside: the await tree,
+                                       warnings, loop metrics
    Python-to-C name table: README.md.
 
    1. QUICK START
@@ -149,7 +151,7 @@
    signals (asyncio_add_signal_handler).  A debug build asserts that a
    running loop is touched from its own thread only.
 
-   4-15: see the comments above each declaration below.
+   4-16: see the comments above each declaration below.
 
    LICENCE: MIT, at the end of this file.
 */
@@ -293,9 +295,16 @@ typedef int asyncio__lc;
    kept as its frame's distance from this one: children live in their
    parent's frame, so a distance is small, and it keeps this struct eight
    bytes in the default flavour. */
+typedef struct asyncio__site { /* a coroutine function's file and name */
+    const char *file, *func;
+} asyncio__site;
 typedef struct asyncio_coro {
     asyncio__lc lc;
     int child; /* 0: none; bit 0: closing it (a generator) */
+#if ASYNCIO_DEBUG
+    const asyncio__site *site; /* debug builds, for the await tree: the function */
+    int line;                  /* and the line it is suspended at */
+#endif
 } asyncio_coro;
 /* Initialiser for a frame's asyncio_coro: { ASYNCIO_CORO_INIT, args... }. */
 #define ASYNCIO_CORO_INIT { 0 }
@@ -405,6 +414,10 @@ typedef struct asyncio_config {
        SIGCHLD handler, the fallback where neither exists (the kqueue
        backend always uses EVFILT_PROC). */
     int child_watcher;
+    /* A task step or callback that runs longer than this (seconds) is
+       reported through warn (Python's slow_callback_duration in debug
+       mode); 0: 0.1 in debug builds, never otherwise; negative: never. */
+    double slow_callback_duration;
 } asyncio_config;
 #define ASYNCIO_CHILD_SIGCHLD 1
 
@@ -449,6 +462,10 @@ struct asyncio_loop {
     asyncio_future *gens_drained;  /* asyncio_run waits for the last to close */
     asyncio__pmap errmsgs;         /* task -> its last caught error's message */
     asyncio__pmap kept;            /* hash -> a formatted message copied to outlive its buffer */
+    asyncio__pmap unseen;          /* failed task -> what "never retrieved" will say (section 16) */
+    long long slow_ns, worst_step_ns; /* cfg.slow_callback_duration; the longest step timed */
+    unsigned long long m_iterations, m_steps, m_callbacks, m_created, m_finished, m_jobs, m_jobs_done;
+    long long m_idle_ns;           /* asyncio_metrics */
 #if ASYNCIO_DEBUG
     asyncio__pmap frames;          /* frame -> the pending task on it */
 #endif
@@ -2244,10 +2261,11 @@ asyncio_connect_t *asyncio_connect_tls(asyncio_connect_t *oc, asyncio_tls *ctx, 
    after the last read -- a client's handshake pipelined behind its
    STARTTLS line -- are the first bytes of TLS: none is lost or read
    twice.  Returns a future to await (0, or the handshake's error, after
-   which the stream is aborted); output written before is flushed first.
-   -EINVAL (a reader-only or Unix-socket stream, or one already TLS),
-   -EBUSY (a read or a flush is in progress), -ENOMEM complete the future
-   at once. */
+   which the stream is aborted); output written before goes out first, as
+   it is, and the handshake (and its timeout) starts after it.  -EINVAL (a
+   reader-only or Unix-socket stream, or one already TLS), -EBUSY (a read
+   is waiting, or the stream is closing), -ENOMEM complete the future at
+   once. */
 asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, const char *server_hostname);
 
 /* asyncio_stream_tls: the OpenSSL SSL of a TLS stream (NULL for a plain
@@ -2259,6 +2277,109 @@ const char *asyncio_stream_tls_version(const asyncio_stream *s);
 const char *asyncio_stream_tls_cipher(const asyncio_stream *s);
 const char *asyncio_stream_tls_alpn(const asyncio_stream *s);
 #endif /* ASYNCIO_TLS */
+
+/* =========================================================================
+   16. SEEING INSIDE: the await tree, warnings, loop metrics
+   Why does it hang?  asyncio_task_info says where a pending task is
+   suspended -- the chain of its inline children down to the innermost,
+   as function, file and line -- and what it waits for; the await tree
+   prints every task of a loop that way (Python 3.14's
+   asyncio.print_call_graph / `python -m asyncio pstree`).  The default
+   flavour knows each resume point's line in every build (it is the
+   resume point); function and file names, the creation site, and the
+   line in the labels flavour are recorded in debug builds.  Through
+   cfg.warn the loop also reports a task whose error nobody read ("Task
+   exception was never retrieved", at the latest when the task is freed,
+   its storage reused, or the loop closed) and, with
+   cfg.slow_callback_duration, a step or callback that ran too long.
+   Every call here is for the loop's thread.
+   ========================================================================= */
+
+/* What a pending task waits for. */
+typedef enum asyncio_wait_kind {
+    ASYNCIO_WAITS_NOTHING,   /* ready to run, or running */
+    ASYNCIO_WAITS_FUTURE,    /* a future (asyncio_task_info.future) */
+    ASYNCIO_WAITS_TASK,      /* a task (.awaited_task) */
+    ASYNCIO_WAITS_GATHER,
+    ASYNCIO_WAITS_WAIT,      /* asyncio_wait */
+    ASYNCIO_WAITS_SHIELD,
+    ASYNCIO_WAITS_JOB,       /* an executor job (to_thread, a file call, ...) */
+    ASYNCIO_WAITS_SLEEP,     /* until .until */
+    ASYNCIO_WAITS_FD,        /* .fd, .events */
+    ASYNCIO_WAITS_LOCK,
+    ASYNCIO_WAITS_EVENT,     /* also a process's exit */
+    ASYNCIO_WAITS_CONDITION, /* also a barrier */
+    ASYNCIO_WAITS_SEMAPHORE,
+    ASYNCIO_WAITS_QUEUE_GET,
+    ASYNCIO_WAITS_QUEUE_PUT,
+    ASYNCIO_WAITS_QUEUE_JOIN,
+    ASYNCIO_WAITS_TASKGROUP  /* the tasks of its TaskGroup, at the group's exit */
+} asyncio_wait_kind;
+
+/* One frame of a suspended task: outermost (the task's coroutine) first. */
+typedef struct asyncio_frame_info {
+    const char *func, *file; /* NULL outside debug builds */
+    int line;                /* the resume point (an _AT form's label; 0: unknown) */
+} asyncio_frame_info;
+
+#define ASYNCIO_MAX_FRAMES 16
+
+typedef struct asyncio_task_info {
+    const asyncio_task *task;
+    const char *name;
+    const char *created_file;  /* debug builds; NULL otherwise */
+    int created_line;
+    asyncio_wait_kind waits;   /* ASYNCIO_WAITS_NOTHING: ready or running */
+    const asyncio_future *future; /* what it awaits (a task's, a gather's ... future) */
+    const asyncio_task *awaited_task; /* ASYNCIO_WAITS_TASK */
+    double until;              /* ASYNCIO_WAITS_SLEEP: loop time it wakes at */
+    int fd;                    /* ASYNCIO_WAITS_FD */
+    unsigned events;           /* ASYNCIO_READABLE / _WRITABLE */
+    int nframes;               /* frames[0..nframes): more than ASYNCIO_MAX_FRAMES are cut */
+    asyncio_frame_info frames[ASYNCIO_MAX_FRAMES];
+} asyncio_task_info;
+
+/* asyncio_task_get_info: what task is doing.  Returns 0, or -EINVAL for
+   a NULL task or info, ASYNCIO_EINVALIDSTATE for a task that is done
+   (its frame may be gone: nothing of it is read). */
+int asyncio_task_get_info(const asyncio_task *task, asyncio_task_info *info);
+
+/* asyncio_wait_kind_name: "sleep", "lock", "queue get", ... */
+const char *asyncio_wait_kind_name(asyncio_wait_kind kind);
+
+/* asyncio_print_await_tree: write every pending task of loop to fd, as a
+   tree: a task that nobody awaits at the root, under each task its
+   frames (innermost last) and then the tasks it awaits (through a
+   gather, a TaskGroup, a shield, ...); a task in a cycle of awaits is
+   marked, not followed.  For loop ->
+       Task 'main' (created at app.c:80)
+         main  app.c:40
+           worker_pool  app.c:22            <- an inline child
+             waits for a gather of 2 tasks
+           Task 'worker-1' ...
+   Uses write(2) only, so a program can call it from its own signal
+   handler (asyncio_add_signal_handler runs it from the loop: the safe
+   point).  Returns the number of tasks written, -EINVAL (NULL loop or a
+   bad fd), ASYNCIO_ELOOPCLOSED, or ASYNCIO_EINVALIDSTATE when called from
+   another thread than the loop's (debug builds check). */
+int asyncio_print_await_tree(asyncio_loop *loop, int fd);
+
+/* Counters a program can read at any time (libuv's uv_metrics_info):
+   plain increments, on in every build. */
+typedef struct asyncio_metrics {
+    unsigned long long iterations;     /* loop passes */
+    unsigned long long steps;          /* task steps run */
+    unsigned long long callbacks;      /* handles run (call_soon, timers, fd watchers) */
+    unsigned long long tasks_created, tasks_finished;
+    unsigned long long jobs_submitted, jobs_done; /* executor jobs of this loop */
+    long long idle_ns;                 /* time asleep in the backend, waiting for I/O or
+                                          a timer (libuv's uv_metrics_idle_time) */
+    long long worst_step_ns;           /* the longest step or callback, when
+                                          cfg.slow_callback_duration times them; else 0 */
+    size_t tasks_pending, fds_waited, timer_groups;
+} asyncio_metrics;
+/* asyncio_loop_metrics: the counters so far. */
+void asyncio_loop_metrics(const asyncio_loop *loop, asyncio_metrics *m);
 
 /* ---- machinery behind the macros (private) ---- */
 /* Every resume point is also a label named after its id, so that two
@@ -2314,6 +2435,7 @@ const char *asyncio_stream_tls_alpn(const asyncio_stream *s);
         typedef char asyncio_cannot_suspend_in_synchronous_FINALLY[asyncio__cleanup == 1 ? -1 : 1]; \
         (void)sizeof(asyncio_cannot_suspend_in_synchronous_FINALLY);           \
     }                                                                          \
+    ASYNCIO__SET_LINE(id_);                                                    \
     ASYNCIO__SET_LC(id_)
 #define ASYNCIO__RESUMED()                                                     \
     if (asyncio__cleanup == 2)                                                 \
@@ -2419,9 +2541,13 @@ const char *asyncio_stream_tls_alpn(const asyncio_stream *s);
 
 #if ASYNCIO_DEBUG
 #define ASYNCIO__CHECK_FRAME(frame)                                            \
+    static const asyncio__site asyncio__here = {__FILE__, __func__};           \
+    asyncio__co->site = &asyncio__here;                                        \
     asyncio__check_frame(asyncio__self, asyncio__co, (frame))
+#define ASYNCIO__SET_LINE(id_) asyncio__co->line = (id_)
 #else
 #define ASYNCIO__CHECK_FRAME(frame) ((void)0)
+#define ASYNCIO__SET_LINE(id_) ((void)0)
 #endif
 
 int asyncio__await_begin(asyncio_task *self, asyncio_future *fut);
@@ -2434,7 +2560,7 @@ int asyncio__spawned(asyncio_task *self, const asyncio_task *task);
 const char *asyncio__errmsg(asyncio_task *self);
 int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level);
 int asyncio__fd_end(asyncio_task *self);
-int asyncio__park_begin(asyncio_task *self, asyncio__link *queue);
+int asyncio__park_begin(asyncio_task *self, asyncio__link *queue, int kind);
 int asyncio__park_end(asyncio_task *self, int *woken);
 void asyncio__check_frame(asyncio_task *self, const void *co, const void *frame);
 void asyncio__child_begin_any(asyncio_task *self, asyncio_coro *co, asyncio_coro *child);
@@ -2582,12 +2708,14 @@ enum { ASYNCIO__S_PENDING = 0, ASYNCIO__S_DONE = 1, ASYNCIO__S_CANCELLED = 2, AS
 #define ASYNCIO__F_AWAITING 0x20u /* task: suspended on u.awaits */
 #define ASYNCIO__F_OWNED 0x40u    /* allocated by the loop */
 #define ASYNCIO__F_FLAG 0x80u     /* kind-specific: */
-#define ASYNCIO__F_INSLOT ASYNCIO__F_FLAG /* task: in an fd's waiter slot, u.value = gen << 32 | fd,
-                                          or parked in a lock's list, u.value = ASYNCIO__PARKED */
+#define ASYNCIO__F_INSLOT ASYNCIO__F_FLAG /* task, handle: in an fd's waiter slot, u.value = gen << 32 | fd;
+                                          task: or parked in a lock's list, u.value = ASYNCIO__PARKED_ON */
 #define ASYNCIO__F_XPOSTED ASYNCIO__F_CANCEL /* handle: posted by another thread */
 #define ASYNCIO__F_TO_END ASYNCIO__F_FLAG    /* work: once started, runs to its end (file calls) */
-#define ASYNCIO__PARKED (-1LL)
 #define ASYNCIO__WOKEN (-2LL)
+/* a parked task's u.value: what it is parked on (an asyncio_wait_kind) */
+#define ASYNCIO__PARKED_ON(kind) (-16LL - (long long)(kind))
+#define ASYNCIO__IS_PARKED(v) ((v) <= ASYNCIO__PARKED_ON(0) && (v) > ASYNCIO__PARKED_ON(64))
 
 enum { ASYNCIO__K_FUTURE, ASYNCIO__K_TASK, ASYNCIO__K_HANDLE, ASYNCIO__K_GATHER, ASYNCIO__K_WAIT,
        ASYNCIO__K_ASCOMPLETED, ASYNCIO__K_SHIELD, ASYNCIO__K_WORK };
@@ -3585,6 +3713,11 @@ static int asyncio__remove_waiter(asyncio_future *f, uintptr_t w)
 }
 
 static void asyncio__task_step(asyncio_loop *L, asyncio_task *t);
+static int asyncio__frame_line(const asyncio_coro *co);
+static void asyncio__slow(asyncio_loop *L, long long dt, const asyncio_task *t, int resumed_at, int rc);
+static void asyncio__unseen_add(asyncio_loop *L, asyncio_task *t, int err);
+static void asyncio__unseen_report(asyncio_loop *L, const void *task);
+static void asyncio__seen(const asyncio_future *f);
 
 static void asyncio__call_waiter(asyncio_future *f, uintptr_t w)
 {
@@ -3707,12 +3840,15 @@ int asyncio_future_error(const asyncio_future *fut)
     ASYNCIO__CHECK(fut);
     if (asyncio__state(fut) == ASYNCIO__S_PENDING)
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "Exception is not set.");
+    asyncio__seen(fut);
     return fut->x.err;
 }
 
 const char *asyncio_future_errmsg(const asyncio_future *fut)
 {
     ASYNCIO__CHECK(fut);
+    if (asyncio__state(fut) != ASYNCIO__S_PENDING)
+        asyncio__seen(fut);
     return asyncio__state(fut) == ASYNCIO__S_PENDING
                ? asyncio_strerror(ASYNCIO_EINVALIDSTATE)
                : fut->x.err ? fut->u.msg : NULL;
@@ -3985,6 +4121,9 @@ static void asyncio__task_finish(asyncio_task *t, int rc)
         t->fut.u.msg = "coroutine returned a code that is not an error (a generator run as a task?)";
         rc = -EINVAL;
     }
+    L->m_finished++;
+    if (rc < 0 && rc != ASYNCIO_ECANCELLED)
+        asyncio__unseen_add(L, t, rc);
     asyncio__complete(&t->fut, rc == ASYNCIO_ECANCELLED ? ASYNCIO__S_CANCELLED : ASYNCIO__S_DONE, rc);
 }
 
@@ -3998,7 +4137,14 @@ static void asyncio__task_step(asyncio_loop *L, asyncio_task *t)
         rc = ASYNCIO_ECANCELLED;
     } else {
         L->current = t;
-        rc = t->fn(t, t->frame);
+        L->m_steps++;
+        if (L->slow_ns) { /* timed: cfg.slow_callback_duration */
+            long long t0 = asyncio__monotonic_ns();
+            int resumed_at = asyncio__frame_line((const asyncio_coro *)t->frame);
+            rc = t->fn(t, t->frame);
+            asyncio__slow(L, asyncio__monotonic_ns() - t0, t, resumed_at, rc);
+        } else
+            rc = t->fn(t, t->frame);
         L->current = NULL;
         if (rc == ASYNCIO_PENDING)
             return;
@@ -4014,6 +4160,8 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
     ASYNCIO__CHECK_THREAD(loop);
     if (loop->closed)
         return asyncio__fail(ASYNCIO_ELOOPCLOSED, "create_task: Event loop is closed"), (asyncio_task *)NULL;
+    if (storage && loop->unseen.n) /* its last task's error goes unread for good */
+        asyncio__unseen_report(loop, storage);
     if (asyncio__reserve(loop, (void **)&loop->tasks, &loop->captasks, loop->ntasks + 1, sizeof *loop->tasks) < 0 ||
         (!t && !(t = (asyncio_task *)asyncio__alloc(loop, sizeof *t))))
         return asyncio__fail(-ENOMEM, "create_task: no memory"), (asyncio_task *)NULL;
@@ -4023,6 +4171,7 @@ asyncio_task *asyncio_task_create_at(asyncio_loop *loop, asyncio_task *storage, 
     t->fn = fn;
     t->frame = frame;
     t->name = name;
+    loop->m_created++;
 #if ASYNCIO_DEBUG
     t->file = file;
     t->line = line;
@@ -4066,7 +4215,7 @@ int asyncio_task_cancel(asyncio_task *task)
         asyncio__unlink(f->loop, f);
         asyncio__enqueue(f->loop, f);
     } else if (f->state & ASYNCIO__F_INSLOT) {
-        if (f->u.value.i == ASYNCIO__PARKED) { /* leaves no trace in the wait list */
+        if (ASYNCIO__IS_PARKED(f->u.value.i)) { /* leaves no trace in the wait list */
             f->link.prev->next = f->link.next;
             f->link.next->prev = f->link.prev;
             f->state &= ~ASYNCIO__F_INSLOT;
@@ -4111,6 +4260,7 @@ int asyncio_task_free(asyncio_task *task)
         return asyncio__fail(-EINVAL, "task_free: the task is in your storage, not the loop's");
     if (asyncio__state(&task->fut) == ASYNCIO__S_PENDING || (task->fut.state & ASYNCIO__F_LINKED))
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "task_free: the task is still pending");
+    asyncio__unseen_report(task->fut.loop, task);
     asyncio__release(task->fut.loop, task);
     return 0;
 }
@@ -4132,6 +4282,7 @@ size_t asyncio_all_tasks(const asyncio_loop *loop, asyncio_task **out, size_t ca
    delivered here, at its next await, by cancelling what it awaits. */
 static int asyncio__take_outcome(asyncio_task *self, const asyncio_future *fut)
 {
+    asyncio__seen(fut);
     if (asyncio__state(fut) == ASYNCIO__S_CANCELLED) {
         self->fut.u.msg = asyncio_strerror(ASYNCIO_ECANCELLED);
         return ASYNCIO_ECANCELLED;
@@ -4194,7 +4345,8 @@ int asyncio__sleep_begin(asyncio_task *self, double secs)
     else if ((rc = asyncio__timer_add(L, &self->fut, asyncio__deadline(L, ns))) < 0) {
         self->fut.u.msg = asyncio_strerror(rc);
         return rc;
-    }
+    } else
+        self->fut.u.value.i = asyncio__deadline(L, ns); /* for the await tree */
     return ASYNCIO_PENDING;
 }
 
@@ -4563,6 +4715,8 @@ int asyncio_handle_cancel(asyncio_handle *h)
         asyncio__xdrain(L); /* posted by call_soon_threadsafe: it arrives now */
     if (h->fut.state & ASYNCIO__F_LINKED)
         asyncio__unlink(L, &h->fut);
+    else if (h->fut.state & ASYNCIO__F_INSLOT) /* out of its fd's slot: closing the fd must not queue it */
+        asyncio__fd_unwait(L, &h->fut);
     h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_CANCELLED);
     asyncio__handle_free(L, h);
     return 1;
@@ -4574,7 +4728,13 @@ static void asyncio__handle_run(asyncio_loop *L, asyncio_handle *h)
     void *arg = h->arg;
     h->fut.state = (unsigned char)((h->fut.state & ~ASYNCIO__S_MASK) | ASYNCIO__S_DONE);
     asyncio__handle_free(L, h);
-    fn(L, arg);
+    L->m_callbacks++;
+    if (L->slow_ns) {
+        long long t0 = asyncio__monotonic_ns();
+        fn(L, arg);
+        asyncio__slow(L, asyncio__monotonic_ns() - t0, NULL, 0, 0);
+    } else
+        fn(L, arg);
 }
 
 /* >>combinators ----------------------------------------------------------- */
@@ -4594,6 +4754,7 @@ static void asyncio__handle_idle(asyncio_loop *L, asyncio_handle *h)
 
 static void asyncio__copy_outcome(asyncio_future *dst, const asyncio_future *src)
 {
+    asyncio__seen(src);
     if (asyncio__state(src) == ASYNCIO__S_CANCELLED)
         asyncio__cancel_plain(dst);
     else if (src->x.err)
@@ -4624,6 +4785,7 @@ static void asyncio__gather_detach(asyncio_gather_t *g)
 static void asyncio__gather_child_done(asyncio__waiter *hook, asyncio_future *child)
 {
     asyncio_gather_t *g = ASYNCIO__CONTAINER(hook, asyncio_gather_t, hook);
+    asyncio__seen(child); /* CPython's gather retrieves every child's exception */
     if (asyncio__state(&g->fut) != ASYNCIO__S_PENDING)
         return;
     g->ndone++;
@@ -5102,6 +5264,7 @@ static int asyncio__fd_watch(asyncio_loop *L, int fd, unsigned event, asyncio_fu
         return e->waiter[dir] == w ? 0 : -EBUSY;
     e->waiter[dir] = w;
     L->nfdwait++;
+    w->u.value.i = (long long)((unsigned long long)e->gen << 32 | (unsigned)fd); /* for fd_unwait */
     w->state |= ASYNCIO__F_INSLOT;
     if (e->ready & (event | ASYNCIO__ERR | (dir ? 0 : ASYNCIO__HUP)))
         asyncio__fd_wake(L, e, dir);
@@ -5153,7 +5316,6 @@ int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level)
         self->fut.u.msg = "another task already waits on this fd";
         return -EBUSY;
     }
-    self->fut.u.value.i = (long long)((unsigned long long)e->gen << 32 | (unsigned)fd);
     if ((rc = asyncio__fd_watch(L, fd, events, &self->fut)) < 0)
         return rc;
     if ((self->fut.state & ASYNCIO__F_CANCEL) && (self->fut.state & ASYNCIO__F_INSLOT)) {
@@ -6280,6 +6442,7 @@ typedef struct asyncio__tls_conn {
     asyncio_stream *s;
     char *early;               /* ciphertext read before start_tls */
     size_t nearly, early_at;
+    size_t plain;              /* output queued before start_tls: it goes out first, as it is */
     int phase;
     unsigned char read_wants_write, write_wants_read;
     asyncio_handle step, timer;
@@ -6289,6 +6452,7 @@ typedef struct asyncio__tls_conn {
 } asyncio__tls_conn;
 
 static void asyncio__tls_step(asyncio_loop *L, void *arg);
+static void asyncio__tls_shake(asyncio__tls_conn *c);
 
 /* ---- contexts ---- */
 static void asyncio__tls_ref(asyncio_tls *t) { ASYNCIO__ADD(&t->refs, 1); }
@@ -6662,6 +6826,14 @@ static void asyncio__tls_step(asyncio_loop *L, void *arg)
     }
 }
 
+/* The handshake starts, and its clock. */
+static void asyncio__tls_shake(asyncio__tls_conn *c)
+{
+    asyncio_loop *L = c->s->loop;
+    asyncio__call_at_ns(L, &c->timer, asyncio__now(L) + c->ctx->handshake_ns, asyncio__tls_timed_out, c);
+    asyncio__tls_step(L, c);
+}
+
 static void asyncio__tls_timed_out(asyncio_loop *L, void *arg)
 {
     asyncio__tls_conn *c = (asyncio__tls_conn *)arg;
@@ -6684,6 +6856,8 @@ static int asyncio__tls_begin(asyncio_stream *s, asyncio_tls *t, const char *hos
     asyncio_loop *L = s->loop;
     asyncio__tls_conn *c;
     BIO *bio;
+    const char *failure;
+    int rc;
     size_t early = s->rend - s->rstart - s->view;
     pthread_once(&once, asyncio__bio_method_make);
     if (!asyncio__bio_method)
@@ -6697,11 +6871,8 @@ static int asyncio__tls_begin(asyncio_stream *s, asyncio_tls *t, const char *hos
     }
     ERR_clear_error();
     if (!(c->ssl = SSL_new(t->ctx)) || !(bio = BIO_new(asyncio__bio_method))) {
-        int rc = asyncio__tls_fail("TLS", ": cannot start");
-        SSL_free(c->ssl);
-        asyncio__release(L, c->early);
-        asyncio__release(L, c);
-        return rc;
+        failure = ": cannot start";
+        goto fail;
     }
     BIO_set_data(bio, s);
     SSL_set_bio(c->ssl, bio, bio);
@@ -6710,9 +6881,18 @@ static int asyncio__tls_begin(asyncio_stream *s, asyncio_tls *t, const char *hos
     else {
         SSL_set_connect_state(c->ssl);
         if (hostname && *hostname) {
-            SSL_set_tlsext_host_name(c->ssl, hostname); /* SNI */
-            if (!(t->flags & ASYNCIO_TLS_INSECURE_NO_VERIFY))
-                SSL_set1_host(c->ssl, hostname);
+            /* As CPython: an address is checked against the certificate's
+               IP addresses and sent as no SNI (RFC 6066 forbids it). */
+            unsigned char addr[16];
+            int is_ip = inet_pton(AF_INET, hostname, addr) == 1 || inet_pton(AF_INET6, hostname, addr) == 1;
+            int ok = is_ip || SSL_set_tlsext_host_name(c->ssl, hostname);
+            if (ok && !(t->flags & ASYNCIO_TLS_INSECURE_NO_VERIFY))
+                ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), hostname)
+                           : SSL_set1_host(c->ssl, hostname);
+            if (!ok) {
+                failure = ": cannot set the host name";
+                goto fail;
+            }
         }
     }
     if (t->flags & ASYNCIO_TLS_ALLOW_TRUNCATION) {
@@ -6731,10 +6911,17 @@ static int asyncio__tls_begin(asyncio_stream *s, asyncio_tls *t, const char *hos
     c->phase = ASYNCIO__TLS_HANDSHAKE;
     s->tls = c;
     asyncio__handle_new(L, &c->step, asyncio__tls_step, c);
+    asyncio__handle_idle(L, &c->timer);
     asyncio_future_init(&c->handshake, L);
-    asyncio__call_at_ns(L, &c->timer, asyncio__now(L) + t->handshake_ns, asyncio__tls_timed_out, c);
-    asyncio__tls_step(L, c);
+    if (!(c->plain = s->wend - s->wstart)) /* else once that is out */
+        asyncio__tls_shake(c);
     return 0;
+fail:
+    rc = asyncio__tls_fail("TLS", failure);
+    SSL_free(c->ssl); /* and the BIO, once set */
+    asyncio__release(L, c->early);
+    asyncio__release(L, c);
+    return rc;
 }
 
 /* Stream close: after the flush, close_notify and the wait for the
@@ -6786,7 +6973,7 @@ static unsigned asyncio__tls_wait(asyncio_stream *s, int reading)
 {
     asyncio__tls_conn *c = s->tls;
     if (!reading)
-        return c->phase == ASYNCIO__TLS_OPEN && !c->write_wants_read ? ASYNCIO_WRITABLE : 0;
+        return c->plain || (c->phase == ASYNCIO__TLS_OPEN && !c->write_wants_read) ? ASYNCIO_WRITABLE : 0;
     if (SSL_pending(c->ssl) > 0 || c->early_at < c->nearly)
         return 0;
     return c->read_wants_write && !(s->flush.fut.state & ASYNCIO__F_INSLOT) ? ASYNCIO_WRITABLE : ASYNCIO_READABLE;
@@ -6819,6 +7006,14 @@ static long asyncio__tls_write(asyncio_stream *s, const char *buf, size_t len)
 {
     asyncio__tls_conn *c = s->tls;
     int n, rc;
+    if (c->plain) { /* written before start_tls: out as it is, then the handshake */
+        long sent = asyncio__send(s->fd, buf, len < c->plain ? len : c->plain);
+        if (sent == -EAGAIN)
+            asyncio__fd_unready(s->loop, s->fd, ASYNCIO_WRITABLE);
+        else if (sent > 0 && !(c->plain -= (size_t)sent))
+            asyncio__tls_shake(c);
+        return sent;
+    }
     if (c->phase == ASYNCIO__TLS_HANDSHAKE)
         return -EAGAIN; /* queued: the handshake's end flushes it */
     n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
@@ -6982,8 +7177,8 @@ static void asyncio__attempt_end(asyncio__attempt *a, int err)
     if (err) {
         a->state = ASYNCIO__TRY_FAILED;
         a->err = err;
+        asyncio_handle_cancel(&a->ready);
         asyncio_fd_close(L, a->fd);
-        asyncio_handle_cancel(&a->ready); /* fd_close queued it */
         a->fd = -1;
     } else
         a->state = ASYNCIO__TRY_CONNECTED;
@@ -7124,12 +7319,12 @@ int asyncio_open_connection(asyncio_task *self, void *frame)
     oc->stream = NULL;
     oc->n = oc->started = 0;
     oc->msg[0] = 0;
+    asyncio__handle_idle(L, &oc->timer);
 #if ASYNCIO_TLS
     if (oc->tls && (oc->path || oc->tls->server))
         ASYNCIO_RAISE(-EINVAL, oc->path ? "open_connection: TLS over a Unix socket is not supported"
                                         : "open_connection: TLS needs a client context (asyncio_tls_client)");
 #endif
-    asyncio__handle_idle(L, &oc->timer);
     snprintf(oc->service, sizeof oc->service, "%d", oc->port);
     if (!oc->given) {
         rc = asyncio__resolve(oc->host, oc->port, oc->path, AI_NUMERICHOST, &oc->ai);
@@ -7192,8 +7387,8 @@ int asyncio_open_connection(asyncio_task *self, void *frame)
     asyncio_handle_cancel(&oc->timer);
     for (i = 0; oc->attempts && i < oc->n; i++)
         if (oc->attempts[i].fd >= 0) {
-            asyncio_fd_close(L, oc->attempts[i].fd);
             asyncio_handle_cancel(&oc->attempts[i].ready);
+            asyncio_fd_close(L, oc->attempts[i].fd);
         }
     asyncio__release(L, oc->attempts);
     oc->attempts = NULL;
@@ -7454,17 +7649,18 @@ void asyncio_server_close(asyncio_server *srv)
         return;
     srv->closing = 1;
     asyncio_handle_cancel(&srv->retry);
-    asyncio_fd_close(srv->loop, srv->fd); /* queues the accept handle: it sees closing */
+    asyncio_handle_cancel(&srv->accept); /* nothing of srv stays queued: it may be reused at once */
+    asyncio_fd_close(srv->loop, srv->fd);
 }
 
 /* >>sync ------------------------------------------------------------------ */
 /* A waiting task parks in the primitive's list through its own link (free
    while it is suspended): no allocation.  Waking takes it off the list and
    marks it, so a wake-up that is then cancelled can be passed on. */
-int asyncio__park_begin(asyncio_task *self, asyncio__link *queue)
+int asyncio__park_begin(asyncio_task *self, asyncio__link *queue, int kind)
 {
     ASYNCIO__CHECK(&self->fut);
-    self->fut.u.value.i = ASYNCIO__PARKED;
+    self->fut.u.value.i = ASYNCIO__PARKED_ON(kind);
     if (self->fut.state & ASYNCIO__F_CANCEL) /* delivered at this await */
         asyncio__enqueue(self->fut.loop, &self->fut);
     else {
@@ -7632,14 +7828,14 @@ int asyncio_acquire(asyncio_task *self, void *frame)
     if (op->kind == ASYNCIO__SYNC_COND) { /* release, wait for a notify, then take the lock back */
         if (asyncio_lock_release(lock) < 0)
             ASYNCIO_RAISE(ASYNCIO_EINVALIDSTATE, "condition waited on without its lock");
-        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &cond->waiters),
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &cond->waiters, ASYNCIO_WAITS_CONDITION),
                          asyncio__park_end(self, &op->woken));
         op->cancelled = rc == ASYNCIO_ECANCELLED;
     }
     if (op->kind == ASYNCIO__SYNC_LOCK || op->kind == ASYNCIO__SYNC_COND) {
         /* free, and nobody queued or being handed it: take it */
         while (lock->locked || !asyncio__list_empty(&lock->waiters) || lock->handoffs) {
-            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &lock->waiters),
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &lock->waiters, ASYNCIO_WAITS_LOCK),
                              asyncio__park_end(self, &op->woken));
             if (op->woken)
                 lock->handoffs--;
@@ -7656,7 +7852,7 @@ int asyncio_acquire(asyncio_task *self, void *frame)
             ASYNCIO_RAISE(ASYNCIO_ECANCELLED, NULL);
     } else if (op->kind == ASYNCIO__SYNC_EVENT) {
         if (!ev->set) {
-            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &ev->waiters),
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &ev->waiters, ASYNCIO_WAITS_EVENT),
                              asyncio__park_end(self, &op->woken));
             if (rc < 0)
                 ASYNCIO_RAISE(rc, NULL);
@@ -7666,7 +7862,7 @@ int asyncio_acquire(asyncio_task *self, void *frame)
             sem->value--;
             ASYNCIO_RETURN(asyncio_int(1));
         }
-        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &sem->waiters),
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &sem->waiters, ASYNCIO_WAITS_SEMAPHORE),
                          asyncio__park_end(self, &op->woken));
         if (rc < 0) {
             if (op->woken) { /* give back the unit it was handed */
@@ -7974,7 +8170,7 @@ int asyncio_queue_io(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, op);
     if (op->kind == ASYNCIO__Q_JOIN) {
         if (q->unfinished) {
-            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &q->joiners),
+            ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &q->joiners, ASYNCIO_WAITS_QUEUE_JOIN),
                              asyncio__park_end(self, &op->woken));
             if (rc < 0)
                 ASYNCIO_RAISE(rc, NULL);
@@ -7984,7 +8180,9 @@ int asyncio_queue_io(asyncio_task *self, void *frame)
     /* CPython: wait, then look again; a wake-up that is cancelled goes to
        the next waiter if the queue still allows it */
     while (op->kind == ASYNCIO__Q_PUT ? asyncio_queue_full(q) && !q->shutdown : !q->count && !q->shutdown) {
-        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, op->kind == ASYNCIO__Q_PUT ? &q->putters : &q->getters),
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, op->kind == ASYNCIO__Q_PUT ? &q->putters : &q->getters,
+                                                              op->kind == ASYNCIO__Q_PUT ? ASYNCIO_WAITS_QUEUE_PUT
+                                                                                         : ASYNCIO_WAITS_QUEUE_GET),
                          asyncio__park_end(self, &op->woken));
         if (rc < 0) {
             if (op->woken && op->kind == ASYNCIO__Q_PUT && !asyncio_queue_full(q))
@@ -8118,6 +8316,7 @@ static void asyncio__taskgroup_abort(asyncio_taskgroup *tg)
 static void asyncio__taskgroup_child_done(asyncio__waiter *hook, asyncio_future *child)
 {
     asyncio_taskgroup *tg = ASYNCIO__CONTAINER(hook, asyncio_taskgroup, hook);
+    asyncio__seen(child);
     if (--tg->ntasks == 0)
         asyncio__wake_first(child->loop, &tg->exiting);
     if (asyncio__state(child) == ASYNCIO__S_CANCELLED || !child->x.err)
@@ -8219,7 +8418,7 @@ int asyncio_taskgroup_wait(asyncio_task *self, void *frame)
     if (tg->body.err < 0 && !tg->aborting)
         asyncio__taskgroup_abort(tg);
     while (tg->ntasks) {
-        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &tg->exiting),
+        ASYNCIO__WAIT_AT(__LINE__, rc, asyncio__park_begin(self, &tg->exiting, ASYNCIO_WAITS_TASKGROUP),
                          asyncio__park_end(self, &tg->woken));
         if (rc == ASYNCIO_ECANCELLED && !tg->aborting) { /* the owner is being cancelled */
             tg->propagate_cancel = 1;
@@ -8847,8 +9046,10 @@ asyncio_future *asyncio_run_in_executor(asyncio_loop *loop, asyncio_executor *ex
     } else if (!ex && !(ex = asyncio__default_executor())) {
         err = -ENOMEM;
         msg = "executor: no memory for the default executor";
-    } else if ((msg = asyncio__executor_submit(ex, w, &err)) == NULL)
+    } else if ((msg = asyncio__executor_submit(ex, w, &err)) == NULL) {
         ASYNCIO__ADD(&loop->xjobs, 1);
+        loop->m_jobs++;
+    }
     if (err < 0) {
         w->fut.u.msg = msg;
         asyncio__complete(&w->fut, ASYNCIO__S_DONE, err);
@@ -8867,6 +9068,7 @@ static void asyncio__work_arrive(asyncio_loop *L, asyncio_work *w)
 {
     int discarded = w->state == ASYNCIO__JOB_DISCARD;
     ASYNCIO__ADD(&L->xjobs, -1);
+    L->m_jobs_done++;
     w->state = ASYNCIO__JOB_IDLE;
     if (discarded) {
         if (w->discard)
@@ -10373,6 +10575,402 @@ int asyncio_file_io(asyncio_task *self, void *frame)
     ASYNCIO_END();
 }
 
+/* >>debug ----------------------------------------------------------------- */
+/* A failed task's error waits in `unseen` (task -> a copy of what the
+   warning needs) until something reads it; whatever is left when the
+   task is freed, its storage reused or the loop closed is reported --
+   Python's "Task exception was never retrieved", which it logs when the
+   garbage collector frees the task. */
+typedef struct asyncio__unseen {
+    const char *name, *file, *msg;
+    int line, err;
+} asyncio__unseen;
+
+static void asyncio__unseen_add(asyncio_loop *L, asyncio_task *t, int err)
+{
+    asyncio__unseen *u = (asyncio__unseen *)asyncio__alloc(L, sizeof *u);
+    if (!u)
+        return; /* no memory: no warning, nothing else lost */
+    u->name = asyncio_task_name(t);
+    u->msg = t->fut.u.msg;
+    u->err = err;
+#if ASYNCIO_DEBUG
+    u->file = t->file;
+    u->line = t->line;
+#else
+    u->file = NULL;
+    u->line = 0;
+#endif
+    asyncio__pmap_put(L, &L->unseen, t, u);
+}
+
+/* Someone read f's outcome: a task's error is retrieved. */
+static void asyncio__seen(const asyncio_future *f)
+{
+    asyncio_loop *L = f->loop;
+    asyncio__unseen *u;
+    if (f->kind != ASYNCIO__K_TASK || !L->unseen.n || !(u = (asyncio__unseen *)asyncio__pmap_get(&L->unseen, f)))
+        return;
+    asyncio__pmap_put(L, &L->unseen, f, NULL);
+    asyncio__release(L, u);
+}
+
+static void asyncio__unseen_report(asyncio_loop *L, const void *task)
+{
+    asyncio__unseen *u = L->unseen.n ? (asyncio__unseen *)asyncio__pmap_get(&L->unseen, task) : NULL;
+    char msg[512];
+    if (!u)
+        return;
+    snprintf(msg, sizeof msg, "Task exception was never retrieved: task '%s'", u->name);
+    if (u->file)
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (created at %s:%d)", u->file, u->line);
+    snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " failed with %s: %s", asyncio_err_name(u->err),
+             u->msg ? u->msg : asyncio_strerror(u->err));
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+    asyncio__pmap_put(L, &L->unseen, task, NULL);
+    asyncio__release(L, u);
+}
+
+static void asyncio__unseen_close(asyncio_loop *L)
+{
+    size_t i;
+    for (i = 0; L->unseen.n && i < L->unseen.cap; i++)
+        if (L->unseen.e[i].key) {
+            asyncio__unseen_report(L, L->unseen.e[i].key);
+            i = (size_t)-1; /* the report reshuffled the map: from the start */
+        }
+    ASYNCIO_FREE(L->cfg.alloc_ctx, L->unseen.e);
+    memset(&L->unseen, 0, sizeof L->unseen);
+}
+
+/* The line a frame is suspended at: its resume point (the switch
+   flavour's key is the line), or the one debug builds record. */
+static int asyncio__frame_line(const asyncio_coro *co)
+{
+#if ASYNCIO_DEBUG
+    return co->lc ? co->line : 0;
+#elif !ASYNCIO_LABELS
+    return co->lc > 0 ? (int)co->lc : 0;
+#else
+    (void)co;
+    return 0;
+#endif
+}
+
+/* A step or callback that ran longer than cfg.slow_callback_duration
+   (real time, also on the virtual clock). */
+static void asyncio__slow(asyncio_loop *L, long long dt, const asyncio_task *t, int resumed_at, int rc)
+{
+    char msg[400];
+    if (dt > L->worst_step_ns)
+        L->worst_step_ns = dt;
+    if (dt < L->slow_ns)
+        return;
+    if (!t) {
+        snprintf(msg, sizeof msg, "Executing a callback took %.3f seconds", (double)dt / 1e9);
+    } else {
+        const asyncio_coro *co = (const asyncio_coro *)t->frame;
+        snprintf(msg, sizeof msg, "Executing task '%s' took %.3f seconds (resumed at line %d, ", asyncio_task_name(t),
+                 (double)dt / 1e9, resumed_at);
+        if (rc == ASYNCIO_PENDING)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "suspended again at line %d", asyncio__frame_line(co));
+        else
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "then finished");
+#if ASYNCIO_DEBUG
+        if (co->site)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " of %s in %s", co->site->func, co->site->file);
+#endif
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), ")");
+    }
+    L->cfg.warn(L->cfg.warn_ctx, msg);
+}
+
+/* ---- task info and the await tree ---- */
+static const char *const asyncio__wait_names[] = {
+    "nothing (ready)", "a future", "a task", "a gather", "asyncio.wait", "a shield", "an executor job", "sleep",
+    "a file descriptor", "a lock", "an event", "a condition", "a semaphore", "queue get", "queue put",
+    "queue join", "a TaskGroup's tasks"};
+
+const char *asyncio_wait_kind_name(asyncio_wait_kind kind)
+{
+    return (unsigned)kind < sizeof asyncio__wait_names / sizeof asyncio__wait_names[0] ? asyncio__wait_names[kind]
+                                                                                       : "unknown";
+}
+
+int asyncio_task_get_info(const asyncio_task *t, asyncio_task_info *info)
+{
+    const asyncio_future *f;
+    const asyncio_coro *co;
+    asyncio_loop *L;
+    if (!t || !info)
+        return asyncio__fail(-EINVAL, "task_get_info: no task or nowhere to put the info");
+    memset(info, 0, sizeof *info);
+    if (asyncio__state(&t->fut) != ASYNCIO__S_PENDING)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "task_get_info: the task is done");
+    f = &t->fut;
+    L = f->loop;
+    info->task = t;
+    info->name = asyncio_task_name(t);
+    info->fd = -1;
+#if ASYNCIO_DEBUG
+    info->created_file = t->file;
+    info->created_line = t->line;
+#endif
+    for (co = (const asyncio_coro *)t->frame; co && info->nframes < ASYNCIO_MAX_FRAMES;
+         co = asyncio__child_get(L, co)) {
+        asyncio_frame_info *fr = &info->frames[info->nframes++];
+        fr->line = asyncio__frame_line(co);
+#if ASYNCIO_DEBUG
+        if (co->site) {
+            fr->func = co->site->func;
+            fr->file = co->site->file;
+        }
+#endif
+        if (!co->child)
+            break;
+    }
+    if (f->state & ASYNCIO__F_AWAITING) {
+        const asyncio_future *a = f->u.awaits;
+        static const asyncio_wait_kind by_kind[] = {ASYNCIO_WAITS_FUTURE, ASYNCIO_WAITS_TASK, ASYNCIO_WAITS_FUTURE,
+                                                    ASYNCIO_WAITS_GATHER, ASYNCIO_WAITS_WAIT, ASYNCIO_WAITS_FUTURE,
+                                                    ASYNCIO_WAITS_SHIELD, ASYNCIO_WAITS_JOB};
+        info->future = a;
+        info->waits = a->kind < sizeof by_kind / sizeof by_kind[0] ? by_kind[a->kind] : ASYNCIO_WAITS_FUTURE;
+        if (a->kind == ASYNCIO__K_TASK)
+            info->awaited_task = (const asyncio_task *)a;
+    } else if ((f->state & ASYNCIO__F_INSLOT) && ASYNCIO__IS_PARKED(f->u.value.i))
+        info->waits = (asyncio_wait_kind)(ASYNCIO__PARKED_ON(0) - f->u.value.i);
+    else if (f->state & ASYNCIO__F_INSLOT) {
+        unsigned long long v = (unsigned long long)f->u.value.i;
+        const asyncio__fd *e = asyncio__fd_get(L, (int)(v & 0xffffffffu));
+        info->waits = ASYNCIO_WAITS_FD;
+        info->fd = (int)(v & 0xffffffffu);
+        if (e)
+            info->events = (e->waiter[0] == f ? ASYNCIO_READABLE : 0) | (e->waiter[1] == f ? ASYNCIO_WRITABLE : 0);
+    } else if ((f->state & (ASYNCIO__F_TIMER | ASYNCIO__F_LINKED)) == (ASYNCIO__F_TIMER | ASYNCIO__F_LINKED) &&
+               asyncio__state(f) == ASYNCIO__S_PENDING && f->u.value.i > 0) {
+        info->waits = ASYNCIO_WAITS_SLEEP;
+        info->until = (double)f->u.value.i / 1e9;
+    }
+    return 0;
+}
+
+/* The tree's writer: lines gathered in a buffer and written with
+   write(2), never stdio. */
+typedef struct asyncio__tree {
+    asyncio_loop *loop;
+    int fd, err;
+    size_t used;
+    unsigned char *mark;      /* per registry slot: 0, 1 being written (a cycle if met again), 2 written */
+    unsigned *tg_first, *tg_next; /* per slot: the TaskGroup children of a task (slot + 1; 0 ends) */
+    char buf[8192];
+} asyncio__tree;
+
+static void asyncio__tree_flush(asyncio__tree *w)
+{
+    size_t done = 0;
+    while (!w->err && done < w->used) {
+        ssize_t r = write(w->fd, w->buf + done, w->used - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            w->err = r < 0 ? -errno : -EIO;
+        else
+            done += (size_t)r;
+    }
+    w->used = 0;
+}
+
+static void asyncio__tree_put(asyncio__tree *w, int depth, const char *fmt, ...)
+{
+    char line[600];
+    va_list ap;
+    size_t n = 0;
+    int k;
+    for (k = 0; k < depth && n + 2 < 200; k++) {
+        line[n++] = ' ';
+        line[n++] = ' ';
+    }
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+    va_end(ap);
+    n = strlen(line);
+    line[n++] = '\n';
+    if (w->used + n > sizeof w->buf)
+        asyncio__tree_flush(w);
+    memcpy(w->buf + w->used, line, n);
+    w->used += n;
+}
+
+/* The TaskGroup a task is a child of, if any: its waiter is the group's
+   hook (alone, or in a vector). */
+static const asyncio_taskgroup *asyncio__tree_group_of(const asyncio_task *t)
+{
+    uintptr_t w = t->fut.waiters;
+    size_t i, n = 1;
+    const uintptr_t *e = &w;
+    if ((w & 3) == ASYNCIO__W_VEC) {
+        const asyncio__wvec *v = (const asyncio__wvec *)(w & ~(uintptr_t)3);
+        e = v->e;
+        n = v->n;
+    }
+    for (i = 0; i < n; i++)
+        if ((e[i] & 3) == ASYNCIO__W_HOOK &&
+            ((const asyncio__waiter *)(e[i] & ~(uintptr_t)3))->fn == asyncio__taskgroup_child_done)
+            return ASYNCIO__CONTAINER((const asyncio__waiter *)(e[i] & ~(uintptr_t)3), asyncio_taskgroup, hook);
+    return NULL;
+}
+
+static size_t asyncio__tree_node(asyncio__tree *w, const asyncio_task *t, int depth);
+
+static size_t asyncio__tree_child(asyncio__tree *w, const asyncio_future *c, int depth)
+{
+    if (c->kind != ASYNCIO__K_TASK || asyncio__state(c) != ASYNCIO__S_PENDING)
+        return 0;
+    return asyncio__tree_node(w, (const asyncio_task *)c, depth);
+}
+
+/* The tasks t awaits: directly, through a gather, a wait, a shield, or a
+   TaskGroup of its own. */
+static size_t asyncio__tree_awaited(asyncio__tree *w, const asyncio_task_info *in, int depth)
+{
+    const asyncio_future *a = in->future;
+    size_t i, count = 0;
+    unsigned c;
+    switch (in->waits) {
+    case ASYNCIO_WAITS_TASK:
+        return asyncio__tree_child(w, a, depth);
+    case ASYNCIO_WAITS_GATHER:
+        for (i = 0; i < ((const asyncio_gather_t *)a)->n; i++)
+            count += asyncio__tree_child(w, asyncio_gather_child((const asyncio_gather_t *)a, i), depth);
+        return count;
+    case ASYNCIO_WAITS_WAIT:
+        for (i = 0; i < ((const asyncio_wait_t *)a)->n; i++)
+            count += asyncio__tree_child(w, ((const asyncio_wait_t *)a)->futs[i], depth);
+        return count;
+    case ASYNCIO_WAITS_SHIELD:
+        return asyncio__tree_child(w, ((const asyncio_shield_t *)a)->inner, depth);
+    default:
+        for (c = w->tg_first[in->task->fut.x.reg]; c; c = w->tg_next[c - 1])
+            count += asyncio__tree_node(w, w->loop->tasks[c - 1], depth);
+        return count;
+    }
+}
+
+static size_t asyncio__tree_node(asyncio__tree *w, const asyncio_task *t, int depth)
+{
+    asyncio_task_info in;
+    unsigned reg = t->fut.x.reg;
+    int i;
+    if (asyncio_task_get_info(t, &in) < 0)
+        return 0;
+    if (w->mark[reg]) {
+        asyncio__tree_put(w, depth, "Task '%s'  %s", in.name,
+                          w->mark[reg] == 1 ? "<- a cycle: it awaits a task that awaits it" : "(shown above)");
+        return 0;
+    }
+    w->mark[reg] = 1;
+    if (in.created_file)
+        asyncio__tree_put(w, depth, "Task '%s'  (created at %s:%d)", in.name, in.created_file, in.created_line);
+    else
+        asyncio__tree_put(w, depth, "Task '%s'", in.name);
+    for (i = 0; i < in.nframes; i++) {
+        const asyncio_frame_info *fr = &in.frames[i];
+        if (fr->func)
+            asyncio__tree_put(w, depth + 1 + i, "%s  %s:%d", fr->func, fr->file, fr->line);
+        else if (fr->line)
+            asyncio__tree_put(w, depth + 1 + i, "line %d", fr->line);
+        else
+            asyncio__tree_put(w, depth + 1 + i, "%s", ((const asyncio_coro *)t->frame)->lc ? "(line not recorded)"
+                                                                                          : "(not started)");
+    }
+    depth += 1 + in.nframes;
+    switch (in.waits) {
+    case ASYNCIO_WAITS_SLEEP:
+        asyncio__tree_put(w, depth, "waits: sleep until %.6f (in %.6f s)", in.until, in.until - asyncio_loop_time(w->loop));
+        break;
+    case ASYNCIO_WAITS_FD:
+        asyncio__tree_put(w, depth, "waits: fd %d %s", in.fd,
+                          in.events == ASYNCIO_WRITABLE ? "writable" : in.events == ASYNCIO_READABLE ? "readable"
+                                                                                                    : "ready");
+        break;
+    case ASYNCIO_WAITS_GATHER:
+        asyncio__tree_put(w, depth, "waits: a gather of %zu", ((const asyncio_gather_t *)in.future)->n);
+        break;
+    default:
+        asyncio__tree_put(w, depth, "waits: %s", asyncio_wait_kind_name(in.waits));
+    }
+    i = (int)asyncio__tree_awaited(w, &in, depth + 1);
+    w->mark[reg] = 2;
+    return 1 + (size_t)i;
+}
+
+int asyncio_print_await_tree(asyncio_loop *loop, int fd)
+{
+    asyncio__tree *w;
+    size_t i, n, written = 0;
+    int rc;
+    if (!loop || fd < 0)
+        return asyncio__fail(-EINVAL, "print_await_tree: no loop or a bad fd");
+    if (loop->closed)
+        return asyncio__fail(ASYNCIO_ELOOPCLOSED, "print_await_tree: Event loop is closed");
+    if (loop->in_run && loop->thread != (const void *)&asyncio__running)
+        return asyncio__fail(ASYNCIO_EINVALIDSTATE, "print_await_tree: the loop runs on another thread");
+    n = loop->ntasks;
+    if (!(w = (asyncio__tree *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
+                                               sizeof *w + n * (1 + 2 * sizeof(unsigned)) + 1)))
+        return asyncio__fail(-ENOMEM, "print_await_tree: no memory");
+    w->loop = loop;
+    w->fd = fd;
+    w->err = 0;
+    w->used = 0;
+    w->tg_first = (unsigned *)(void *)(w + 1);
+    w->tg_next = w->tg_first + n;
+    w->mark = (unsigned char *)(w->tg_next + n);
+    memset(w->tg_first, 0, n * (1 + 2 * sizeof(unsigned)));
+    /* the TaskGroup children of each task, and which tasks something awaits */
+    for (i = 0; i < n; i++) {
+        const asyncio_task *t = loop->tasks[i];
+        const asyncio_taskgroup *tg = t ? asyncio__tree_group_of(t) : NULL;
+        if (tg && tg->parent->fut.loop == loop && asyncio__state(&tg->parent->fut) == ASYNCIO__S_PENDING) {
+            unsigned p = tg->parent->fut.x.reg;
+            w->tg_next[i] = w->tg_first[p];
+            w->tg_first[p] = (unsigned)i + 1;
+        }
+    }
+    /* roots: the tasks nothing awaits, in creation order; then what a
+       cycle of awaits kept out of reach */
+    for (i = 0; i < n && !w->err; i++) {
+        const asyncio_task *t = loop->tasks[i];
+        if (t && !w->mark[i] && !t->fut.waiters)
+            written += asyncio__tree_node(w, t, 0);
+    }
+    for (i = 0; i < n && !w->err; i++)
+        if (loop->tasks[i] && !w->mark[i])
+            written += asyncio__tree_node(w, loop->tasks[i], 0);
+    asyncio__tree_flush(w);
+    rc = w->err ? asyncio__failf(w->err, "print_await_tree: cannot write: %s", asyncio_strerror(w->err)) : (int)written;
+    ASYNCIO_FREE(loop->cfg.alloc_ctx, w);
+    return rc;
+}
+
+void asyncio_loop_metrics(const asyncio_loop *loop, asyncio_metrics *m)
+{
+    memset(m, 0, sizeof *m);
+    m->iterations = loop->m_iterations;
+    m->steps = loop->m_steps;
+    m->callbacks = loop->m_callbacks;
+    m->tasks_created = loop->m_created;
+    m->tasks_finished = loop->m_finished;
+    m->jobs_submitted = loop->m_jobs;
+    m->jobs_done = loop->m_jobs_done;
+    m->idle_ns = loop->m_idle_ns;
+    m->worst_step_ns = loop->worst_step_ns;
+    m->tasks_pending = loop->ntasks;
+    m->fds_waited = loop->nfdwait;
+    m->timer_groups = loop->nheap;
+}
+
 /* >>loop ------------------------------------------------------------------ */
 static void asyncio__warn_stderr(void *ctx, const char *message)
 {
@@ -10389,6 +10987,10 @@ int asyncio_loop_init(asyncio_loop *loop, const asyncio_config *cfg)
         loop->cfg = *cfg;
     if (loop->cfg.timer_resolution_ns <= 0)
         loop->cfg.timer_resolution_ns = 16000;
+    if (loop->cfg.slow_callback_duration > 0)
+        loop->slow_ns = asyncio__timeout_ns(loop->cfg.slow_callback_duration);
+    else if (loop->cfg.slow_callback_duration == 0 && ASYNCIO_DEBUG)
+        loop->slow_ns = 100000000; /* Python's debug mode: 100 ms */
     if (!loop->cfg.warn)
         loop->cfg.warn = asyncio__warn_stderr;
     if (loop->cfg.virtual_clock == 0) {
@@ -10438,6 +11040,7 @@ static int asyncio__run_once(asyncio_loop *L)
 {
     long long timeout = -1, wait;
     int rc, only = ASYNCIO__SLEEP_ANY;
+    L->m_iterations++;
     if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* a peek: the drain synchronises */
         asyncio__xdrain(L);
     if (L->sigchld_slot && ASYNCIO__LOAD(&L->xchld))
@@ -10468,9 +11071,14 @@ static int asyncio__run_once(asyncio_loop *L)
     wait = only == ASYNCIO__SLEEP_JOBS ? -1 : L->is_virtual && timeout > 0 ? 0 : timeout;
     if (L->nfdwait || L->nchildren || wait != 0) {
         int slept = wait != 0;
+        long long t0 = 0;
         if (slept && !asyncio__xsleep(L, only))
             wait = 0;
+        if (wait != 0) /* idle time is measured where the loop sleeps: a clock read per sleep */
+            t0 = asyncio__monotonic_ns();
         rc = asyncio__backend_poll(L, wait);
+        if (wait != 0)
+            L->m_idle_ns += asyncio__monotonic_ns() - t0;
         if (slept)
             asyncio__xstate(L, ASYNCIO__X_RUNNING);
         if (rc < 0)
@@ -10555,6 +11163,7 @@ void asyncio_loop_stop(asyncio_loop *loop) { loop->stopping = 1; }
 static void asyncio__report_pending(asyncio_loop *L, asyncio_task *t)
 {
     char msg[512];
+    asyncio_task_info in;
     if (!((asyncio_coro *)t->frame)->lc)
         snprintf(msg, sizeof msg, "RuntimeWarning: coroutine '%s' was never awaited", asyncio_task_name(t));
     else
@@ -10562,6 +11171,15 @@ static void asyncio__report_pending(asyncio_loop *L, asyncio_task *t)
 #if ASYNCIO_DEBUG
     snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (created at %s:%d)", t->file, t->line);
 #endif
+    if (((asyncio_coro *)t->frame)->lc && asyncio_task_get_info(t, &in) == 0 && in.nframes) {
+        const asyncio_frame_info *fr = &in.frames[in.nframes - 1]; /* the innermost */
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), ", suspended at ");
+        if (fr->func)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "%s:%d in %s, ", fr->file, fr->line, fr->func);
+        else if (fr->line)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "line %d, ", fr->line);
+        snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "waiting for %s", asyncio_wait_kind_name(in.waits));
+    }
     L->cfg.warn(L->cfg.warn_ctx, msg);
 }
 
@@ -10581,6 +11199,7 @@ int asyncio_loop_close(asyncio_loop *loop)
             asyncio__report_pending(loop, loop->tasks[i]);
             reported++;
         }
+    asyncio__unseen_close(loop);
     if (loop->ngens) {
         char msg[160];
         snprintf(msg, sizeof msg, "%zu async generator%s never closed: %s cleanup did not run", loop->ngens,

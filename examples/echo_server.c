@@ -4,7 +4,10 @@
    stream made by the server) and asyncio_server_port (the port picked
    for port 0), asyncio_stream_read / _write / _drain, and a clean stop
    on SIGINT / SIGTERM with asyncio_add_signal_handler (Python's
-   loop.add_signal_handler).
+   loop.add_signal_handler).  With --tls CERT KEY the same handler serves
+   TLS connections (asyncio_server_options.tls: start_server's ssl=),
+   unchanged: it starts once the handshake is done and reads and writes
+   plain bytes.
 
    Mirrors (the Python docs' "TCP echo server using streams", echoing
    raw bytes rather than one message):
@@ -16,8 +19,12 @@
            writer.close()
            await writer.wait_closed()
 
-       async def main(host, port):
-           server = await asyncio.start_server(handle_echo, host, port)
+       async def main(host, port, cert=None, key=None):
+           ctx = None
+           if cert:
+               ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+               ctx.load_cert_chain(cert, key)
+           server = await asyncio.start_server(handle_echo, host, port, ssl=ctx)
            print(f"listening on {host}:{server.sockets[0].getsockname()[1]}",
                  flush=True)
            stop = asyncio.Event()
@@ -28,18 +35,28 @@
 
        asyncio.run(main(host, port))
 
-   Run:    make examples && build/examples/echo_server [-j LOOPS] 8888 [HOST]
+   Run:    make examples && build/examples/echo_server [--tls CERT KEY] [-j LOOPS] 8888 [HOST]
            (PORT 0 picks a free port; HOST defaults to 127.0.0.1; -j runs
-           a loop on each of LOOPS threads, all accepting on the port)
+           a loop on each of LOOPS threads, all accepting on the port;
+           --tls: every connection is TLS, with that certificate chain and
+           key, PEM files -- see https_server.c for a throwaway pair)
            then, in another terminal:
            build/examples/echo_client 127.0.0.1 8888 hello world
+           or, with --tls:
+           openssl s_client -quiet -connect 127.0.0.1:8888 -CAfile CERT
 
    Prints one line once it listens, with the real port, then nothing
    until Ctrl-C or SIGTERM stops it (exit status 0):
        listening on 127.0.0.1:8888
 
    Every connection is echoed until the client closes it (or it fails:
-   a reset ends that connection's task quietly, the server goes on).  */
+   a reset, or a failed TLS handshake, ends that connection quietly; the
+   server goes on).  A certificate or key that cannot be loaded is
+   reported before it listens (exit status 1).  Built with ASYNCIO_TLS=1
+   and -lssl -lcrypto (the Makefile does). */
+#ifndef ASYNCIO_TLS
+#define ASYNCIO_TLS 1 /* --tls: link with -lssl -lcrypto */
+#endif
 #define ASYNCIO_IMPLEMENTATION
 #include "asyncio.h"
 
@@ -49,7 +66,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "serve.h" /* PORT [HOST], start the server, stop on SIGINT / SIGTERM */
+#include "serve.h" /* [--tls CERT KEY] PORT [HOST], start the server, stop on SIGINT / SIGTERM */
 
 #define PROGRAM "echo_server"
 
@@ -89,5 +106,5 @@ static int handle_echo(asyncio_task *self, void *frame)
 
 int main(int argc, char **argv)
 {
-    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t), SERVE_MAX_LOOPS);
+    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t), SERVE_MAX_LOOPS, SERVE_TLS_OPTION);
 }

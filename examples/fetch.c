@@ -6,13 +6,19 @@
    then read the body by Content-Length, by chunks, or to EOF); a coroutine
    awaited inline inside a timeout scope (asyncio_timeout_enter / _exit,
    Python's `async with asyncio.timeout(10)`), its ASYNCIO_FINALLY closing
-   the connection however it ends.
+   the connection however it ends.  https:// URLs: one client context
+   (asyncio_tls_client: the system's trust store, or --cacert's CAs)
+   shared by every fetch, asyncio_connect_tls making open_connection a TLS
+   one -- the same protocol code then runs over the encrypted stream, and
+   a certificate that does not verify (unknown CA, another host's) fails
+   that URL's open_connection with ASYNCIO_ETLSVERIFY.
 
    Mirrors:
 
-       async def http_get(url):
-           host, port, path = parse(url)
-           reader, writer = await asyncio.open_connection(host, port)
+       async def http_get(url, ctx):
+           scheme, host, port, path = parse(url)
+           reader, writer = await asyncio.open_connection(
+               host, port, ssl=ctx if scheme == "https" else None)
            try:
                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                             "Connection: close\r\n\r\n".encode())
@@ -20,27 +26,34 @@
                head = await reader.readuntil(b"\r\n\r\n")
                status, length = parse_head(head)
                body = await reader.read(length) ...  # or to EOF, or chunks
-               return status, len(body)
+               ssl = writer.get_extra_info("ssl_object")
+               return status, len(body), ssl and ssl.version()
            finally:
                writer.close()
 
-       async def fetch(url):
+       async def fetch(url, ctx):
            start = loop.time()
            async with asyncio.timeout(10):
-               status, size = await http_get(url)
-           return status, size, loop.time() - start
+               status, size, version = await http_get(url, ctx)
+           return status, size, loop.time() - start, version
 
-       async def main(urls):
+       async def main(urls, cafile=None):
+           ctx = ssl.create_default_context(cafile=cafile)
            start = loop.time()
-           results = await asyncio.gather(*(fetch(u) for u in urls),
+           results = await asyncio.gather(*(fetch(u, ctx) for u in urls),
                                           return_exceptions=True)
            for url, r in zip(urls, results):
-               print(f"{url}: {r[0]} {r[1]} bytes in {r[2]:.3f} s")
+               print(f"{url}: {r[0]} {r[1]} bytes in {r[2]:.3f} s"
+                     + (f" over {r[3]}" if r[3] else ""))
            print(f"total: {loop.time() - start:.3f} s")
 
    Run:    build/examples/http_server 8080 &
            build/examples/fetch http://127.0.0.1:8080/ http://127.0.0.1:8080/a \
                                 http://localhost:8080/b
+           build/examples/fetch https://example.com/    (the system's CAs)
+           build/examples/https_server 8443 cert.pem key.pem &
+           build/examples/fetch --cacert cert.pem https://localhost:8443/
+           (see https_server.c for a throwaway certificate)
 
    Prints, in argument order once all are done (times are the loop's
    clock; the total is about the slowest fetch, not the sum):
@@ -48,15 +61,29 @@
        http://127.0.0.1:8080/a: 200 14 bytes in 0.001 s
        http://localhost:8080/b: 200 14 bytes in 0.001 s
        total: 0.001 s
+   and for an https URL, the TLS version agreed:
+       https://localhost:8443/: 200 14 bytes in 0.004 s over TLSv1.3
    A fetch that fails prints "URL: error: MESSAGE" on stderr instead, and
-   the exit status is 1.  URLs are http://HOST[:PORT][/PATH] with HOST a
-   name or a numeric address ([::1] for IPv6); no https, no redirects.
-   Names are resolved on the executor (open_connection does it: Python's
-   loop.getaddrinfo), so a slow resolver holds up only its own URL, and a
-   name with several addresses is raced by Happy Eyeballs.
+   the exit status is 1, e.g. for a server whose certificate names
+   another host:
+       https://localhost:8443/: error: TLS handshake: [SSL: CERTIFICATE_VERIFY_FAILED]
+       certificate verify failed: Hostname mismatch, certificate is not valid for 'localhost'.
+   URLs are http[s]://HOST[:PORT][/PATH] with HOST a name or a numeric
+   address ([::1] for IPv6); no redirects.  --cacert FILE (PEM) trusts
+   those CAs instead of the system's (as curl's option; OpenSSL's
+   SSL_CERT_FILE and SSL_CERT_DIR environment variables move the system's
+   store); a FILE that cannot be loaded is reported before anything is
+   fetched (exit status 1).  Names are resolved on the executor
+   (open_connection does it: Python's loop.getaddrinfo), so a slow
+   resolver holds up only its own URL, and a name with several addresses
+   is raced by Happy Eyeballs.  Build with ASYNCIO_TLS=1 and link
+   -lssl -lcrypto (the Makefile does).
    Real clock only: under ASYNCIO_VIRTUAL_CLOCK=1 time jumps to the 10 s
    deadlines whenever the sockets make the loop wait, so every fetch
    times out. */
+#ifndef ASYNCIO_TLS
+#define ASYNCIO_TLS 1 /* https: link with -lssl -lcrypto */
+#endif
 #define ASYNCIO_IMPLEMENTATION
 #include "asyncio.h"
 
@@ -78,9 +105,11 @@ typedef struct {
     char authority[300];    /* for the Host header: host[:port] as in the URL */
     const char *path;
     int port;
+    asyncio_tls *tls;       /* https: the client context; http: NULL */
     /* results */
     int status;
     long long size;
+    const char *version;    /* https: the TLS version agreed ("TLSv1.3") */
     /* state */
     asyncio_connect_t oc;
     asyncio_read_t rd;
@@ -178,8 +207,12 @@ static int http_get(asyncio_task *self, void *frame)
     char req[1024];
     int n;
     ASYNCIO_BEGIN(self, g);
-    ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&g->oc, g->host, g->port));
+    asyncio_connect_tcp(&g->oc, g->host, g->port);
+    if (g->tls) /* open_connection(host, port, ssl=ctx): the handshake is part of it */
+        asyncio_connect_tls(&g->oc, g->tls, NULL);
+    ASYNCIO_AWAIT_CORO(asyncio_open_connection, &g->oc);
     g->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+    g->version = g->tls ? asyncio_stream_tls_version(g->s) : NULL;
     n = snprintf(req, sizeof req,
                  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: asyncio.h-fetch\r\nAccept: */*\r\n"
                  "Connection: close\r\n\r\n",
@@ -249,14 +282,24 @@ typedef struct {
     http_get_t get;
 } fetch_t;
 
-/* http://HOST[:PORT][/PATH] into g; 0 or -EINVAL. */
+static asyncio_tls *tls_ctx; /* https URLs' client context, made by main */
+
+/* http[s]://HOST[:PORT][/PATH] into g; 0 or -EINVAL. */
 static int parse_url(const char *url, http_get_t *g)
 {
-    const char *p, *host, *host_end, *auth_end;
-    long port = 80;
-    if (strncmp(url, "http://", 7) != 0)
+    const char *p, *host, *host_end, *auth_end, *auth;
+    long port;
+    if (strncmp(url, "http://", 7) == 0) {
+        auth = url + 7;
+        port = 80;
+        g->tls = NULL;
+    } else if (strncmp(url, "https://", 8) == 0) {
+        auth = url + 8;
+        port = 443;
+        g->tls = tls_ctx;
+    } else
         return -EINVAL;
-    host = p = url + 7;
+    host = p = auth;
     if (*p == '[') { /* [IPv6] */
         host = ++p;
         while (*p && *p != ']')
@@ -281,12 +324,12 @@ static int parse_url(const char *url, http_get_t *g)
     auth_end = p;
     if (*p && *p != '/' && *p != '?' && *p != '#')
         return -EINVAL;
-    if ((size_t)(auth_end - (url + 7)) >= sizeof g->authority)
+    if ((size_t)(auth_end - auth) >= sizeof g->authority)
         return -EINVAL;
     memcpy(g->host, host, (size_t)(host_end - host));
     g->host[host_end - host] = 0;
-    memcpy(g->authority, url + 7, (size_t)(auth_end - (url + 7)));
-    g->authority[auth_end - (url + 7)] = 0;
+    memcpy(g->authority, auth, (size_t)(auth_end - auth));
+    g->authority[auth_end - auth] = 0;
     g->port = (int)port;
     g->path = *p == '/' ? p : "/"; /* a fragment would be sent: keep URLs plain */
     return 0;
@@ -298,7 +341,7 @@ static int fetch(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, f);
     f->elapsed = asyncio_loop_time(ASYNCIO_LOOP());
     if (parse_url(f->url, &f->get) < 0)
-        ASYNCIO_RAISE(-EINVAL, "not an http://HOST[:PORT][/PATH] URL");
+        ASYNCIO_RAISE(-EINVAL, "not an http[s]://HOST[:PORT][/PATH] URL");
     /* async with asyncio.timeout(TIMEOUT): await http_get(url) */
     asyncio_timeout_enter(&f->to, self, TIMEOUT);
     ASYNCIO_AWAIT_CORO_RC(f->rc, http_get, &f->get);
@@ -336,7 +379,8 @@ static int main_coro(asyncio_task *self, void *frame)
     for (i = 0; i < f->n; i++) {
         fetch_t *r = &f->fetches[i];
         if (asyncio_gather_result(&f->g, (size_t)i, NULL) == 0) {
-            printf("%s: %d %lld bytes in %.3f s\n", r->url, r->get.status, r->get.size, r->elapsed);
+            printf("%s: %d %lld bytes in %.3f s%s%s\n", r->url, r->get.status, r->get.size, r->elapsed,
+                   r->get.version ? " over " : "", r->get.version ? r->get.version : "");
         } else {
             fflush(stdout);
             fprintf(stderr, "%s: error: %s\n", r->url,
@@ -352,10 +396,29 @@ int main(int argc, char **argv)
 {
     static main_t m;
     asyncio_outcome out;
-    int i, rc;
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s http://HOST[:PORT][/PATH]...\n", PROGRAM);
+    const char *cafile = NULL;
+    int i, rc, https = 0;
+    if (argc > 2 && strcmp(argv[1], "--cacert") == 0) {
+        cafile = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: %s [--cacert FILE] http[s]://HOST[:PORT][/PATH]...\n", PROGRAM);
         return 2;
+    }
+    for (i = 1; i < argc; i++)
+        https |= strncmp(argv[i], "https://", 8) == 0;
+    if (https || cafile) {
+        /* tls_ctx = ssl.create_default_context(cafile=cafile): the system's
+           trust store unless --cacert names the CAs to trust instead */
+        asyncio_tls_options o;
+        memset(&o, 0, sizeof o);
+        o.cafile = cafile;
+        if (asyncio_tls_client(&tls_ctx, &o) < 0) {
+            fprintf(stderr, "%s: %s%s%s\n", PROGRAM, cafile ? cafile : "", cafile ? ": " : "", asyncio_errmsg());
+            return 1;
+        }
     }
     m.n = argc - 1;
     m.fetches = (fetch_t *)calloc((size_t)m.n, sizeof *m.fetches); /* zeroed: co is ASYNCIO_CORO_INIT */
@@ -371,5 +434,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", PROGRAM, out.msg);
     free(m.fetches);
     free(m.tasks);
+    asyncio_tls_free(tls_ctx); /* NULL: nothing */
     return rc < 0 || m.failed ? 1 : 0;
 }

@@ -630,7 +630,7 @@ static int handle_kv(asyncio_task *self, void *frame)
 
 int main(int argc, char **argv)
 {
-    int status = serve_main(argc, argv, PROGRAM, handle_kv, sizeof(kv_conn_t), 1); /* one store: one loop */
+    int status = serve_main(argc, argv, PROGRAM, handle_kv, sizeof(kv_conn_t), 1, SERVE_PLAIN); /* one store: one loop */
     db_flush(); /* the handlers have freed their buffers (ASYNCIO_FINALLY) */
     return status;
 }

@@ -8,8 +8,16 @@
    the same port (SO_REUSEPORT: the kernel spreads the connections); the
    first loop owns the signals and, on SIGINT / SIGTERM, tells the others
    to stop with asyncio_call_soon_threadsafe.  Only for servers whose
-   connections share nothing (serve_main's max_loops).  Include it after
-   asyncio.h and the system headers. */
+   connections share nothing (serve_main's max_loops).
+
+   TLS (in a program built with ASYNCIO_TLS=1): the certificate chain
+   and its key come from the command line, either as an option
+   (`--tls CERT KEY`: serve_main's SERVE_TLS_OPTION) or always, after
+   the port (`PORT CERT KEY [HOST]`: SERVE_TLS_ALWAYS).  One server context
+   (Python's ssl.SSLContext with load_cert_chain) serves every loop; each
+   connection's handler starts once its handshake is done and reads and
+   writes plain bytes, as over TCP.  Include it after asyncio.h and the
+   system headers. */
 #ifndef EXAMPLES_SERVE_H
 #define EXAMPLES_SERVE_H
 
@@ -29,6 +37,7 @@ typedef struct serve_s {
     int port, rc, nloops, i;
     asyncio_fn handler;
     size_t conn_size;
+    struct asyncio_tls *tls; /* a server context: every connection is TLS; NULL: plain */
     asyncio_server srv;
     asyncio_future stop;
     asyncio_loop *loop;
@@ -55,6 +64,7 @@ static int serve(asyncio_task *self, void *frame)
     asyncio_future_init(&f->stop, ASYNCIO_LOOP());
     memset(&opts, 0, sizeof opts);
     opts.reuse_port = f->nloops > 1;
+    opts.tls = f->tls;
     f->rc = asyncio_start_server_opts(&f->srv, ASYNCIO_LOOP(), f->handler, f->conn_size, f->host, f->port, &opts);
     /* the first loop owns the signals: sleep until SIGINT or SIGTERM */
     if (f->rc == 0 && f->peers == f &&
@@ -96,28 +106,64 @@ static long parse_number(const char *arg, long lo, long hi)
 /* A port number 0..65535, or -1. */
 static int parse_port(const char *arg) { return (int)parse_number(arg, 0, 65535); }
 
-/* serve_main: parse `[-j N] PORT [HOST]` (HOST 127.0.0.1 by default; -j
-   only where max_loops > 1), serve with handler (connection frames of
-   conn_size bytes) until SIGINT or SIGTERM.  Returns main's exit status:
-   0, 1 (could not serve, reason on stderr) or 2 (usage). */
+/* serve_main's tls argument: how the command line asks for TLS. */
+enum {
+    SERVE_PLAIN,      /* [-j N] PORT [HOST] */
+    SERVE_TLS_OPTION, /* [--tls CERT KEY] [-j N] PORT [HOST] */
+    SERVE_TLS_ALWAYS  /* [-j N] PORT CERT KEY [HOST] */
+};
+
+/* serve_main: parse the command line as tls says (-j only where
+   max_loops > 1; HOST 127.0.0.1 by default), then serve with handler
+   (connection frames of conn_size bytes) until SIGINT or SIGTERM, over
+   TLS if the command line names a certificate.  Returns main's exit
+   status: 0, 1 (could not serve, reason on stderr) or 2 (usage). */
 static int serve_main(int argc, char **argv, const char *program, asyncio_fn handler, size_t conn_size,
-                      int max_loops)
+                      int max_loops, int tls)
 {
     static serve_t loops[SERVE_MAX_LOOPS];
     long n = 1;
-    int i, port, status = 0;
-    const char *host;
-    if (argc > 2 && max_loops > 1 && strcmp(argv[1], "-j") == 0) {
-        n = parse_number(argv[2], 1, max_loops < SERVE_MAX_LOOPS ? max_loops : SERVE_MAX_LOOPS);
-        argc -= 2;
-        argv += 2;
+    int i, port = -1, status = 0, npos = tls == SERVE_TLS_ALWAYS ? 3 : 1; /* PORT [CERT KEY] */
+    const char *host, *cert = NULL, *key = NULL;
+    struct asyncio_tls *ctx = NULL;
+    for (argc--, argv++; argc > 0 && argv[0][0] == '-' && argv[0][1]; argc -= i, argv += i) {
+        if (strcmp(argv[0], "-j") == 0 && max_loops > 1 && argc > 1) {
+            n = parse_number(argv[1], 1, max_loops < SERVE_MAX_LOOPS ? max_loops : SERVE_MAX_LOOPS);
+            i = 2;
+        } else if (strcmp(argv[0], "--tls") == 0 && tls == SERVE_TLS_OPTION && argc > 2) {
+            cert = argv[1];
+            key = argv[2];
+            i = 3;
+        } else
+            break; /* an unknown option: usage */
     }
-    if (n < 1 || argc < 2 || argc > 3 || (port = parse_port(argv[1])) < 0) {
-        fprintf(stderr, "usage: %s %sPORT [HOST]   (PORT 0: any free port; HOST: 127.0.0.1%s)\n", program,
-                max_loops > 1 ? "[-j LOOPS] " : "", max_loops > 1 ? "; LOOPS: one per thread" : "");
+    if (n < 1 || argc < npos || argc > npos + 1 || (port = parse_port(argv[0])) < 0) {
+        fprintf(stderr, "usage: %s %s%s%s [HOST]   (PORT 0: any free port; HOST: 127.0.0.1%s)\n", program,
+                tls == SERVE_TLS_OPTION ? "[--tls CERT KEY] " : "", max_loops > 1 ? "[-j LOOPS] " : "",
+                tls == SERVE_TLS_ALWAYS ? "PORT CERT KEY" : "PORT", max_loops > 1 ? "; LOOPS: one per thread" : "");
         return 2;
     }
-    host = argc > 2 ? argv[2] : "127.0.0.1";
+    if (tls == SERVE_TLS_ALWAYS) {
+        cert = argv[1];
+        key = argv[2];
+    }
+    host = argc > npos ? argv[npos] : "127.0.0.1";
+    if (cert) { /* ctx = ssl.create_default_context(Purpose.CLIENT_AUTH); ctx.load_cert_chain(cert, key) */
+#if ASYNCIO_TLS
+        asyncio_tls_options o;
+        memset(&o, 0, sizeof o);
+        o.certfile = cert;
+        o.keyfile = key;
+        if (asyncio_tls_server(&ctx, &o) < 0) {
+            fprintf(stderr, "%s: %s\n", program, asyncio_errmsg());
+            return 1;
+        }
+#else
+        (void)key;
+        fprintf(stderr, "%s: built without TLS (ASYNCIO_TLS=1, -lssl -lcrypto)\n", program);
+        return 1;
+#endif
+    }
     /* the first loop picks the port; the others join it */
     for (i = 0; i < n; i++) {
         serve_t *s = &loops[i];
@@ -126,6 +172,7 @@ static int serve_main(int argc, char **argv, const char *program, asyncio_fn han
         s->nloops = (int)n;
         s->handler = handler;
         s->conn_size = conn_size;
+        s->tls = ctx;
         s->peers = loops;
         sem_init(&s->ready, 0, 0);
         if (pthread_create(&s->thread, NULL, serve_thread, s) != 0) {
@@ -146,6 +193,10 @@ static int serve_main(int argc, char **argv, const char *program, asyncio_fn han
         if (loops[i].rc < 0)
             status = 1;
     }
+#if ASYNCIO_TLS
+    asyncio_tls_free(ctx); /* the loops are closed: no connection holds it */
+#endif
     return status;
 }
+
 #endif

@@ -87,33 +87,41 @@ have() {
     return 1
 }
 
-# start_server NAME [OPTION...]: run BUILD_DIR/NAME OPTION... 0 127.0.0.1 in
-# the background; set PORT and PID.  Returns 1 (after reporting "not ok
-# NAME starts") if no "listening on" line appears within 5 s.
-start_server() {
-    local name=$1 i line
-    shift
+# start_as LABEL NAME ARG...: run BUILD_DIR/NAME ARG... (one of them the
+# port, 0) in the background, its output in $tmp/LABEL.out and .err; set
+# PORT and PID.  Returns 1 (after reporting "not ok LABEL starts") if no
+# "listening on 127.0.0.1:PORT" line appears within 5 s.
+start_as() {
+    local label=$1 name=$2 i line
+    shift 2
     PORT=
-    "$build/$name" "$@" 0 "$HOST" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    "$build/$name" "$@" >"$tmp/$label.out" 2>"$tmp/$label.err" &
     PID=$!
     pids+=("$PID")
     for ((i = 0; i < 50; i++)); do
-        line=$(head -n 1 "$tmp/$name.out" 2>/dev/null)
+        line=$(head -n 1 "$tmp/$label.out" 2>/dev/null)
         if [[ $line =~ ^listening\ on\ 127\.0\.0\.1:([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" != 0 ]; then
             PORT=${BASH_REMATCH[1]}
-            pass "$name starts"
+            pass "$label starts"
             return 0
         fi
         kill -0 "$PID" 2>/dev/null || break
         sleep 0.1
     done
-    fail "$name starts" "no 'listening on $HOST:PORT' line within 5 s" \
-        "stdout: $(cat "$tmp/$name.out")" "stderr: $(cat "$tmp/$name.err")"
+    fail "$label starts" "no 'listening on $HOST:PORT' line within 5 s" \
+        "stdout: $(cat "$tmp/$label.out")" "stderr: $(cat "$tmp/$label.err")"
     return 1
 }
 
-# stop_server NAME PID: SIGTERM; it must exit 0 within 5 s with an empty
-# stderr.
+# start_server NAME [OPTION...]: start_as NAME NAME OPTION... 0 127.0.0.1.
+start_server() {
+    local name=$1
+    shift
+    start_as "$name" "$name" "$@" 0 "$HOST"
+}
+
+# stop_server LABEL PID: SIGTERM; it must exit 0 within 5 s with an empty
+# stderr ($tmp/LABEL.err).
 stop_server() {
     local name=$1 pid=$2 i rc
     kill -TERM "$pid" 2>/dev/null
@@ -272,6 +280,224 @@ if start_server http_server -j 2; then
     done
     check "http_server -j 2: 40 connections, 40 answers" 40 "$ok"
     stop_server http_server "$PID"
+fi
+
+# ---- TLS: https_server, echo_server --tls, fetch https://, starttls -----
+# A throwaway CA, and two server certificates it signs -- one for
+# localhost and 127.0.0.1, one for other.example -- made with the openssl
+# command in $tmp/tls (removed on exit): no key is ever committed.
+tls=$tmp/tls
+certs=
+# make_cert NAME SUBJECT_ALT_NAMES SERIAL: NAME.key and NAME.pem, signed by the CA
+make_cert() {
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+        -keyout "$tls/$1.key" -out "$tls/$1.csr" &&
+        printf 'subjectAltName=%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' "$2" >"$tls/$1.ext" &&
+        openssl x509 -req -in "$tls/$1.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" -set_serial "$3" -days 1 \
+            -extfile "$tls/$1.ext" -out "$tls/$1.pem"
+}
+if have openssl "TLS checks: no throwaway certificates, no s_client"; then
+    mkdir -p "$tls"
+    if { $T openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj /CN=run_net_examples-throwaway-CA -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign -keyout "$tls/ca.key" -out "$tls/ca.pem" &&
+        make_cert localhost DNS:localhost,IP:127.0.0.1 1 && make_cert other.example DNS:other.example 2; } \
+        >"$tls/log" 2>&1; then
+        certs=1
+    else
+        fail "openssl: a throwaway CA and two certificates" "$(cat "$tls/log")"
+    fi
+fi
+ca=$tls/ca.pem
+
+# tls_echo PORT LINE: send LINE through openssl s_client (verifying the
+# server as localhost against the CA), wait for it to come back, then
+# close; s_client's output in $tmp/sc.out, its summary in $tmp/sc.err.
+tls_echo() {
+    local i
+    : >"$tmp/sc.out"
+    {
+        printf '%s\n' "$2"
+        for ((i = 0; i < 50; i++)); do
+            grep -qxF -- "$2" "$tmp/sc.out" && break
+            sleep 0.1
+        done
+    } | $T openssl s_client -brief -no_ign_eof -connect "127.0.0.1:$1" -servername localhost \
+        -verify_return_error -CAfile "$ca" >"$tmp/sc.out" 2>"$tmp/sc.err"
+}
+
+if [ -n "$certs" ] && [ -x "$build/https_server" ] &&
+    start_as https_server https_server 0 "$tls/localhost.pem" "$tls/localhost.key" "$HOST"; then
+    url=https://localhost:$PORT
+    ok200=$'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14\n\nHello, World!'
+    if have curl "https_server checks through curl"; then
+        out=$($T curl -s -i --max-time 5 --cacert "$ca" "$url/some/path" | tr -d '\r')
+        check "curl --cacert https://localhost: 200, headers, body" "$ok200" "$out"
+
+        err=$($T curl -sv --max-time 5 --cacert "$ca" -o /dev/null -o /dev/null -o /dev/null \
+            "$url/one" "$url/two" "$url/three" 2>&1)
+        if [ "$(grep -Eci 're-?using existing' <<<"$err")" = 2 ] && [ "$(grep -c '^< HTTP/1.1 200 OK' <<<"$err")" = 3 ] &&
+            grep -Eq 'SSL connection using TLSv1\.[23]' <<<"$err"; then
+            pass "curl https: three requests on one kept-alive TLS connection ($(grep -Eo 'TLSv1\.[23] / [A-Z0-9_-]+' <<<"$err" | head -n 1))"
+        else
+            fail "curl https: three requests on one kept-alive TLS connection" "curl -v said:" "$err"
+        fi
+
+        out=$($T curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ca" "https://127.0.0.1:$PORT/")
+        check "curl https://127.0.0.1 (the certificate names the address too): 200" 200 "$out"
+
+        $T curl -s -o /dev/null --max-time 5 "$url/"
+        check "curl without --cacert: the certificate is refused (exit 60)" 60 "$?"
+    fi
+
+    printf 'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        $T openssl s_client -brief -ign_eof -connect "127.0.0.1:$PORT" -servername localhost -verify_return_error \
+            -CAfile "$ca" >"$tmp/sc.out" 2>"$tmp/sc.err"
+    rc=$?
+    out=$(tr -d '\r' <"$tmp/sc.out")
+    want=$'HTTP/1.1 200 OK\nContent-Type: text/plain\nContent-Length: 14\nConnection: close\n\nHello, World!'
+    if [ $rc -eq 0 ] && [ "$out" = "$want" ] && grep -qx 'Verification: OK' "$tmp/sc.err" &&
+        grep -Eqx 'Protocol version: TLSv1\.[23]' "$tmp/sc.err"; then
+        pass "openssl s_client: verified, a GET with Connection: close answered, then closed"
+    else
+        fail "openssl s_client: verified, a GET with Connection: close answered, then closed" "exit status $rc" \
+            "stdout: $out" "stderr: $(cat "$tmp/sc.err")"
+    fi
+
+    if have wrk "https_server load through wrk"; then
+        out=$($T wrk -t1 -c10 -d1s "https://127.0.0.1:$PORT/" 2>&1)
+        n=$(awk '$2 == "requests" && $3 == "in" { print $1 }' <<<"$out")
+        if [ "${n:-0}" -gt 0 ] && ! grep -Eq 'Socket errors|Non-2xx' <<<"$out"; then
+            pass "wrk -c10 over TLS: $n requests in 1 s, no errors"
+        else
+            fail "wrk -c10 over TLS: requests answered, no errors" "$out"
+        fi
+    fi
+
+    out=$($T "$build/fetch" --cacert "$ca" "$url/" "https://127.0.0.1:$PORT/a" 2>&1)
+    rc=$?
+    re='^https://(localhost|127\.0\.0\.1):[0-9]+/a?: 200 14 bytes in [0-9]+\.[0-9]{3} s over TLSv1\.[23]$'
+    if [ $rc -eq 0 ] && [ "$(wc -l <<<"$out")" = 3 ] && [[ $(sed -n 1p <<<"$out") =~ $re ]] &&
+        [[ $(sed -n 2p <<<"$out") =~ $re ]] && [[ $(sed -n 1p <<<"$out") == "$url/: "* ]] &&
+        [[ $(tail -n 1 <<<"$out") =~ ^total:\ [0-9]+\.[0-9]{3}\ s$ ]]; then
+        pass "fetch --cacert: two https URLs, 200 over TLS each, in argument order"
+    else
+        fail "fetch --cacert: two https URLs, 200 over TLS each, in argument order" "exit status $rc" "$out"
+    fi
+
+    out=$($T "$build/fetch" "$url/" 2>&1)
+    rc=$?
+    check "fetch https without --cacert (the system's CAs): exit 1, verify failed" \
+        "1 $url/: error: TLS handshake: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer certificate" \
+        "$rc $(grep error: <<<"$out")"
+
+    out=$($T "$build/fetch" --cacert "$tls/nosuch.pem" "$url/" 2>&1)
+    rc=$?
+    if [ $rc -eq 1 ] && [[ $out == "fetch: $tls/nosuch.pem: tls_client: cannot load the CA file"* ]]; then
+        pass "fetch --cacert with a missing file: exit 1, said before fetching"
+    else
+        fail "fetch --cacert with a missing file: exit 1, said before fetching" "exit status $rc" "$out"
+    fi
+
+    # a client that speaks plain HTTP to the TLS port fails its handshake;
+    # the server goes on
+    raw "$PORT" 'GET / HTTP/1.0\r\n\r\n' >/dev/null 2>&1
+    out=$($T "$build/fetch" --cacert "$ca" "$url/after" 2>&1)
+    check "https_server goes on after a plain-text client" "$url/after: 200" "$(head -n 1 <<<"$out" | cut -d' ' -f1,2)"
+
+    stop_server https_server "$PID"
+fi
+
+if [ -n "$certs" ] && [ -x "$build/https_server" ]; then
+    out=$($T "$build/https_server" 0 "$tls/nosuch.pem" "$tls/nosuch.key" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -eq 1 ] && [[ $out == "https_server: tls_server: cannot load the certificate chain"* ]]; then
+        pass "https_server with a missing certificate: exit 1, OpenSSL's reason"
+    else
+        fail "https_server with a missing certificate: exit 1, OpenSSL's reason" "exit status $rc" "$out"
+    fi
+fi
+
+# -j 2: one server context, two loops
+if [ -n "$certs" ] && [ -x "$build/https_server" ] && have curl "https_server -j 2 through curl" &&
+    start_as "https_server -j 2" https_server -j 2 0 "$tls/localhost.pem" "$tls/localhost.key" "$HOST"; then
+    urls=()
+    for i in $(seq 1 12); do urls+=("https://localhost:$PORT/$i"); done
+    out=$($T curl -s --max-time 5 --cacert "$ca" -H 'Connection: close' "${urls[@]}")
+    check "https_server -j 2: 12 connections, 12 answers" 12 "$(grep -c '^Hello, World!$' <<<"$out")"
+    stop_server "https_server -j 2" "$PID"
+fi
+
+# a certificate for another host: verification fails, clearly
+if [ -n "$certs" ] && [ -x "$build/https_server" ] &&
+    start_as "https_server (other.example)" https_server 0 "$tls/other.example.pem" "$tls/other.example.key" "$HOST"; then
+    out=$($T "$build/fetch" --cacert "$ca" "https://localhost:$PORT/" 2>&1)
+    rc=$?
+    check "fetch from a server whose certificate is for other.example: exit 1, hostname mismatch" \
+        "1 https://localhost:$PORT/: error: TLS handshake: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not valid for 'localhost'." \
+        "$rc $(grep error: <<<"$out")"
+    if have curl "https_server (other.example) through curl"; then
+        out=$($T curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$ca" \
+            --resolve "other.example:$PORT:127.0.0.1" "https://other.example:$PORT/")
+        check "then curl asking for other.example: 200" 200 "$out"
+    fi
+    stop_server "https_server (other.example)" "$PID"
+fi
+
+if [ -n "$certs" ] && start_as "echo_server --tls" echo_server --tls "$tls/localhost.pem" "$tls/localhost.key" 0 "$HOST"; then
+    tls_echo "$PORT" "hello over TLS"
+    rc=$?
+    if [ $rc -eq 0 ] && [ "$(cat "$tmp/sc.out")" = "hello over TLS" ] && grep -qx 'Verification: OK' "$tmp/sc.err"; then
+        pass "openssl s_client to echo_server --tls: verified, the line echoed"
+    else
+        fail "openssl s_client to echo_server --tls: verified, the line echoed" "exit status $rc" \
+            "stdout: $(cat "$tmp/sc.out")" "stderr: $(cat "$tmp/sc.err")"
+    fi
+
+    out=$($T "$build/echo_client" "$HOST" "$PORT" plain 2>&1)
+    rc=$?
+    tls_echo "$PORT" "still there"
+    if [ $rc -eq 1 ] && [ "$(cat "$tmp/sc.out")" = "still there" ]; then
+        pass "echo_server --tls: a plain-text client fails, the server goes on"
+    else
+        fail "echo_server --tls: a plain-text client fails, the server goes on" "echo_client: exit status $rc, $out" \
+            "s_client: $(cat "$tmp/sc.out") $(cat "$tmp/sc.err")"
+    fi
+    stop_server "echo_server --tls" "$PID"
+fi
+
+# starttls: self-contained (its own throwaway certificate); the version
+# and cipher are whatever the OpenSSL at hand agrees, the same both ways
+if [ -x "$build/starttls" ]; then
+    mkdir -p "$tmp/sttmp"
+    out=$(TMPDIR="$tmp/sttmp" $T "$build/starttls" 2>"$tmp/starttls.err" </dev/null)
+    rc=$?
+    want="-- a client that trusts the certificate, for localhost:
+S: HELLO plain text here; send STARTTLS to encrypt
+C: STATUS
+S: PLAIN anyone on the path can read this
+C: STARTTLS
+S: OK
+-- TLS handshake done: VERSION, CIPHER; the certificate is valid for localhost
+C: STATUS
+S: ENCRYPTED VERSION CIPHER
+C: QUIT
+S: BYE
+-- a client that expects the certificate of other.example:
+S: HELLO plain text here; send STARTTLS to encrypt
+C: STARTTLS
+S: OK
+-- TLS handshake failed: TLS handshake: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: Hostname mismatch, certificate is not valid for 'other.example'."
+    client=$(sed -n 's/^-- TLS handshake done: \(TLSv1\.[23]\), \([A-Z0-9_-]*\); .*/\1 \2/p' <<<"$out")
+    server=$(sed -n 's/^S: ENCRYPTED \(TLSv1\.[23]\) \([A-Z0-9_-]*\)$/\1 \2/p' <<<"$out")
+    got=$(sed -E 's/TLSv1\.[23], [A-Z0-9_-]+;/VERSION, CIPHER;/; s/^S: ENCRYPTED TLSv1\.[23] [A-Z0-9_-]+$/S: ENCRYPTED VERSION CIPHER/' <<<"$out")
+    if [ $rc -eq 0 ] && [ ! -s "$tmp/starttls.err" ] && [ "$got" = "$want" ] && [ -n "$client" ] &&
+        [ "$client" = "$server" ] && [ -z "$(ls -A "$tmp/sttmp")" ]; then
+        pass "starttls: plain text, STARTTLS, OK, then encrypted lines ($client both ways); another host's name refused"
+    else
+        fail "starttls: plain text, STARTTLS, OK, then encrypted lines; another host's name refused" "exit status $rc" \
+            "$out" "stderr: $(cat "$tmp/starttls.err")" "left in TMPDIR: $(ls -A "$tmp/sttmp")"
+    fi
 fi
 
 # ---- graceful_shutdown: goodbye to every client on SIGTERM --------------

@@ -199,6 +199,37 @@ static void run_echo(const char *host, const char *path, const char *want)
     CHECK_EQ(run_virtual(echo_client, &f, NULL), 0);
     CHECK_STR(trace_get(), want);
 }
+/* asyncio_server_close leaves nothing of the server queued: the same
+   struct serves again at once (a server restarted in place used to
+   corrupt the ready queue: its accept handle was queued by the close). */
+typedef struct { asyncio_coro co; asyncio_server srv; asyncio_connect_t oc; asyncio_stream *s; asyncio_read_t rd; int i; } restart_t;
+static int restart_main(asyncio_task *self, void *frame)
+{
+    restart_t *f = (restart_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < 3; f->i++) {
+        CHECK_EQ(asyncio_start_server(&f->srv, ASYNCIO_LOOP(), echo_handler, sizeof(echo_conn_t), "127.0.0.1", 0), 0);
+        ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", f->srv.port));
+        f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
+        asyncio_stream_write(f->s, "ping\n", 5);
+        ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+        CHECK_BYTES(asyncio_stream_data(f->s), ASYNCIO_RESULT().i, "ping\n");
+        asyncio_stream_write(f->s, "quit\n", 5);
+        ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+        while (f->srv.nconns) {
+            ASYNCIO_YIELD();
+        }
+        asyncio_server_close(&f->srv); /* and started again in the same struct, this turn */
+    }
+    ASYNCIO_END();
+}
+void test_server_restarted_in_place_at_once(void)
+{
+    restart_t f;
+    memset(&f, 0, sizeof f);
+    CHECK_EQ(run_virtual(restart_main, &f, NULL), 0);
+}
+
 void test_stream_echo_ipv4(void) { run_echo("127.0.0.1", NULL, "peer=v4 one two three ab c; def"); }
 void test_stream_echo_unix(void)
 {
