@@ -1,4 +1,4 @@
-/* asyncio.h -- Python's asyncio for C, in one header.                 v0.1
+/* asyncio.h -- Python's asyncio for C, in one header.               v0.9.0
 
    Stackless coroutines (Duff's device or labels-as-values), Futures and
    Tasks with CPython's semantics, and an event loop over epoll / kqueue /
@@ -157,6 +157,13 @@
 */
 #ifndef ASYNCIO_H
 #define ASYNCIO_H
+
+/* The version (CHANGELOG.md; what may change between versions is said
+   there).  make install, CMake and Meson read these four lines. */
+#define ASYNCIO_VERSION_MAJOR 0
+#define ASYNCIO_VERSION_MINOR 9
+#define ASYNCIO_VERSION_PATCH 0
+#define ASYNCIO_VERSION_STRING "0.9.0"
 
 #if defined(ASYNCIO_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1 /* clock_gettime, timerfd, ppoll under -std=c99 */
@@ -3715,7 +3722,8 @@ static int asyncio__remove_waiter(asyncio_future *f, uintptr_t w)
 static void asyncio__task_step(asyncio_loop *L, asyncio_task *t);
 static int asyncio__frame_line(const asyncio_coro *co);
 static void asyncio__slow(asyncio_loop *L, long long dt, const asyncio_task *t, int resumed_at, int rc);
-static void asyncio__unseen_add(asyncio_loop *L, asyncio_task *t, int err);
+static void asyncio__unseen_finish(asyncio_loop *L, asyncio_task *t, int rc);
+static void asyncio__seen_ahead(const asyncio_future *f);
 static void asyncio__unseen_report(asyncio_loop *L, const void *task);
 static void asyncio__seen(const asyncio_future *f);
 
@@ -4122,8 +4130,8 @@ static void asyncio__task_finish(asyncio_task *t, int rc)
         rc = -EINVAL;
     }
     L->m_finished++;
-    if (rc < 0 && rc != ASYNCIO_ECANCELLED)
-        asyncio__unseen_add(L, t, rc);
+    if ((rc < 0 && rc != ASYNCIO_ECANCELLED) || L->unseen.n)
+        asyncio__unseen_finish(L, t, rc);
     asyncio__complete(&t->fut, rc == ASYNCIO_ECANCELLED ? ASYNCIO__S_CANCELLED : ASYNCIO__S_DONE, rc);
 }
 
@@ -4790,8 +4798,12 @@ static void asyncio__gather_child_done(asyncio__waiter *hook, asyncio_future *ch
         return;
     g->ndone++;
     if (!(g->flags & ASYNCIO_RETURN_EXCEPTIONS) && child->x.err) {
-        /* the first error reaches the awaiter; the other children run on */
+        /* the first error reaches the awaiter; the other children run on,
+           their errors read as they come (CPython's gather) */
+        size_t i;
         asyncio__gather_detach(g);
+        for (i = 0; i < g->n; i++)
+            asyncio__seen_ahead(asyncio_gather_child(g, i));
         asyncio_future_set_error(&g->fut, child->x.err, child->u.msg);
         return;
     }
@@ -10586,14 +10598,46 @@ typedef struct asyncio__unseen {
     int line, err;
 } asyncio__unseen;
 
-static void asyncio__unseen_add(asyncio_loop *L, asyncio_task *t, int err)
+/* In place of a record: the task's error is read as soon as it has one. */
+static const char asyncio__read_ahead = 0;
+
+/* Someone read f's outcome: a task's error is retrieved. */
+static void asyncio__seen(const asyncio_future *f)
 {
-    asyncio__unseen *u = (asyncio__unseen *)asyncio__alloc(L, sizeof *u);
-    if (!u)
+    asyncio_loop *L = f->loop;
+    const void *u;
+    if (f->kind != ASYNCIO__K_TASK || !L->unseen.n || !(u = asyncio__pmap_get(&L->unseen, f)) ||
+        u == &asyncio__read_ahead)
+        return;
+    asyncio__pmap_put(L, &L->unseen, f, NULL);
+    asyncio__release(L, (void *)(uintptr_t)u);
+}
+
+/* f's error is read now if it is done, else as soon as it has one. */
+static void asyncio__seen_ahead(const asyncio_future *f)
+{
+    if (asyncio__state(f) != ASYNCIO__S_PENDING)
+        asyncio__seen(f);
+    else if (f->kind == ASYNCIO__K_TASK)
+        asyncio__pmap_put(f->loop, &f->loop->unseen, f, &asyncio__read_ahead);
+}
+
+/* t finished with rc: keep its error for the warning, unless it is
+   read ahead. */
+static void asyncio__unseen_finish(asyncio_loop *L, asyncio_task *t, int rc)
+{
+    asyncio__unseen *u;
+    if (L->unseen.n && asyncio__pmap_get(&L->unseen, t) == &asyncio__read_ahead) {
+        asyncio__pmap_put(L, &L->unseen, t, NULL);
+        return;
+    }
+    if (rc >= 0 || rc == ASYNCIO_ECANCELLED)
+        return;
+    if (!(u = (asyncio__unseen *)asyncio__alloc(L, sizeof *u)))
         return; /* no memory: no warning, nothing else lost */
     u->name = asyncio_task_name(t);
     u->msg = t->fut.u.msg;
-    u->err = err;
+    u->err = rc;
 #if ASYNCIO_DEBUG
     u->file = t->file;
     u->line = t->line;
@@ -10604,23 +10648,17 @@ static void asyncio__unseen_add(asyncio_loop *L, asyncio_task *t, int err)
     asyncio__pmap_put(L, &L->unseen, t, u);
 }
 
-/* Someone read f's outcome: a task's error is retrieved. */
-static void asyncio__seen(const asyncio_future *f)
-{
-    asyncio_loop *L = f->loop;
-    asyncio__unseen *u;
-    if (f->kind != ASYNCIO__K_TASK || !L->unseen.n || !(u = (asyncio__unseen *)asyncio__pmap_get(&L->unseen, f)))
-        return;
-    asyncio__pmap_put(L, &L->unseen, f, NULL);
-    asyncio__release(L, u);
-}
-
 static void asyncio__unseen_report(asyncio_loop *L, const void *task)
 {
-    asyncio__unseen *u = L->unseen.n ? (asyncio__unseen *)asyncio__pmap_get(&L->unseen, task) : NULL;
+    const void *entry = L->unseen.n ? asyncio__pmap_get(&L->unseen, task) : NULL;
+    const asyncio__unseen *u = (const asyncio__unseen *)entry;
     char msg[512];
-    if (!u)
+    if (!entry)
         return;
+    if (entry == &asyncio__read_ahead) { /* still pending at close */
+        asyncio__pmap_put(L, &L->unseen, task, NULL);
+        return;
+    }
     snprintf(msg, sizeof msg, "Task exception was never retrieved: task '%s'", u->name);
     if (u->file)
         snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (created at %s:%d)", u->file, u->line);
@@ -10628,7 +10666,7 @@ static void asyncio__unseen_report(asyncio_loop *L, const void *task)
              u->msg ? u->msg : asyncio_strerror(u->err));
     L->cfg.warn(L->cfg.warn_ctx, msg);
     asyncio__pmap_put(L, &L->unseen, task, NULL);
-    asyncio__release(L, u);
+    asyncio__release(L, (void *)(uintptr_t)u);
 }
 
 static void asyncio__unseen_close(asyncio_loop *L)
@@ -10670,10 +10708,13 @@ static void asyncio__slow(asyncio_loop *L, long long dt, const asyncio_task *t, 
         snprintf(msg, sizeof msg, "Executing a callback took %.3f seconds", (double)dt / 1e9);
     } else {
         const asyncio_coro *co = (const asyncio_coro *)t->frame;
-        snprintf(msg, sizeof msg, "Executing task '%s' took %.3f seconds (resumed at line %d, ", asyncio_task_name(t),
-                 (double)dt / 1e9, resumed_at);
+        snprintf(msg, sizeof msg, "Executing task '%s' took %.3f seconds (", asyncio_task_name(t), (double)dt / 1e9);
+        if (resumed_at)
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "resumed at line %d, ", resumed_at);
+        else
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "from its start, ");
         if (rc == ASYNCIO_PENDING)
-            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "suspended again at line %d", asyncio__frame_line(co));
+            snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "suspended at line %d", asyncio__frame_line(co));
         else
             snprintf(msg + strlen(msg), sizeof msg - strlen(msg), "then finished");
 #if ASYNCIO_DEBUG
@@ -10762,6 +10803,8 @@ typedef struct asyncio__tree {
     int fd, err;
     size_t used;
     unsigned char *mark;      /* per registry slot: 0, 1 being written (a cycle if met again), 2 written */
+    unsigned char *awaited;   /* per slot: a pending task awaits it (so it is no root) */
+    int marking;              /* the first pass: only fill awaited */
     unsigned *tg_first, *tg_next; /* per slot: the TaskGroup children of a task (slot + 1; 0 ends) */
     char buf[8192];
 } asyncio__tree;
@@ -10827,6 +10870,10 @@ static size_t asyncio__tree_child(asyncio__tree *w, const asyncio_future *c, int
 {
     if (c->kind != ASYNCIO__K_TASK || asyncio__state(c) != ASYNCIO__S_PENDING)
         return 0;
+    if (w->marking) {
+        w->awaited[c->x.reg] = 1;
+        return 0;
+    }
     return asyncio__tree_node(w, (const asyncio_task *)c, depth);
 }
 
@@ -10852,7 +10899,7 @@ static size_t asyncio__tree_awaited(asyncio__tree *w, const asyncio_task_info *i
         return asyncio__tree_child(w, ((const asyncio_shield_t *)a)->inner, depth);
     default:
         for (c = w->tg_first[in->task->fut.x.reg]; c; c = w->tg_next[c - 1])
-            count += asyncio__tree_node(w, w->loop->tasks[c - 1], depth);
+            count += asyncio__tree_child(w, &w->loop->tasks[c - 1]->fut, depth);
         return count;
     }
 }
@@ -10897,6 +10944,9 @@ static size_t asyncio__tree_node(asyncio__tree *w, const asyncio_task *t, int de
     case ASYNCIO_WAITS_GATHER:
         asyncio__tree_put(w, depth, "waits: a gather of %zu", ((const asyncio_gather_t *)in.future)->n);
         break;
+    case ASYNCIO_WAITS_NOTHING:
+        asyncio__tree_put(w, depth, "%s", t == w->loop->current ? "running (it prints this)" : "ready to run");
+        break;
     default:
         asyncio__tree_put(w, depth, "waits: %s", asyncio_wait_kind_name(in.waits));
     }
@@ -10918,7 +10968,7 @@ int asyncio_print_await_tree(asyncio_loop *loop, int fd)
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "print_await_tree: the loop runs on another thread");
     n = loop->ntasks;
     if (!(w = (asyncio__tree *)ASYNCIO_REALLOC(loop->cfg.alloc_ctx, NULL,
-                                               sizeof *w + n * (1 + 2 * sizeof(unsigned)) + 1)))
+                                               sizeof *w + n * (2 + 2 * sizeof(unsigned)) + 1)))
         return asyncio__fail(-ENOMEM, "print_await_tree: no memory");
     w->loop = loop;
     w->fd = fd;
@@ -10927,9 +10977,11 @@ int asyncio_print_await_tree(asyncio_loop *loop, int fd)
     w->tg_first = (unsigned *)(void *)(w + 1);
     w->tg_next = w->tg_first + n;
     w->mark = (unsigned char *)(w->tg_next + n);
-    memset(w->tg_first, 0, n * (1 + 2 * sizeof(unsigned)));
-    /* the TaskGroup children of each task, and which tasks something awaits */
-    for (i = 0; i < n; i++) {
+    w->awaited = w->mark + n;
+    memset(w->tg_first, 0, n * (2 + 2 * sizeof(unsigned)));
+    /* the TaskGroup children of each task, in creation order (prepended
+       from the last) */
+    for (i = n; i-- > 0;) {
         const asyncio_task *t = loop->tasks[i];
         const asyncio_taskgroup *tg = t ? asyncio__tree_group_of(t) : NULL;
         if (tg && tg->parent->fut.loop == loop && asyncio__state(&tg->parent->fut) == ASYNCIO__S_PENDING) {
@@ -10938,13 +10990,18 @@ int asyncio_print_await_tree(asyncio_loop *loop, int fd)
             w->tg_first[p] = (unsigned)i + 1;
         }
     }
-    /* roots: the tasks nothing awaits, in creation order; then what a
+    /* roots: the tasks no task awaits, in creation order; then what a
        cycle of awaits kept out of reach */
-    for (i = 0; i < n && !w->err; i++) {
-        const asyncio_task *t = loop->tasks[i];
-        if (t && !w->mark[i] && !t->fut.waiters)
-            written += asyncio__tree_node(w, t, 0);
+    w->marking = 1;
+    for (i = 0; i < n; i++) {
+        asyncio_task_info in;
+        if (loop->tasks[i] && asyncio_task_get_info(loop->tasks[i], &in) == 0)
+            asyncio__tree_awaited(w, &in, 0);
     }
+    w->marking = 0;
+    for (i = 0; i < n && !w->err; i++)
+        if (loop->tasks[i] && !w->mark[i] && !w->awaited[i])
+            written += asyncio__tree_node(w, loop->tasks[i], 0);
     for (i = 0; i < n && !w->err; i++)
         if (loop->tasks[i] && !w->mark[i])
             written += asyncio__tree_node(w, loop->tasks[i], 0);
@@ -10966,7 +11023,7 @@ void asyncio_loop_metrics(const asyncio_loop *loop, asyncio_metrics *m)
     m->jobs_done = loop->m_jobs_done;
     m->idle_ns = loop->m_idle_ns;
     m->worst_step_ns = loop->worst_step_ns;
-    m->tasks_pending = loop->ntasks;
+    m->tasks_pending = (size_t)(loop->m_created - loop->m_finished);
     m->fds_waited = loop->nfdwait;
     m->timer_groups = loop->nheap;
 }

@@ -10,7 +10,9 @@
    Real clock.  Prints one line of JSON:
 
      {"bench":"spawn","n":N,"wall_ms":W,"tasks_per_sec":N/W,
-      "cpu_ns_per_task":C,"rss_bytes_per_task":R}
+      "cpu_ns_per_task":C,"rss_bytes_per_task":R,"loop_iterations":I,"loop_steps":S}
+
+   I and S: the loop's passes and task steps (asyncio_loop_metrics).
 
    wall: CLOCK_MONOTONIC from just before the first task is created to just
    after the gather completes; cpu: getrusage user+sys over that span / N;
@@ -46,6 +48,7 @@ typedef struct {
     asyncio_future **futs;
     asyncio_gather_t g;
     long long t0, t1, c0, c1;
+    asyncio_metrics metrics; /* the loop's counters at the end, printed beside the figures */
 } main_t;
 
 static int main_coro(asyncio_task *self, void *frame)
@@ -66,6 +69,7 @@ static int main_coro(asyncio_task *self, void *frame)
     ASYNCIO_AWAIT(&f->g.fut);
     f->t1 = mono_ns();
     f->c1 = cpu_ns();
+    asyncio_loop_metrics(ASYNCIO_LOOP(), &f->metrics);
     ASYNCIO_END();
 }
 
@@ -106,9 +110,9 @@ int main(int argc, char **argv)
 
     wall_s = (double)(m.t1 - m.t0) / 1e9;
     printf("{\"bench\":\"spawn\",\"n\":%zu,\"wall_ms\":%.3f,\"tasks_per_sec\":%.0f,"
-           "\"cpu_ns_per_task\":%.1f,\"rss_bytes_per_task\":%.1f}\n",
+           "\"cpu_ns_per_task\":%.1f,\"rss_bytes_per_task\":%.1f,\"loop_iterations\":%llu,\"loop_steps\":%llu}\n",
            n, wall_s * 1e3, (double)n / wall_s, (double)(m.c1 - m.c0) / (double)n,
-           (double)(rss1 - rss0) / (double)n);
+           (double)(rss1 - rss0) / (double)n, m.metrics.iterations, m.metrics.steps);
     free(m.tasks);
     free(m.frames);
     free(m.futs);

@@ -6,7 +6,9 @@
    clock.  N defaults to 1000000.  Prints one line of JSON:
 
      {"bench":"switch","n":N,"switches":2N,"wall_ms":W,
-      "ns_per_switch":W/(2N),"cpu_ns_per_switch":C/(2N)}
+      "ns_per_switch":W/(2N),"cpu_ns_per_switch":C/(2N),"loop_iterations":I,"loop_steps":S}
+
+   I and S: the loop's passes and task steps (asyncio_loop_metrics).
 
    wall: CLOCK_MONOTONIC from just before the two tasks are created to just
    after the gather completes; cpu: getrusage user+sys over that span.
@@ -29,8 +31,9 @@ static int yielder(asyncio_task *self, void *frame)
 {
     yielder_t *f = (yielder_t *)frame;
     ASYNCIO_BEGIN(self, f);
-    for (f->k = 0; f->k < f->n; f->k++)
+    for (f->k = 0; f->k < f->n; f->k++) {
         ASYNCIO_YIELD();
+    }
     ASYNCIO_RETURN(asyncio_int(f->k));
     ASYNCIO_END();
 }
@@ -42,6 +45,7 @@ typedef struct {
     yielder_t frames[2];
     asyncio_gather_t g;
     long long t0, t1, c0, c1;
+    asyncio_metrics metrics; /* the loop's counters at the end, printed beside the figures */
 } main_t;
 
 static int main_coro(asyncio_task *self, void *frame)
@@ -56,6 +60,7 @@ static int main_coro(asyncio_task *self, void *frame)
     ASYNCIO_AWAIT(&f->g.fut);
     f->t1 = mono_ns();
     f->c1 = cpu_ns();
+    asyncio_loop_metrics(ASYNCIO_LOOP(), &f->metrics);
     ASYNCIO_END();
 }
 
@@ -97,7 +102,8 @@ int main(int argc, char **argv)
 
     sw = 2.0 * (double)n_arg;
     printf("{\"bench\":\"switch\",\"n\":%lld,\"switches\":%.0f,\"wall_ms\":%.3f,"
-           "\"ns_per_switch\":%.2f,\"cpu_ns_per_switch\":%.2f}\n",
-           n_arg, sw, (double)(m.t1 - m.t0) / 1e6, (double)(m.t1 - m.t0) / sw, (double)(m.c1 - m.c0) / sw);
+           "\"ns_per_switch\":%.2f,\"cpu_ns_per_switch\":%.2f,\"loop_iterations\":%llu,\"loop_steps\":%llu}\n",
+           n_arg, sw, (double)(m.t1 - m.t0) / 1e6, (double)(m.t1 - m.t0) / sw, (double)(m.c1 - m.c0) / sw,
+           m.metrics.iterations, m.metrics.steps);
     return 0;
 }

@@ -2,7 +2,8 @@
    `PROGRAM [-j N] PORT [HOST]`, a server started with the program's
    connection handler, "listening on HOST:PORT" once it accepts, and a
    clean stop on SIGINT or SIGTERM (Python: loop.add_signal_handler
-   setting an Event the main coroutine awaits).
+   setting an Event the main coroutine awaits), and the await tree on
+   stderr on SIGUSR1.
 
    -j N runs N loops, one per thread, each accepting on its own socket of
    the same port (SO_REUSEPORT: the kernel spreads the connections); the
@@ -55,6 +56,28 @@ static void stop_serving(asyncio_loop *loop, void *arg)
         asyncio_future_set_result(&s->stop, asyncio_int(0));
 }
 
+/* SIGUSR1 (`kill -USR1 PID`): every loop writes its await tree to
+   stderr, each from its own thread -- which connection waits on what,
+   where. */
+static void dump_await_tree(asyncio_loop *loop, void *arg)
+{
+    (void)arg;
+    asyncio_print_await_tree(loop, 2);
+}
+static void dump_await_trees(asyncio_loop *loop, void *arg)
+{
+    serve_t *f = (serve_t *)arg;
+    int i;
+    dump_await_tree(loop, NULL);
+    for (i = 1; i < f->nloops; i++)
+        asyncio_call_soon_threadsafe(f->peers[i].loop, NULL, dump_await_tree, NULL);
+}
+
+/* The servers' options serve_main does not set itself (timeouts,
+   max_connections): a program fills them in before calling it.  Over TLS
+   a read_timeout bounds the handshake too. */
+static asyncio_server_options serve_options;
+
 static int serve(asyncio_task *self, void *frame)
 {
     serve_t *f = (serve_t *)frame;
@@ -62,14 +85,15 @@ static int serve(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, f);
     f->loop = ASYNCIO_LOOP();
     asyncio_future_init(&f->stop, ASYNCIO_LOOP());
-    memset(&opts, 0, sizeof opts);
+    opts = serve_options;
     opts.reuse_port = f->nloops > 1;
     opts.tls = f->tls;
     f->rc = asyncio_start_server_opts(&f->srv, ASYNCIO_LOOP(), f->handler, f->conn_size, f->host, f->port, &opts);
     /* the first loop owns the signals: sleep until SIGINT or SIGTERM */
     if (f->rc == 0 && f->peers == f &&
         ((f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGINT, stop_serving, f)) < 0 ||
-         (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, stop_serving, f)) < 0))
+         (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGTERM, stop_serving, f)) < 0 ||
+         (f->rc = asyncio_add_signal_handler(ASYNCIO_LOOP(), SIGUSR1, dump_await_trees, f)) < 0))
         asyncio_server_close(&f->srv);
     sem_post(&f->ready);
     if (f->rc < 0)
@@ -154,6 +178,7 @@ static int serve_main(int argc, char **argv, const char *program, asyncio_fn han
         memset(&o, 0, sizeof o);
         o.certfile = cert;
         o.keyfile = key;
+        o.handshake_timeout = serve_options.read_timeout;
         if (asyncio_tls_server(&ctx, &o) < 0) {
             fprintf(stderr, "%s: %s\n", program, asyncio_errmsg());
             return 1;

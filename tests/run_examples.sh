@@ -60,6 +60,9 @@ for want in "${cases[@]}"; do
         elif [ $rc -ne 0 ]; then
             why+=("# exit status $rc")
         fi
+        # a line inside asyncio.h (an await tree's) moves as the header
+        # changes: the expected outputs say asyncio.h:N
+        sed -E -i 's/asyncio\.h:[0-9]+/asyncio.h:N/g' "$tmp/$name.out"
         if ! diff -u "$want" "$tmp/$name.out" >"$tmp/$name.diff"; then
             why+=("# stdout differs from tests/expected/$name.txt:" "$(cat "$tmp/$name.diff")")
         fi
@@ -84,8 +87,13 @@ done
 # to_thread runs on the real clock (real time is its point): its timings
 # vary, the shape of its output and its digests do not.
 if [ -x "$build/to_thread" ]; then
-    out=$(cd "$root" && ${timeout_cmd[@]+"${timeout_cmd[@]}"} "$build/to_thread" 1 2>&1)
+    # the inline run blocks the loop on purpose: a debug build's slow-step
+    # warning about it is expected, nothing else
+    out=$(cd "$root" && ${timeout_cmd[@]+"${timeout_cmd[@]}"} "$build/to_thread" 1 2>"$tmp/to_thread.err")
     rc=$?
+    if grep -qv "^asyncio.h: Executing task 'main' took " "$tmp/to_thread.err"; then
+        out+=$'\n'$(cat "$tmp/to_thread.err")
+    fi
     re1='^on the executor: 4 hashes in [0-9]+\.[0-9]{2} s; ticker: [0-9]+ ticks, worst lag [0-9]+\.[0-9] ms$'
     re2='^inline:          4 hashes in [0-9]+\.[0-9]{2} s; ticker: [0-9]+ ticks, worst lag [0-9]+\.[0-9] ms$'
     digests='digests: 9fbe960069298d83 4e66c9fffd214963 c6133eec190e3e83 ee331b36f009b203 (the same both ways)'

@@ -173,6 +173,22 @@ if start_server echo_server; then
     out=$($T "$build/echo_client" "$HOST" "$PORT" still-there 2>&1; echo "rc=$?")
     check "echo_server goes on after a client resets its connection" $'still-there\nrc=0' "$out"
 
+    # SIGUSR1: the await tree on stderr, an idle client's handler in it
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && sleep 2' idle "$PORT" &
+    idle=$!
+    sleep 0.5
+    kill -USR1 "$PID"
+    sleep 0.5
+    tree=$(cat "$tmp/echo_server.err")
+    if [[ $tree == *"serve  examples/serve.h:"* && $tree == *"Task 'connection'"* && $tree == *"handle_echo  examples/echo_server.c:"* &&
+          $tree == *"waits: fd "*" readable"* ]]; then
+        pass "echo_server on SIGUSR1: its await tree on stderr, the idle client's handler waiting for its fd"
+    else
+        fail "echo_server on SIGUSR1: its await tree on stderr, the idle client's handler waiting for its fd" "$tree"
+    fi
+    : >"$tmp/echo_server.err"
+    wait "$idle" 2>/dev/null
+
     closed_port=$PORT
     stop_server echo_server "$PID"
 
