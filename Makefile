@@ -89,7 +89,7 @@ $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(eval $(call tls_variant,$(f)
 
 # Every stage prints "N passed, M failed"; the last line adds them up.
 test:
-	@mkdir -p $(BUILD); set -o pipefail; $(MAKE) --no-print-directory test-compile test-unit test-examples 2>&1 | tee $(BUILD)/test.log; \
+	@mkdir -p $(BUILD); set -o pipefail; $(MAKE) --no-print-directory test-compile test-unit test-examples test-install 2>&1 | tee $(BUILD)/test.log; \
 	status=$$?; awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }' $(BUILD)/test.log && exit $$status
 
@@ -124,6 +124,10 @@ $(BUILD)/examples/readme: README.md $(HDR)
 	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $(BUILD)/examples/readme.c
 	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $(BUILD)/examples/readme.c -o $@ $(LIBS)
 
+# The benchmark programs built on the header (compiled by test-compile so
+# that a change to the header cannot break them unseen).
+BENCH_C := $(shell grep -l '"asyncio.h"' bench/*.c bench/*/*.c 2>/dev/null)
+
 # The header alone: C99 and C11 with gcc and clang, declarations as C++.
 test-compile:
 	@mkdir -p $(BUILD)/compile
@@ -148,6 +152,8 @@ test-compile:
 	    $(filter-out $(TLS_EXAMPLES:%=examples/%.c),$(wildcard examples/*.c)); \
 	  check clang -std=gnu99 -fsyntax-only -DASYNCIO_LABELS=1 $(TLS_FLAGS) -Wall -Wextra -Werror -I. -Itests \
 	    $(TEST_SRC) $(TLS_EXAMPLES:%=examples/%.c); \
+	  check gcc -std=c99 -pedantic -fsyntax-only $(TLS_FLAGS) -Wall -Wextra -Werror -I. \
+	    $(addprefix -I,$(sort $(dir $(BENCH_C)))) $(BENCH_C); \
 	fi; \
 	for cc in gcc clang; do command -v $$cc >/dev/null || continue; for labels in 0 1; do \
 	  for t in await_in_sync_finally:asyncio_cannot_suspend_in_synchronous_FINALLY \
@@ -162,6 +168,26 @@ test-compile:
 	      cat $(BUILD)/compile/err; f=$$((f+1)); fi; \
 	  done; done; done; \
 	echo "$$p passed, $$f failed"; [ $$f = 0 ]
+
+# ---- install ---------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: include/asyncio.h, pkg-config
+# files (share/pkgconfig/asyncio_h.pc, asyncio_h-tls.pc), a CMake package
+# (share/cmake/asyncio_h: find_package(asyncio_h) gives asyncio_h::asyncio_h
+# and asyncio_h::tls) and the licence (share/doc/asyncio_h).  Every
+# destination is checked first, so a prefix it cannot write fails with
+# nothing written (install.sh).  make uninstall removes what it installed.
+# test-install builds a program against the copy through each route
+# (tests/install/run.sh: cc, pkg-config, CMake, Meson).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+.PHONY: install uninstall test-install
+# (through the environment: no quoting of PREFIX by the shell to go wrong)
+install uninstall: export ASYNCIO_H_PREFIX = $(PREFIX)
+install uninstall: export ASYNCIO_H_DESTDIR = $(DESTDIR)
+install uninstall:
+	@bash install.sh $@ "$$ASYNCIO_H_PREFIX" "$$ASYNCIO_H_DESTDIR"
+test-install:
+	@bash tests/install/run.sh
 
 # ---- benchmarks ----------------------------------------------------------
 # bench-core: gather / spawn / switch against Python asyncio (bench/run.sh);
@@ -180,9 +206,16 @@ test-compile:
 BENCH := gather spawn switch
 bench: bench-core bench-net bench-threads bench-proc bench-tls
 
-bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync
+bench-core: $(BENCH:%=$(BUILD)/bench/%) $(BUILD)/bench/sync $(BUILD)/bench/tree $(BUILD)/bench/tree-debug
 	@bash bench/run.sh $(BUILD)/bench
 	@bash bench/sync.sh $(BUILD)/bench
+	@for t in tree tree-debug tree tree-debug tree tree-debug; do $(BUILD)/bench/$$t 100000 2>/dev/null; done
+
+# the await tree in a debug build (file and function names): its slow-step
+# warning about the dump itself is dropped above
+$(BUILD)/bench/tree-debug: bench/tree.c bench/bench.h $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -I. -Ibench $< -o $@ $(LIBS)
 
 bench-net: examples $(BUILD)/bench/idle
 	@$(BUILD)/bench/idle 10000
@@ -242,3 +275,50 @@ $(BENCH_TLS_BIN): $(BUILD)/bench-tls/%: bench/tls/%.c $(HDR)
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- fuzzing and soak (neither is part of make test) ----------------------
+# make fuzz: every tests/fuzz/fuzz_NAME.c, built with libFuzzer, ASan and
+# UBSan, runs FUZZ_SECONDS (default 60) from its seeds in
+# tests/fuzz/corpus/NAME/; what it learns goes to build/fuzz/corpus/NAME/,
+# a crash to build/fuzz/NAME-crash-* (tests/fuzz/README.md).  Every
+# target runs even after one fails; the status says whether any did.
+# make bench-soak: the example servers under mixed load for SOAK_SECONDS
+# (default 180), their memory and descriptors compared (bench/soak/README.md).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+.PHONY: fuzz bench-soak
+
+fuzz: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+	@failed=; for n in $(FUZZ_NAMES); do \
+	  echo "== fuzz_$$n: $(FUZZ_SECONDS) s"; mkdir -p $(BUILD)/fuzz/corpus/$$n; \
+	  seeds=tests/fuzz/corpus/$$n; [ -d $$seeds ] || seeds=; \
+	  $(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/$$n- $(BUILD)/fuzz/corpus/$$n $$seeds || failed="$$failed fuzz_$$n"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi; echo "fuzz: no failures"
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard examples/*.h) $(HDR)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(STD) $(WARN) -g -O2 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -I. -Iexamples $< -o $@ $(LIBS)
+
+bench-soak:
+	@bash bench/soak/run.sh
+
+# ---- fault sweeps (make torture; not part of make test) --------------------
+# Each program of tests/torture/scenarios.c runs once to count its
+# allocations and task steps, then once for every k with the k-th
+# allocation failing and once for every k with its main task cancelled at
+# the k-th step, each run in a forked child under ASan, UBSan and LSan
+# with a time limit (tests/torture/torture.h).  One line per sweep, then
+# "N passed, M failed"; known library bugs print as TODO.  About a minute.
+TORTURE_SRC := tests/torture/torture.c tests/torture/scenarios.c
+.PHONY: torture
+
+torture: $(BUILD)/torture/torture
+	@$(BUILD)/torture/torture
+
+$(BUILD)/torture/torture: $(TORTURE_SRC) tests/torture/torture.h $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(STD) $(WARN) $(SAN) -O1 -g -I. -Itests/torture $(TORTURE_SRC) -o $@ $(LIBS)
