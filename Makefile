@@ -45,15 +45,45 @@ help:
 
 examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 
-$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) $(HDR)
+# A backend's flags ("default": none, the platform's own choice).
+backend_flag = $(if $(filter-out default,$(1)),-DASYNCIO_BACKEND_$(shell echo $(1) | tr a-z A-Z)=1 \
+    $(if $(filter kqueue,$(1)),'-DASYNCIO_KQUEUE_HEADER="kqueue_emulation.h"'))
+
+# The implementation is compiled once per configuration (backend, TLS or
+# not) and linked into every example of it: the examples are compiled with
+# ASYNCIO_IMPLEMENTATION_LINKED=1, so their own ASYNCIO_IMPLEMENTATION line
+# emits nothing (the stb pattern; each is still a whole program for a user
+# who compiles it alone).
+impl_obj = $(BUILD)/obj/impl-$(1)$(if $(filter 1,$(2)),-tls).o
+define impl_rule
+$(call impl_obj,$(1),$(2)): $(HDR) tests/kqueue_emulation.h
+	@mkdir -p $$(@D)
+	@printf '#define ASYNCIO_IMPLEMENTATION\n#include "asyncio.h"\n' >$$(@:.o=.c)
+	$$(CC) $(STD) $(WARN) $$(CFLAGS) $(call backend_flag,$(1)) $(if $(filter 1,$(2)),$(TLS_FLAGS)) -I. -Itests \
+	    -c $$(@:.o=.c) -o $$@
+endef
+$(foreach b,default $(BACKENDS),$(foreach t,0 1,$(eval $(call impl_rule,$(b),$(t)))))
+
+# example_rule DIR BACKEND NAME SOURCE (the README's program is one too:
+# $(BUILD)/examples/readme.c, its C block)
+define example_rule
+$(1)/$(3): $(4) $(wildcard examples/*.h) $(HDR) $(call impl_obj,$(2),$(if $(filter $(3),$(TLS_EXAMPLES)),1,0))
+	@mkdir -p $$(@D)
+	$$(CC) $(STD) $(WARN) $$(CFLAGS) $(call backend_flag,$(2)) $(call example_flags,$(3)) -DASYNCIO_IMPLEMENTATION_LINKED=1 \
+	    -I. -Itests $$< $(call impl_obj,$(2),$(if $(filter $(3),$(TLS_EXAMPLES)),1,0)) -o $$@ $(call example_libs,$(3))
+endef
+EXAMPLE_BACKENDS := $(filter-out epoll,$(BACKENDS))
+$(foreach b,default $(EXAMPLE_BACKENDS),$(foreach e,$(EXAMPLES),\
+    $(eval $(call example_rule,$(BUILD)/examples$(if $(filter-out default,$(b)),-$(b)),$(b),$(e),examples/$(e).c)))\
+    $(eval $(call example_rule,$(BUILD)/examples$(if $(filter-out default,$(b)),-$(b)),$(b),readme,$(BUILD)/examples/readme.c)))
+
+$(BUILD)/examples/readme.c: README.md
 	@mkdir -p $(@D)
-	$(CC) $(STD) $(WARN) $(CFLAGS) $(call example_flags,$*) -I. $< -o $@ $(call example_libs,$*)
+	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $@
 
 # ---- tests ---------------------------------------------------------------
 # One binary per (flavour, backend, sanitizer) variant.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-backend_flag = -DASYNCIO_BACKEND_$(shell echo $(1) | tr a-z A-Z)=1 \
-    $(if $(filter kqueue,$(1)),'-DASYNCIO_KQUEUE_HEADER="kqueue_emulation.h"')
 
 define test_variant
 $(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
@@ -88,8 +118,16 @@ endef
 $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(eval $(call tls_variant,$(f),$(b)))))
 
 # Every stage prints "N passed, M failed"; the last line adds them up.
+# make test builds everything first, on every core (the output only if
+# that fails), then runs the stages; test-unit runs its programs side by
+# side, their outputs printed in order.
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
+TEST_BUILD := $(TEST_BINS) $(TSAN_BINS) $(TLS_BINS) $(BUILD)/tests/kqueue-emulation examples \
+              $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%)
 test:
-	@mkdir -p $(BUILD); set -o pipefail; $(MAKE) --no-print-directory test-compile test-unit test-examples test-install 2>&1 | tee $(BUILD)/test.log; \
+	@mkdir -p $(BUILD); set -o pipefail; { $(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD) >$(BUILD)/test-build.log 2>&1 || \
+	  { cat $(BUILD)/test-build.log; exit 1; }; \
+	  $(MAKE) --no-print-directory test-compile test-unit test-examples test-install; } 2>&1 | tee $(BUILD)/test.log; \
 	status=$$?; awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }' $(BUILD)/test.log && exit $$status
 
@@ -98,13 +136,11 @@ $(BUILD)/tests/kqueue-emulation: tests/test_kqueue_emulation.c tests/kqueue_emul
 	$(CC) -std=c99 -pedantic -Wall -Wextra -Werror $(SAN) -O1 -g -Itests $< -o $@ $(LIBS)
 
 test-unit: $(TEST_BINS) $(TSAN_BINS) $(TLS_BINS) $(BUILD)/tests/kqueue-emulation
-	@set -e; for t in $(BUILD)/tests/kqueue-emulation $(TEST_BINS); do echo "== $$t"; $$t; done; \
-	for t in $(TSAN_BINS); do echo "== $$t thread_"; $$t thread_; done; \
-	for t in $(TLS_BINS); do echo "== $$t tls_"; $$t tls_; done
+	@bash tests/run_parallel.sh $(NPROC) $(BUILD)/tests/kqueue-emulation $(TEST_BINS) \
+	    $(TSAN_BINS:%=%' thread_') $(TLS_BINS:%=%' tls_')
 
 # The README's program is checked like an example; the network examples
 # are driven by real clients on every backend.
-EXAMPLE_BACKENDS := $(filter-out epoll,$(BACKENDS))
 test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%)
 	@bash tests/run_examples.sh $(BUILD)/examples
 	@bash tests/run_net_examples.sh $(BUILD)/examples
@@ -112,17 +148,8 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 	  bash tests/run_examples.sh $(BUILD)/examples-$$b; \
 	  bash tests/run_net_examples.sh $(BUILD)/examples-$$b; done
 
-examples-%: $(addprefix examples/,$(addsuffix .c,$(EXAMPLES))) $(wildcard examples/*.h) $(BUILD)/examples/readme $(HDR)
-	@mkdir -p $(BUILD)/examples-$*
-	@set -e; for e in $(EXAMPLES); do \
-	  case " $(TLS_EXAMPLES) " in *" $$e "*) tls="$(TLS_FLAGS)"; tlslibs="$(TLS_LIBS)";; *) tls=; tlslibs=;; esac; \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) $$tls -I. -Itests examples/$$e.c -o $(BUILD)/examples-$*/$$e $$tlslibs $(LIBS); done; \
-	  $(CC) $(STD) $(WARN) $(CFLAGS) $(call backend_flag,$*) -I. -Itests $(BUILD)/examples/readme.c -o $(BUILD)/examples-$*/readme $(LIBS)
-
-$(BUILD)/examples/readme: README.md $(HDR)
-	@mkdir -p $(@D)
-	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $(BUILD)/examples/readme.c
-	$(CC) $(STD) $(WARN) $(CFLAGS) -I. $(BUILD)/examples/readme.c -o $@ $(LIBS)
+examples-%: $(EXAMPLES:%=$(BUILD)/examples-\%/%) $(BUILD)/examples-%/readme
+	@:
 
 # The benchmark programs built on the header (compiled by test-compile so
 # that a change to the header cannot break them unseen).

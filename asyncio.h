@@ -35,7 +35,9 @@
                                    15. TLS (with ASYNCIO_TLS=1)
                                    16. Seeing inside: the await tree,
                                        warnings, loop metrics
-   Python-to-C name table: README.md.
+   Each declaration section names its implementation sections, which
+   follow all the declarations, each opening with a `>>name` marker
+   (grep '>>name').  Python-to-C name table: README.md.
 
    1. QUICK START
    --------------
@@ -115,7 +117,13 @@
    3. CONFIGURATION MACROS (define before including; * = must be the same
       in every file of the program, because it changes struct layouts)
    ------------------------------------------------------------------------
+   (implementation: >>config)
    ASYNCIO_IMPLEMENTATION     emit the implementation (one .c file only).
+   ASYNCIO_IMPLEMENTATION_LINKED  1: ignore ASYNCIO_IMPLEMENTATION -- the
+                              implementation comes from another object
+                              (a build that compiles it once and links it
+                              into many programs, as this repository's
+                              Makefile does).  Default 0.
    ASYNCIO_LABELS *           1: labels-as-values continuations (GCC/Clang),
                               which allow suspending inside your own switch.
                               Default 0: portable switch-based (Duff's device).
@@ -178,6 +186,9 @@
 #ifndef ASYNCIO_TLS
 #define ASYNCIO_TLS 0
 #endif
+#ifndef ASYNCIO_IMPLEMENTATION_LINKED
+#define ASYNCIO_IMPLEMENTATION_LINKED 0
+#endif
 #ifndef ASYNCIO_DEBUG
 #ifdef NDEBUG
 #define ASYNCIO_DEBUG 0
@@ -199,6 +210,7 @@ extern "C" {
    travels with its message (ASYNCIO_ERRMSG(), asyncio_future_errmsg).  A
    coroutine may raise any negative code; codes at or below ASYNCIO_EUSER
    are free for applications, which may name them (asyncio_define_error).
+   Implementation: >>errors.
    ========================================================================= */
 #define ASYNCIO_ERRORS(X)                                                      \
     X(ECANCELLED, -4001, "operation cancelled")                                \
@@ -497,6 +509,7 @@ struct asyncio_loop {
 
 /* =========================================================================
    5. THE EVENT LOOP
+   Implementation: >>loop, >>clock, >>timers, >>handles, >>signals, >>backend-*.
    ========================================================================= */
 
 /* asyncio_loop_init: prepare a loop in caller storage.  cfg may be NULL.
@@ -586,6 +599,7 @@ int asyncio_handle_cancel(asyncio_handle *h);
    pending -> done with a result | done with an error | cancelled.
    Done-callbacks (and awaiting tasks) run from the loop, in registration
    order, each exactly once -- never inline from set_result.
+   Implementation: >>future.
    ========================================================================= */
 
 /* asyncio_future_init: a pending future bound to loop, in caller storage. */
@@ -633,6 +647,7 @@ int asyncio_future_remove_done_callback(asyncio_future *fut, asyncio_done_fn fn,
    7. TASKS
    A Task is a Future that drives a coroutine.  Creating one schedules its
    first step; it never runs eagerly.
+   Implementation: >>task.
    ========================================================================= */
 
 /* asyncio_create_task(loop, storage, fn, frame): Python's create_task.
@@ -677,6 +692,7 @@ size_t asyncio_all_tasks(const asyncio_loop *loop, asyncio_task **out, size_t ca
 /* =========================================================================
    8. COMBINATORS (CPython's semantics; each lives in caller storage and is
    awaited through its `fut` member)
+   Implementation: >>combinators, >>taskgroup.
    ========================================================================= */
 
 typedef struct asyncio_gather {
@@ -903,6 +919,7 @@ void asyncio_taskgroup_free(asyncio_taskgroup *tg);
    The setup call fills an operation frame kept in your frame and returns
    it; errors are -errno (ECONNREFUSED, ECONNRESET, EPIPE, ...); SIGPIPE is
    never raised.
+   Implementation: >>fds, >>io, >>resolve.
    ========================================================================= */
 
 /* Events for ASYNCIO_WAIT_FD. */
@@ -1004,6 +1021,7 @@ int asyncio_resolve(asyncio_task *self, void *frame);
    asyncio_stream_data again after it).  Data is never lost: a cancelled
    or failed read leaves what arrived in the buffer for the next one.
    Every call here belongs to the loop's thread.
+   Implementation: >>streams, >>connect, >>server.
    ========================================================================= */
 typedef struct asyncio_stream asyncio_stream;
 
@@ -1289,6 +1307,7 @@ void asyncio_server_close(asyncio_server *srv);
    forms come in pairs: X propagates an error like an exception (the body
    leaves through FINALLY with it); X_RC stores 0 or the error in `rc` and
    carries on.  Each has an _AT twin taking an explicit label (section 2).
+   Implementation: >>frames, >>generators.
    ========================================================================= */
 
 /* ASYNCIO_BEGIN(self, frame): start of every body.  (asyncio__unwind:
@@ -1574,6 +1593,7 @@ int asyncio_finally_pending(const asyncio_finally *state);
    Waiters are served in FIFO order; a cancelled waiter leaves no trace, and
    one cancelled after it was woken passes its turn on.  `async with lock:`
    is asyncio_with, below.  No operation allocates.
+   Implementation: >>sync, >>queue, >>barrier.
    ========================================================================= */
 typedef struct asyncio_lock {
     asyncio_loop *loop;
@@ -1822,6 +1842,7 @@ int asyncio_barrier_wait(asyncio_task *self, void *frame);
    like libuv's (CPython's default executor is one per loop: with N loops
    on N cores that would start N times as many threads as there are cores
    to run them).  Link with -pthread.
+   Implementation: >>threads.
    ========================================================================= */
 
 /* asyncio_call_soon_threadsafe: Python's loop.call_soon_threadsafe.  Any
@@ -1968,6 +1989,7 @@ int asyncio_remote_done(const asyncio_remote *r);
    own children only (waitpid(pid), never waitpid(-1)); it stays
    installed, calling the handler it replaced.  Every call is for the
    loop's thread.
+   Implementation: >>process, >>files.
    ========================================================================= */
 
 /* Where a child's stdin, stdout or stderr goes (asyncio_stdio.mode). */
@@ -2206,6 +2228,7 @@ void asyncio_file_op_free(asyncio_file_op *op);
    ASYNCIO_ETLS for any other TLS failure, with OpenSSL's reason in the
    message.  Every call is for the loop's thread, except the context
    calls (any thread: a context may serve several loops).
+   Implementation: >>tls.
    ========================================================================= */
 typedef struct asyncio_tls asyncio_tls;
 
@@ -2300,6 +2323,7 @@ const char *asyncio_stream_tls_alpn(const asyncio_stream *s);
    its storage reused, or the loop closed) and, with
    cfg.slow_callback_duration, a step or callback that ran too long.
    Every call here is for the loop's thread.
+   Implementation: >>debug.
    ========================================================================= */
 
 /* What a pending task waits for. */
@@ -2618,7 +2642,7 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 /* =========================================================================
    IMPLEMENTATION
    ========================================================================= */
-#if defined(ASYNCIO_IMPLEMENTATION) && !defined(ASYNCIO__IMPLEMENTED)
+#if defined(ASYNCIO_IMPLEMENTATION) && !ASYNCIO_IMPLEMENTATION_LINKED && !defined(ASYNCIO__IMPLEMENTED)
 #define ASYNCIO__IMPLEMENTED
 
 /* >>config ---------------------------------------------------------------- */

@@ -31,24 +31,25 @@
    lines; N is a line inside asyncio.h):
        orders: 1 2 3 booked, then nothing for 1 s: the await tree
        Task 'main'  (created at ./asyncio.h:N)
-         shop_main  examples/pstree.c:198
+         shop_main  examples/pstree.c:199
            waits: a gather of 5
-             Task 'consumer-1'  (created at examples/pstree.c:184)
-               consumer  examples/pstree.c:110
+             Task 'consumer-1'  (created at examples/pstree.c:185)
+               consumer  examples/pstree.c:111
                  asyncio_with  ./asyncio.h:N
                    asyncio_acquire  ./asyncio.h:N
                      waits: a lock
              ...
-             Task 'transfer-2'  (created at examples/pstree.c:187)
-               transfer  examples/pstree.c:129
+             Task 'transfer-2'  (created at examples/pstree.c:188)
+               transfer  examples/pstree.c:130
                  asyncio_acquire  ./asyncio.h:N
                    waits: a lock
-       Task 'watchdog'  (created at examples/pstree.c:194)
-         watchdog  examples/pstree.c:148
+       Task 'watchdog'  (created at examples/pstree.c:195)
+         watchdog  examples/pstree.c:149
            running (it prints this) */
 #define ASYNCIO_IMPLEMENTATION
 #include "asyncio.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
