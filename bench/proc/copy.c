@@ -2,6 +2,8 @@
    1 ms ticker on the loop meanwhile.
 
      copy SRC DST INFLIGHT CHUNK [POOL]    e.g. copy /tmp/src /tmp/dst 4 128k
+     copy SRC DST 0 CHUNK                  the whole file as one
+                                           asyncio_file_copy (CHUNK unused)
 
    POOL: the default executor's maximum threads (asyncio_executor_configure;
    default: its own, min(32, CPUs + 4), started on demand).
@@ -130,10 +132,15 @@ static int run(asyncio_task *self, void *frame)
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_open(&m->op, m->dst, O_WRONLY, 0));
     m->sh.out = (int)ASYNCIO_RESULT().i;
     m->tick_from = m->tick.ticks;
-    for (m->i = 0; m->i < m->k; m->i++)
-        m->w[m->i].sh = &m->sh;
-    asyncio_gather_map(&m->g, ASYNCIO_LOOP(), m->tasks, worker, m->w, sizeof m->w[0], (size_t)m->k, 0);
-    ASYNCIO_AWAIT(&m->g.fut);
+    if (m->k == 0) { /* one job: in the kernel (copy_file_range) where it can */
+        ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_copy(&m->op, m->sh.in, m->sh.out, (size_t)m->sh.size));
+        m->sh.copied = ASYNCIO_RESULT().i;
+    } else {
+        for (m->i = 0; m->i < m->k; m->i++)
+            m->w[m->i].sh = &m->sh;
+        asyncio_gather_map(&m->g, ASYNCIO_LOOP(), m->tasks, worker, m->w, sizeof m->w[0], (size_t)m->k, 0);
+        ASYNCIO_AWAIT(&m->g.fut);
+    }
     m->tick_to = m->tick.ticks;
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_close(&m->op, m->sh.in));
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_close(&m->op, m->sh.out));
@@ -156,9 +163,9 @@ int main(int argc, char **argv)
     double wall;
     long i;
     int pool;
-    if (argc < 5 || (m.k = atol(argv[3])) <= 0 || m.k > MAXINFLIGHT || parse_size(argv[4]) <= 0 ||
+    if (argc < 5 || (m.k = atol(argv[3])) < 0 || m.k > MAXINFLIGHT || parse_size(argv[4]) <= 0 ||
         parse_size(argv[4]) > (1LL << 30)) {
-        fprintf(stderr, "usage: copy SRC DST INFLIGHT(1..%d) CHUNK [POOL]\n", MAXINFLIGHT);
+        fprintf(stderr, "usage: copy SRC DST INFLIGHT(0..%d; 0: one asyncio_file_copy) CHUNK [POOL]\n", MAXINFLIGHT);
         return 2;
     }
     pool = argc > 5 ? atoi(argv[5]) : 0;

@@ -232,6 +232,17 @@ def main():
                 for f, lab in (("tick_p99_us", "  ticker p99 us"), ("tick_max_us", "  ticker max us")):
                     v = [med(f, **a1), med(f, **u1)]
                     print(W5 % (lab, fmt(v[0]), "", fmt(v[1]), "", "", ratio(v[0], v[1], True), ""))
+            a0 = dict(base, impl="asyncio.h", inflight=0)
+            if pick(**a0):
+                print("the whole file as one asyncio_file_copy (in the kernel: copy_file_range)")
+                v = [med("mib_per_s", **a0), med("mib_per_s", **fl)]
+                print(W5 % ("  MiB/s", fmt(v[0]), fmt(v[1]), "", "", ratio(v[0], v[1], False), "", ""))
+                for f, lab in (("tick_p99_us", "  ticker p99 us"), ("tick_max_us", "  ticker max us")):
+                    print(W5 % (lab, fmt(med(f, **a0)), "", "", "", "", "", ""))
+                if v[0] and v[1]:
+                    targets.append(("file copy, one asyncio_file_copy, vs the %s KiB blocking floor"
+                                    % fint(chunk / 1024), v[0] / v[1], 0.8,
+                                    "%s MiB/s against %s MiB/s" % (fint(v[0]), fint(v[1]))))
             a, f = med("mib_per_s", **ah), med("mib_per_s", **fl)
             if a and f:
                 targets.append(("file copy, %s KiB chunks, vs the blocking floor" % fint(chunk / 1024), a / f, 0.8,

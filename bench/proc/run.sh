@@ -217,6 +217,7 @@ print(int(s[:-1]) * m[s[-1]] if s[-1] in m else int(s))" "$SIZE")
                     [ $HAVE_UV = 1 ] && one "chunk-$c" "$r" -- "$BUILD/copy_uv" "$SRC" "$DST" $COPY_INFLIGHT "$c"
                     one "chunk-$c" "$r" -- "$PY" "$HERE/copy.py" "$SRC" "$DST" $COPY_INFLIGHT "$c"
                     one "chunk-$c" "$r" -- "$BUILD/copy" "$SRC" "$DST" 1 "$c"
+                    one "chunk-$c" "$r" -- "$BUILD/copy" "$SRC" "$DST" 0 "$c"
                     [ $HAVE_UV = 1 ] && one "chunk-$c" "$r" -- "$BUILD/copy_uv" "$SRC" "$DST" 1 "$c"
                 done
                 echo " done" >&2
