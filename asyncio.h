@@ -4593,7 +4593,8 @@ static int asyncio__gen_closer(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, c);
     c->started = 1;
     ASYNCIO__GEN_AWAIT(__LINE__, c->rc, c->fn, c->gen, asyncio__gen_close(self, &c->co, c->gen));
-    if (c->rc < 0) { /* CPython: the aclose task's exception, never retrieved */
+    if (c->rc < 0 && c->rc != ASYNCIO_ECANCELLED) { /* CPython: the aclose task's exception, never
+                                                        retrieved (asyncio.run's cancelling is silent) */
         snprintf(msg, sizeof msg, "an error occurred while closing an abandoned async generator: %s (%s)",
                  asyncio_err_name(c->rc), ASYNCIO_ERRMSG());
         self->fut.loop->cfg.warn(self->fut.loop->cfg.warn_ctx, msg);
@@ -4618,7 +4619,9 @@ static void asyncio__closer_spawn(asyncio_loop *L, void *arg)
 {
     asyncio__closer *c = (asyncio__closer *)arg;
     if (!asyncio_task_create_at(L, &c->task, asyncio__gen_closer, c, "aclose", __FILE__, __LINE__)) {
-        asyncio__gen_unregister(L, c->gen); /* a closed loop: its cleanup cannot run */
+        if (!L->closed) /* no memory (closed: the loop's own close finalises generators) */
+            L->cfg.warn(L->cfg.warn_ctx, "no memory to close an abandoned async generator: its cleanup will not run");
+        asyncio__gen_unregister(L, c->gen);
         asyncio__release(L, c);
         return;
     }
@@ -6169,8 +6172,10 @@ int asyncio_reader(asyncio_task *self, void *frame)
         if (s->waiting)
             ASYNCIO_RAISE(-EBUSY, asyncio__read_busy[rd->kind]);
         s->waiting = 1;
-        if (rd->deadline)
-            asyncio__call_at_ns(s->loop, &s->rtimer, rd->deadline, asyncio__stream_read_expired, s);
+        if (rd->deadline && asyncio__call_at_ns(s->loop, &s->rtimer, rd->deadline, asyncio__stream_read_expired, s) < 0) {
+            s->waiting = 0;
+            ASYNCIO_RAISE(-ENOMEM, "read: no memory for the stream's read timeout");
+        }
         if (s->fd < 0) { /* reader-only: feed_data, feed_eof, close or abort wakes it */
             asyncio_future_init(&s->fed, self->fut.loop);
             ASYNCIO_AWAIT_RC(rc, &s->fed);
@@ -6254,7 +6259,20 @@ static void asyncio__stream_resume(asyncio_stream *s)
     }
 }
 
-static void asyncio__stream_resume(asyncio_stream *s);
+static void asyncio__stream_write_expired(asyncio_loop *L, void *arg);
+
+/* The write timeout's clock starts (again); with no memory for its timer
+   the stream fails rather than wait without a bound. */
+static void asyncio__stream_write_clock(asyncio_stream *s)
+{
+    s->wmark = s->wtotal;
+    if (asyncio__call_at_ns(s->loop, &s->wtimer, asyncio__now(s->loop) + s->write_timeout,
+                            asyncio__stream_write_expired, s) < 0 && !s->err) {
+        s->err = -ENOMEM;
+        s->errmsg = "no memory for the stream's write timeout";
+        asyncio__stream_resume(s);
+    }
+}
 
 /* Output has waited for the peer for write_timeout: if nothing moved
    since the timer was set, the stream fails (a closing one is aborted);
@@ -6265,8 +6283,7 @@ static void asyncio__stream_write_expired(asyncio_loop *L, void *arg)
     if (s->wstart == s->wend || s->err)
         return;
     if (s->wtotal != s->wmark) {
-        s->wmark = s->wtotal;
-        asyncio__call_at_ns(L, &s->wtimer, asyncio__now(L) + s->write_timeout, asyncio__stream_write_expired, s);
+        asyncio__stream_write_clock(s);
         return;
     }
     if (s->closing) {
@@ -6284,11 +6301,8 @@ static void asyncio__stream_write_expired(asyncio_loop *L, void *arg)
 static void asyncio__stream_blocked(asyncio_stream *s)
 {
     unsigned dir = ASYNCIO_WRITABLE;
-    if (s->write_timeout && !(s->wtimer.fut.state & ASYNCIO__F_LINKED)) { /* not already counting */
-        s->wmark = s->wtotal;
-        asyncio__call_at_ns(s->loop, &s->wtimer, asyncio__now(s->loop) + s->write_timeout,
-                            asyncio__stream_write_expired, s);
-    }
+    if (s->write_timeout && !(s->wtimer.fut.state & ASYNCIO__F_LINKED)) /* not already counting */
+        asyncio__stream_write_clock(s);
 #if ASYNCIO_TLS
     if (s->tls) /* its BIO forgot the readiness it met EAGAIN on */
         dir = asyncio__tls_wait(s, 0);
@@ -6866,7 +6880,10 @@ static void asyncio__tls_step(asyncio_loop *L, void *arg)
 static void asyncio__tls_shake(asyncio__tls_conn *c)
 {
     asyncio_loop *L = c->s->loop;
-    asyncio__call_at_ns(L, &c->timer, asyncio__now(L) + c->ctx->handshake_ns, asyncio__tls_timed_out, c);
+    if (asyncio__call_at_ns(L, &c->timer, asyncio__now(L) + c->ctx->handshake_ns, asyncio__tls_timed_out, c) < 0) {
+        asyncio__tls_handshaken(c, asyncio__tls_failed(c, asyncio__fail(-ENOMEM, "TLS handshake: no memory for its timeout")));
+        return;
+    }
     asyncio__tls_step(L, c);
 }
 
@@ -6968,8 +6985,10 @@ static int asyncio__tls_shutdown(asyncio_stream *s)
     asyncio__tls_conn *c = s->tls;
     if (c->phase != ASYNCIO__TLS_OPEN || s->err || s->aborted)
         return 0;
+    if (asyncio__call_at_ns(s->loop, &c->timer, asyncio__now(s->loop) + c->ctx->shutdown_ns, asyncio__tls_timed_out,
+                            c) < 0)
+        return 0; /* no memory to bound the wait for the peer's close_notify: close without it */
     c->phase = ASYNCIO__TLS_SHUTDOWN;
-    asyncio__call_at_ns(s->loop, &c->timer, asyncio__now(s->loop) + c->ctx->shutdown_ns, asyncio__tls_timed_out, c);
     asyncio__tls_step(s->loop, c);
     return c->phase != ASYNCIO__TLS_DONE;
 }
@@ -7578,9 +7597,11 @@ static void asyncio__server_accept(asyncio_loop *L, void *arg)
         }
         if (c == -ECONNABORTED || c == -EPROTO || c == -EPERM) /* that client only */
             continue;
-        /* out of descriptors or memory, or anything unexpected: pause */
-        asyncio_call_later(L, &srv->retry, 0.1, asyncio__server_retry, srv);
-        return;
+        /* out of descriptors or memory, or anything unexpected: pause
+           (with no memory even for that, watch the socket again) */
+        if (asyncio_call_later(L, &srv->retry, 0.1, asyncio__server_retry, srv) == 0)
+            return;
+        break;
     }
     srv->accept.fut.state = (unsigned char)(srv->accept.fut.state & ~ASYNCIO__S_MASK);
     asyncio__fd_watch(L, srv->fd, ASYNCIO_READABLE, &srv->accept.fut);
@@ -9407,18 +9428,49 @@ static int asyncio__xdrop(asyncio_loop *L, asyncio_handle *h)
 /* asyncio_loop_close's part: wait for the loop's jobs (their outcomes
    arrive; nobody runs to see them), shut the door, settle what was
    posted and never ran, and answer every remote still waiting. */
+/* At close, before and while it waits for the executor's jobs (one may
+   be blocked in asyncio_remote_result on this loop): every remote
+   coroutine is settled -- one that finished with its outcome, whose
+   publish handle would have run on an iteration that will not come, the
+   others with ELOOPCLOSED -- and remote starts that arrived are refused. */
+static void asyncio__remotes_settle(asyncio_loop *L)
+{
+    asyncio__link *at;
+    for (at = L->ready.next; at != &L->ready;) {
+        asyncio__link *following = at->next;
+        asyncio_future *f = (asyncio_future *)(void *)at;
+        asyncio_callback fn = f->kind == ASYNCIO__K_HANDLE ? ((asyncio_handle *)f)->fn : NULL;
+        if (fn == asyncio__remote_start || fn == asyncio__remote_publish_cb) {
+            asyncio__unlink(L, f);
+            if (fn == asyncio__remote_start)
+                asyncio__xdrop(L, (asyncio_handle *)f);
+        }
+        at = following;
+    }
+    while (L->remotes) {
+        asyncio_remote *r = L->remotes;
+        if (r->phase == ASYNCIO__PHASE_RUNNING) {
+            r->out.err = ASYNCIO_ELOOPCLOSED;
+            r->out.msg = "the loop closed before the coroutine finished";
+        }
+        asyncio__remote_publish(L, r);
+    }
+}
+
 static void asyncio__threads_close(asyncio_loop *L)
 {
     asyncio_future *f, *next;
     asyncio__link *at;
     int dropped = 0;
     L->nfdwait = 0; /* the fds' own events no longer matter: wait for jobs only */
+    asyncio__remotes_settle(L);
     while (ASYNCIO__LOAD(&L->xjobs) > 0) {
         if (asyncio__xsleep(L, ASYNCIO__SLEEP_JOBS))
             asyncio__backend_poll(L, -1);
         asyncio__xstate(L, ASYNCIO__X_RUNNING);
         L->nfired = 0;
         asyncio__xdrain(L);
+        asyncio__remotes_settle(L);
     }
     f = asyncio__xtake(L, ASYNCIO__X_CLOSED); /* nobody posts or wakes it from now on */
     while (ASYNCIO__LOAD(&L->xinflight) > 0 || ASYNCIO__LOAD(&L->xwakes_done) != L->xwakes_seen)
@@ -9436,14 +9488,7 @@ static void asyncio__threads_close(asyncio_loop *L)
         }
         at = following;
     }
-    while (L->remotes) {
-        asyncio_remote *r = L->remotes;
-        if (r->phase == ASYNCIO__PHASE_RUNNING) {
-            r->out.err = ASYNCIO_ELOOPCLOSED;
-            r->out.msg = "the loop closed before the coroutine finished";
-        }
-        asyncio__remote_publish(L, r);
-    }
+    asyncio__remotes_settle(L);
     if (dropped) {
         char msg[160];
         snprintf(msg, sizeof msg, "%d call_soon_threadsafe callback%s never ran: the loop closed first", dropped,

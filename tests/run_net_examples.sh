@@ -120,8 +120,8 @@ start_server() {
     start_as "$name" "$name" "$@" 0 "$HOST"
 }
 
-# stop_server LABEL PID: SIGTERM; it must exit 0 within 5 s with an empty
-# stderr ($tmp/LABEL.err).
+# stop_server LABEL PID: SIGTERM; it must exit 0 within 5 s with nothing
+# on stderr ($tmp/LABEL.err) but slow-step warnings.
 stop_server() {
     local name=$1 pid=$2 i rc
     kill -TERM "$pid" 2>/dev/null
@@ -137,7 +137,8 @@ stop_server() {
     fi
     wait "$pid"
     rc=$?
-    if [ $rc -ne 0 ] || [ -s "$tmp/$name.err" ]; then
+    # a debug build's slow-step warnings (a loaded machine) are not errors
+    if [ $rc -ne 0 ] || grep -qv "^asyncio.h: Executing " "$tmp/$name.err"; then
         fail "$name stops on SIGTERM" "exit status $rc" "stderr: $(cat "$tmp/$name.err")"
     else
         pass "$name stops on SIGTERM"
