@@ -300,6 +300,19 @@ $(BENCH_TLS_BIN): $(BUILD)/bench-tls/%: bench/tls/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG $(TLS_FLAGS) -I. $< -o $@ $(TLS_LIBS) $(LIBS)
 
+# make charts: PNGs in bench/charts/ drawn from the result files the bench-*
+# targets left in $(BUILD) (bench/charts.py: a chart whose results are
+# missing is skipped with a note), after a gather sweep N = 10 .. 1e6
+# (bench/gather_sweep.sh, about 20 s on a quiet machine; CHARTS_SWEEP=0
+# draws from the last sweep instead).  Not part of make test.  Needs
+# matplotlib for CHARTS_PYTHON (Debian: apt-get install python3-matplotlib).
+CHARTS_PYTHON ?= /usr/bin/python3
+CHARTS_SWEEP  ?= 1
+.PHONY: charts
+charts: $(BUILD)/bench/gather
+	@$(if $(filter 1,$(CHARTS_SWEEP)),bash bench/gather_sweep.sh $(BUILD)/bench,:)
+	@$(CHARTS_PYTHON) bench/charts.py --build $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
 
