@@ -127,7 +127,7 @@ TEST_BUILD := $(TEST_BINS) $(TSAN_BINS) $(TLS_BINS) $(BUILD)/tests/kqueue-emulat
 test:
 	@mkdir -p $(BUILD); set -o pipefail; { $(MAKE) --no-print-directory -j$(NPROC) $(TEST_BUILD) >$(BUILD)/test-build.log 2>&1 || \
 	  { cat $(BUILD)/test-build.log; exit 1; }; \
-	  $(MAKE) --no-print-directory test-compile test-unit test-examples test-install; } 2>&1 | tee $(BUILD)/test.log; \
+	  $(MAKE) --no-print-directory test-compile test-unit test-examples test-install test-cookbook; } 2>&1 | tee $(BUILD)/test.log; \
 	status=$$?; awk '/^[0-9]+ passed, [0-9]+ failed$$/ { p += $$1; f += $$3 } \
 	  END { printf "total: %d passed, %d failed\n", p, f; exit (f > 0) }' $(BUILD)/test.log && exit $$status
 
@@ -215,6 +215,13 @@ install uninstall:
 	@bash install.sh $@ "$$ASYNCIO_H_PREFIX" "$$ASYNCIO_H_DESTDIR"
 test-install:
 	@bash tests/install/run.sh
+
+# docs/cookbook.md checked: every recipe's C program built (with ASan and
+# UBSan) and run, its Python program run, both against the output the
+# recipe shows; the table of line counts too (tests/run_cookbook.sh).
+.PHONY: test-cookbook
+test-cookbook:
+	@bash tests/run_cookbook.sh
 
 # ---- benchmarks ----------------------------------------------------------
 # bench-core: gather / spawn / switch against Python asyncio (bench/run.sh);
