@@ -37,9 +37,11 @@
 
    Prints once it listens, then runs until Ctrl-C / SIGTERM (exit 0):
        listening on 127.0.0.1:8443
-   and answers as http_server does ("Hello, World!" to any GET).  A
-   certificate or key that cannot be loaded (or do not match) is reported
-   before it listens, with OpenSSL's reason, and the exit status is 1:
+   and answers as http_server does ("Hello, World!" to any GET), refusing
+   what it refuses, with its timeout options (--header-timeout S also
+   bounds the TLS handshake).  A certificate or key that cannot be
+   loaded (or do not match) is reported before it listens, with
+   OpenSSL's reason, and the exit status is 1:
        https_server: tls_server: cannot load the private key: ... */
 #ifndef ASYNCIO_TLS
 #define ASYNCIO_TLS 1 /* this example speaks TLS: link with -lssl -lcrypto */
@@ -53,13 +55,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"  /* handle_http: http_server's connection handler */
 #include "serve.h" /* PORT CERT KEY [HOST], start the server, stop on SIGINT / SIGTERM */
+#include "http.h"  /* http_server's parser, connection handler and timeout options */
 
 #define PROGRAM "https_server"
 
-int main(int argc, char **argv)
-{
-    build_responses();
-    return serve_main(argc, argv, PROGRAM, handle_http, sizeof(http_conn_t), SERVE_MAX_LOOPS, SERVE_TLS_ALWAYS);
-}
+int main(int argc, char **argv) { return http_main(argc, argv, PROGRAM, SERVE_TLS_ALWAYS); }

@@ -75,7 +75,9 @@ static void dump_await_trees(asyncio_loop *loop, void *arg)
 
 /* The servers' options serve_main does not set itself (timeouts,
    max_connections): a program fills them in before calling it.  Over TLS
-   a read_timeout bounds the handshake too. */
+   a read_timeout bounds the handshake too, and the wait for the peer's
+   close_notify once the connection closes (else 60 s and 30 s: a client
+   that stops talking would hold its descriptor that long). */
 static asyncio_server_options serve_options;
 
 static int serve(asyncio_task *self, void *frame)
@@ -179,6 +181,7 @@ static int serve_main(int argc, char **argv, const char *program, asyncio_fn han
         o.certfile = cert;
         o.keyfile = key;
         o.handshake_timeout = serve_options.read_timeout;
+        o.shutdown_timeout = serve_options.read_timeout;
         if (asyncio_tls_server(&ctx, &o) < 0) {
             fprintf(stderr, "%s: %s\n", program, asyncio_errmsg());
             return 1;
