@@ -398,6 +398,15 @@ static int burner(asyncio_task *self, void *frame)
     f->l_suspended = __LINE__; ASYNCIO_YIELD();
     ASYNCIO_END();
 }
+typedef struct { asyncio_coro co; } later_t;
+static later_t later;
+static int burner_done_later(asyncio_task *self, void *frame)
+{
+    later_t *f = (later_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_SLEEP(40);
+    ASYNCIO_END();
+}
 void test_debug_slow_step_warning_on_the_virtual_clock(void)
 {
     static burner_t f;
@@ -411,7 +420,8 @@ void test_debug_slow_step_warning_on_the_virtual_clock(void)
     asyncio_call_later(&loop, NULL, 30, burning_callback, NULL);
     asyncio_loop_run_until_complete(&loop, &t.fut);
     CHECK_EQ(nwarnings, 1);
-    asyncio_loop_run_forever(&loop); /* the callbacks, until nothing is left */
+    asyncio_create_task(&loop, &t, burner_done_later, &later); /* t's storage again: the burner is done */
+    CHECK_EQ(asyncio_loop_run_until_complete(&loop, &t.fut), 0); /* the callbacks at 20 and 30 s run first */
     CHECK_EQ(nwarnings, 3);
     snprintf(want, sizeof want,
              "Executing task 'burner' took 0.0# seconds (resumed at line %d, suspended at line %d of burner in "

@@ -1364,9 +1364,9 @@ static int timeout_main(asyncio_task *self, void *frame)
     /* the server's side */
     f->sctx = tls_ctx(1, NULL, "server.pem", "server.key", 0, 0.2);
     serve_tls(&f->srv, ASYNCIO_LOOP(), echo_handler, sizeof(echo_conn_t), f->sctx);
+    f->t0 = now_s(); /* before the connect: the server's clock starts when it accepts */
     ASYNCIO_AWAIT_CORO(asyncio_open_connection, asyncio_connect_tcp(&f->oc, "127.0.0.1", f->srv.port));
     f->s = (asyncio_stream *)ASYNCIO_RESULT().p;
-    f->t0 = now_s();
     ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_read(&f->rd, f->s, 100));
     f->dt = now_s() - f->t0;
     CHECK(f->rc == -ECONNRESET || (f->rc == 0 && ASYNCIO_RESULT().i == 0));
