@@ -35,7 +35,7 @@
 
        asyncio.run(main(host, port))
 
-   Run:    make examples && build/examples/echo_server [--tls CERT KEY] [-j LOOPS] 8888 [HOST]
+   Run:    make examples && build/examples/echo_server [--timeout S] [--tls CERT KEY] [-j LOOPS] 8888 [HOST]
            (PORT 0 picks a free port; HOST defaults to 127.0.0.1; -j runs
            a loop on each of LOOPS threads, all accepting on the port;
            --tls: every connection is TLS, with that certificate chain and
@@ -106,5 +106,22 @@ static int handle_echo(asyncio_task *self, void *frame)
 
 int main(int argc, char **argv)
 {
-    return serve_main(argc, argv, PROGRAM, handle_echo, sizeof(echo_conn_t), SERVE_MAX_LOOPS, SERVE_TLS_OPTION);
+    /* --timeout S: a client silent, or not reading what it is sent, for S
+       seconds is closed (asyncio_server_options' read and write timeouts;
+       off by default, as Python's start_server has none) */
+    int i, n = 1;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            double secs = strtod(argv[++i], &end);
+            if (*end || !(secs > 0 && secs < 1e9)) {
+                fprintf(stderr, "%s: --timeout takes seconds (> 0), not '%s'\n", PROGRAM, argv[i]);
+                return 2;
+            }
+            serve_options.read_timeout = serve_options.write_timeout = secs;
+        } else
+            argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    return serve_main(n, argv, PROGRAM, handle_echo, sizeof(echo_conn_t), SERVE_MAX_LOOPS, SERVE_TLS_OPTION);
 }

@@ -193,6 +193,20 @@ if start_server echo_server; then
     closed_port=$PORT
     stop_server echo_server "$PID"
 
+    # --timeout: a silent client is closed after it, an echoing one is not
+    if start_as "echo_server --timeout 1" echo_server --timeout 1 0 "$HOST"; then
+        t0=$(date +%s%N)
+        timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && cat <&3' silent "$PORT"
+        ms=$((($(date +%s%N) - t0) / 1000000))
+        out=$($T "$build/echo_client" "$HOST" "$PORT" still-served 2>&1; echo "rc=$?")
+        if [ "$ms" -ge 900 ] && [ "$ms" -lt 3000 ] && [ "$out" = $'still-served\nrc=0' ]; then
+            pass "echo_server --timeout 1: a silent client closed after ${ms} ms, others served"
+        else
+            fail "echo_server --timeout 1: a silent client closed after ~1 s, others served" "closed after $ms ms" "$out"
+        fi
+        stop_server "echo_server --timeout 1" "$PID"
+    fi
+
     out=$($T "$build/echo_client" "$HOST" "$closed_port" hello 2>&1)
     rc=$?
     if [ $rc -eq 1 ] && [[ $out == *"Connection refused"* ]]; then
