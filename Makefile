@@ -150,6 +150,7 @@ test-examples: examples $(BUILD)/examples/readme $(EXAMPLE_BACKENDS:%=examples-%
 	@bash tests/run_examples.sh $(BUILD)/examples
 	@bash tests/run_net_examples.sh $(BUILD)/examples
 	@bash tests/hostile_http.sh $(BUILD)/examples
+	@bash tests/hostile_kv.sh $(BUILD)/examples
 	@set -e; for b in $(EXAMPLE_BACKENDS); do echo "== examples on $$b"; \
 	  bash tests/run_examples.sh $(BUILD)/examples-$$b; \
 	  bash tests/run_net_examples.sh $(BUILD)/examples-$$b; done
