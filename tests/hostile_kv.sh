@@ -47,38 +47,7 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 build=$(cd "$1" && pwd) || exit 2
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/hostile_kv.XXXXXX") || exit 2
-pids=()
-cleanup() {
-    local p
-    for p in ${pids[@]+"${pids[@]}"}; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-passed=0
-failed=0
-pass() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-fail() {
-    local name=$1
-    shift
-    echo "not ok $name"
-    printf '%s\n' "$@" | sed 's/^/# /'
-    failed=$((failed + 1))
-}
-check() {
-    if [ "$2" = "$3" ]; then
-        pass "$1"
-    else
-        fail "$1" "expected:" "$2" "got:" "$3"
-    fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # ---- the client ----------------------------------------------------------
 # python3 $tmp/kv.py TEST PORT...: prints one line per reply or finding.

@@ -42,43 +42,10 @@ for exe in echo_server echo_client http_server fetch kv_server; do
     fi
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/run_net_examples.XXXXXX") || exit 2
-pids=()
-cleanup() {
-    local p
-    for p in ${pids[@]+"${pids[@]}"}; do
-        kill -KILL "$p" 2>/dev/null
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 HOST=127.0.0.1
 T="timeout 10"
-passed=0
-failed=0
 
-# pass NAME / fail NAME WHY...: report one check.
-pass() {
-    echo "ok $1"
-    passed=$((passed + 1))
-}
-fail() {
-    local name=$1
-    shift
-    echo "not ok $name"
-    printf '%s\n' "$@" | sed 's/^/# /'
-    failed=$((failed + 1))
-}
-# check NAME WANT GOT: pass if equal, else show both.
-check() {
-    if [ "$2" = "$3" ]; then
-        pass "$1"
-    else
-        fail "$1" "expected:" "$2" "got:" "$3"
-    fi
-}
 have() {
     if command -v "$1" >/dev/null 2>&1; then
         return 0
