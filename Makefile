@@ -21,7 +21,7 @@ LIBS    := -pthread
 TLS_FLAGS := -DASYNCIO_TLS=1
 TLS_LIBS  := -lssl -lcrypto
 # kqueue runs on Linux through tests/kqueue_emulation.h (test-only)
-BACKENDS ?= epoll poll kqueue
+BACKENDS ?= epoll poll kqueue uring
 ifdef BACKEND
 BACKENDS := $(BACKEND)
 endif
@@ -93,12 +93,9 @@ $(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.
 	    -I. -Itests $(TEST_SRC) -o $$@ $(LIBS)
 TEST_BINS += $(BUILD)/tests/$(1)-$(2)-$(3)
 endef
-# Every backend and flavour under ASan+UBSan; the optimised build without
-# sanitizers (-O2's own warnings and code paths) on the first backend only,
-# both flavours, so that make test stays within ten minutes on two cores
-# (each program is about a minute of building and running).
-$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(eval $(call test_variant,$(f),$(b),san))))
-$(foreach f,switch labels,$(eval $(call test_variant,$(f),$(firstword $(BACKENDS)),plain)))
+# Every backend and flavour, under ASan+UBSan and as the optimised build
+# without sanitizers (-O2's own warnings and code paths).
+$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach s,san plain,$(eval $(call test_variant,$(f),$(b),$(s))))))
 
 # ThreadSanitizer, on every backend: the same program, running the tests
 # that start threads (their names begin with thread_).
@@ -173,7 +170,9 @@ test-compile:
 	for cc in gcc clang; do command -v $$cc >/dev/null || continue; \
 	  for std in c99 c11; do for labels in 0 1; do \
 	    check $$cc -std=$$std -pedantic -Wall -Wextra -Werror -DASYNCIO_LABELS=$$labels -I. \
-	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; done; done; done; \
+	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; done; \
+	    check $$cc -std=$$std -pedantic -Wall -Wextra -Werror -DASYNCIO_BACKEND_URING=1 -I. \
+	      -c $(BUILD)/compile/one.c -o $(BUILD)/compile/one.o; done; done; \
 	for cxx in g++ clang++; do command -v $$cxx >/dev/null || continue; \
 	  for std in c++11 c++17; do \
 	    check $$cxx -std=$$std -Wall -Wextra -Werror -I. -c $(BUILD)/compile/decl.cc -o $(BUILD)/compile/decl.o; \

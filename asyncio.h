@@ -133,6 +133,12 @@
    ASYNCIO_BACKEND_EPOLL      force a backend (define one to 1).  Default:
    ASYNCIO_BACKEND_KQUEUE     epoll on Linux, kqueue on the BSDs and macOS,
    ASYNCIO_BACKEND_POLL       poll elsewhere.  asyncio_backend_name() tells.
+   ASYNCIO_BACKEND_URING      Linux's io_uring (5.13 or later), through its
+                              system calls (no liburing); a loop whose ring
+                              the kernel refuses (old kernel, seccomp,
+                              kernel.io_uring_disabled) runs on epoll.
+   ASYNCIO_URING_ENTRIES      io_uring: submission slots (1 to 8192, default 256); the
+                              completion ring has four times as many.
    ASYNCIO_KQUEUE_HEADER      a header to include instead of <sys/event.h>
                               (the tests build kqueue on Linux with it).
    ASYNCIO_TLS                1: TLS for streams over OpenSSL (section 15;
@@ -470,7 +476,7 @@ struct asyncio_loop {
     size_t nfdwait;                /* fd waiters: the loop must poll */
     struct asyncio__fired *fired;  /* what the backend's poll reported */
     size_t nfired, capfired;
-    void *backend_buf;             /* backend scratch (poll: its pollfd array) */
+    void *backend_buf;             /* backend scratch (poll: its pollfd array; io_uring: its rings) */
     size_t capbackend;
     size_t poll_next;              /* poll: where the next pass starts reporting */
     struct asyncio__signals *signals; /* add_signal_handler's self-pipe */
@@ -544,7 +550,10 @@ long long asyncio_loop_time_ns(asyncio_loop *loop);
 /* asyncio_loop_is_virtual: 1 when the loop runs on the virtual clock. */
 int asyncio_loop_is_virtual(const asyncio_loop *loop);
 
-/* asyncio_backend_name: "epoll", "kqueue" or "poll", as compiled in. */
+/* asyncio_backend_name: "epoll", "kqueue", "poll" or "io_uring", as compiled
+   in.  An io_uring build says "epoll" once the kernel has refused a ring
+   (its loops then run on epoll); before any loop exists it tries one.  Any
+   thread may call it. */
 const char *asyncio_backend_name(void);
 
 /* asyncio_add_signal_handler: Python's loop.add_signal_handler.  Each time
@@ -2660,8 +2669,14 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #define ASYNCIO_ASSERT(x) assert(x)
 #endif
 
-#if defined(ASYNCIO_BACKEND_EPOLL) + defined(ASYNCIO_BACKEND_KQUEUE) + defined(ASYNCIO_BACKEND_POLL) > 1
-#error "asyncio.h: define at most one of ASYNCIO_BACKEND_EPOLL, ASYNCIO_BACKEND_KQUEUE, ASYNCIO_BACKEND_POLL"
+#if defined(ASYNCIO_BACKEND_EPOLL) + defined(ASYNCIO_BACKEND_KQUEUE) + defined(ASYNCIO_BACKEND_POLL) + \
+        defined(ASYNCIO_BACKEND_URING) > 1
+#error "asyncio.h: define at most one of ASYNCIO_BACKEND_EPOLL, ASYNCIO_BACKEND_KQUEUE, ASYNCIO_BACKEND_POLL, ASYNCIO_BACKEND_URING"
+#elif defined(ASYNCIO_BACKEND_URING)
+#if !defined(__linux__)
+#error "asyncio.h: ASYNCIO_BACKEND_URING needs Linux"
+#endif
+#define ASYNCIO__URING 1
 #elif defined(ASYNCIO_BACKEND_EPOLL)
 #define ASYNCIO__EPOLL 1
 #elif defined(ASYNCIO_BACKEND_KQUEUE)
@@ -2684,6 +2699,9 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #endif
 #ifndef ASYNCIO__POLL
 #define ASYNCIO__POLL 0
+#endif
+#ifndef ASYNCIO__URING
+#define ASYNCIO__URING 0
 #endif
 
 #include <errno.h>
@@ -2718,10 +2736,13 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #endif
-#if ASYNCIO__EPOLL
+#if ASYNCIO__EPOLL || ASYNCIO__URING
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#if ASYNCIO__URING
+#include <sys/mman.h>
+#endif
 #elif ASYNCIO__KQUEUE
 #include <sys/time.h>
 #ifdef ASYNCIO_KQUEUE_HEADER /* tests build the kqueue backend on Linux */
@@ -3199,11 +3220,18 @@ static void asyncio__fired_push(asyncio_loop *L, int fd, unsigned gen, unsigned 
 }
 
 /* >>backend-epoll --------------------------------------------------------- */
-/* Each backend: init, close, add(fd), del(fd), poll(timeout ns, -1 =
-   forever) into L->fired, name. */
-#if ASYNCIO__EPOLL
+/* Each backend: init, close, wake, add(fd), del(fd), poll(timeout ns, -1 =
+   forever) into L->fired, name.  epoll is io_uring's fallback too. */
+#if ASYNCIO__EPOLL || ASYNCIO__URING
 #define ASYNCIO__TIMERFD_KEY (~0ull)
 #define ASYNCIO__WAKE_KEY (~1ull)
+
+/* epoll's event bits (io_uring's poll reports the same) as the loop's. */
+static unsigned asyncio__epoll_events(unsigned e)
+{
+    return (e & EPOLLIN ? ASYNCIO_READABLE : 0u) | (e & EPOLLRDHUP ? ASYNCIO__HUP : 0u) |
+           (e & EPOLLOUT ? ASYNCIO_WRITABLE : 0u) | (e & (EPOLLERR | EPOLLHUP) ? ASYNCIO__ERR : 0u);
+}
 
 static int asyncio__epoll_watch(asyncio_loop *L, int fd, unsigned long long key)
 {
@@ -3217,7 +3245,7 @@ static int asyncio__epoll_watch(asyncio_loop *L, int fd, unsigned long long key)
 /* The timerfd (see poll below) and the wake-up of other threads, an
    eventfd, live in the epoll set from the start: they cost nothing until
    the loop sleeps. */
-static int asyncio__backend_init(asyncio_loop *L)
+static int asyncio__epoll_init(asyncio_loop *L)
 {
     L->timer_fd = L->wake_fd[0] = -1;
     L->backend_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -3238,7 +3266,7 @@ static int asyncio__backend_init(asyncio_loop *L)
     return 0;
 }
 
-static void asyncio__backend_close(asyncio_loop *L)
+static void asyncio__epoll_close(asyncio_loop *L)
 {
     close(L->wake_fd[0]);
     close(L->timer_fd);
@@ -3246,14 +3274,14 @@ static void asyncio__backend_close(asyncio_loop *L)
 }
 
 /* Any thread: make a sleeping poll return. */
-static void asyncio__backend_wake(asyncio_loop *L)
+static void asyncio__epoll_wake(asyncio_loop *L)
 {
     unsigned long long one = 1;
     if (write(L->wake_fd[0], &one, sizeof one) < 0) { /* EAGAIN: the counter is already set */
     }
 }
 
-static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
+static int asyncio__epoll_add(asyncio_loop *L, int fd, unsigned gen)
 {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
@@ -3262,7 +3290,7 @@ static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
     return epoll_ctl(L->backend_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-static void asyncio__backend_del(asyncio_loop *L, int fd)
+static void asyncio__epoll_del(asyncio_loop *L, int fd)
 {
     struct epoll_event ev; /* non-NULL for kernels before 2.6.9 */
     epoll_ctl(L->backend_fd, EPOLL_CTL_DEL, fd, &ev);
@@ -3272,7 +3300,7 @@ static void asyncio__backend_del(asyncio_loop *L, int fd)
    epoll_pwait2's) own argument: the kernel gives poll-style timeouts a
    slack of 0.1% of their length (a 1 s sleep woke 1.1 ms late here),
    while a timerfd is an hrtimer with only the thread's fixed ~50 us. */
-static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
+static int asyncio__epoll_poll(asyncio_loop *L, long long timeout_ns)
 {
     struct epoll_event ev[ASYNCIO__MAXEVENTS];
     int n, i;
@@ -3288,7 +3316,6 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < n; i++) {
-        unsigned e = ev[i].events, events = 0;
         if (ev[i].data.u64 == ASYNCIO__TIMERFD_KEY || ev[i].data.u64 == ASYNCIO__WAKE_KEY) {
             unsigned long long count;
             if (read(ev[i].data.u64 == ASYNCIO__WAKE_KEY ? L->wake_fd[0] : L->timer_fd, &count, sizeof count) < 0) {
@@ -3296,20 +3323,387 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
             }
             continue;
         }
-        if (e & EPOLLIN)
-            events |= ASYNCIO_READABLE;
-        if (e & EPOLLRDHUP)
-            events |= ASYNCIO__HUP;
-        if (e & EPOLLOUT)
-            events |= ASYNCIO_WRITABLE;
-        if (e & (EPOLLERR | EPOLLHUP))
-            events |= ASYNCIO__ERR;
-        asyncio__fired_push(L, (int)(ev[i].data.u64 & 0xffffffffu), (unsigned)(ev[i].data.u64 >> 32), events);
+        asyncio__fired_push(L, (int)(ev[i].data.u64 & 0xffffffffu), (unsigned)(ev[i].data.u64 >> 32),
+                            asyncio__epoll_events(ev[i].events));
     }
     return n;
 }
 
+#endif
+
+#if ASYNCIO__EPOLL
+#define asyncio__backend_init asyncio__epoll_init
+#define asyncio__backend_close asyncio__epoll_close
+#define asyncio__backend_wake asyncio__epoll_wake
+#define asyncio__backend_add asyncio__epoll_add
+#define asyncio__backend_del asyncio__epoll_del
+#define asyncio__backend_poll asyncio__epoll_poll
 const char *asyncio_backend_name(void) { return "epoll"; }
+
+/* >>backend-uring --------------------------------------------------------- */
+#elif ASYNCIO__URING
+/* Readiness as epoll gives it, read from shared memory: every added fd has
+   one multishot poll in the ring (edge-triggered, as the kernel arms it
+   without IORING_POLL_ADD_LEVEL), so its events arrive as completions the
+   loop reads without a system call.  The loop enters the kernel only to
+   submit (new polls, batched to the next pass), to run the completions the
+   kernel has queued for this thread (IORING_SQ_TASKRUN: with COOP_TASKRUN
+   nothing interrupts a busy loop, the flag says when to look), to move an
+   overflow into the ring, or to sleep.  A loop whose ring the kernel
+   refuses runs on the epoll functions above. */
+
+/* The kernel's interface (include/uapi/linux/io_uring.h), spelled out so
+   that the header needs neither liburing nor recent kernel headers: these
+   layouts and numbers are ABI the kernel keeps. */
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+#ifndef SYS_io_uring_enter
+#define SYS_io_uring_enter 426
+#endif
+#ifndef ASYNCIO_URING_ENTRIES
+#define ASYNCIO_URING_ENTRIES 256
+#endif
+#if ASYNCIO_URING_ENTRIES < 1 || ASYNCIO_URING_ENTRIES > 8192 /* the kernel's limit, over the CQ's factor of 4 */
+#error "asyncio.h: ASYNCIO_URING_ENTRIES must be 1 to 8192"
+#endif
+#define ASYNCIO__IORING_OFF_SQES 0x10000000ULL
+enum {
+    ASYNCIO__IORING_OP_POLL_ADD = 6,
+    ASYNCIO__IORING_OP_ASYNC_CANCEL = 14,
+    ASYNCIO__IORING_POLL_ADD_MULTI = 1 << 0,
+    ASYNCIO__IORING_SETUP_CQSIZE = 1 << 3,
+    ASYNCIO__IORING_SETUP_COOP_TASKRUN = 1 << 8, /* 5.19 */
+    ASYNCIO__IORING_SETUP_TASKRUN_FLAG = 1 << 9,
+    ASYNCIO__IORING_FEAT_SINGLE_MMAP = 1 << 0,
+    ASYNCIO__IORING_FEAT_NODROP = 1 << 1,
+    ASYNCIO__IORING_FEAT_EXT_ARG = 1 << 8,
+    ASYNCIO__IORING_FEAT_RSRC_TAGS = 1 << 10, /* 5.13, the release with multishot poll */
+    ASYNCIO__IORING_ENTER_GETEVENTS = 1 << 0,
+    ASYNCIO__IORING_ENTER_EXT_ARG = 1 << 3,
+    ASYNCIO__IORING_SQ_CQ_OVERFLOW = 1 << 1,
+    ASYNCIO__IORING_SQ_TASKRUN = 1 << 2,
+    ASYNCIO__IORING_CQE_F_MORE = 1 << 1
+};
+typedef struct asyncio__uring_params {
+    unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3];
+    unsigned sq_head, sq_tail, sq_mask, sq_ring_entries, sq_flags, sq_dropped, sq_array, sq_resv1;
+    unsigned long long sq_user_addr;
+    unsigned cq_head, cq_tail, cq_mask, cq_ring_entries, cq_overflow, cq_cqes, cq_flags, cq_resv1;
+    unsigned long long cq_user_addr;
+} asyncio__uring_params;
+typedef struct asyncio__uring_sqe {
+    unsigned char opcode, flags;
+    unsigned short ioprio;
+    int fd;
+    unsigned long long off, addr;
+    unsigned len, op_flags; /* op_flags: poll32_events for a poll */
+    unsigned long long user_data;
+    unsigned short buf_index, personality;
+    int file_index;
+    unsigned long long addr3, pad;
+} asyncio__uring_sqe;
+typedef struct asyncio__uring_cqe {
+    unsigned long long user_data;
+    int res;
+    unsigned flags;
+} asyncio__uring_cqe;
+typedef struct asyncio__uring_getevents_arg {
+    unsigned long long sigmask;
+    unsigned sigmask_sz, min_wait_usec;
+    unsigned long long ts;
+} asyncio__uring_getevents_arg;
+typedef char asyncio__uring_abi_check[(sizeof(asyncio__uring_params) == 120 && sizeof(asyncio__uring_sqe) == 64 &&
+                                       sizeof(asyncio__uring_cqe) == 16) ? 1 : -1];
+
+typedef struct asyncio__uring {
+    unsigned *sq_head, *sq_tail, *sq_flags, *cq_head, *cq_tail;
+    unsigned sq_mask, sq_entries, cq_mask;
+    unsigned tail, unsubmitted; /* the next SQE is ours; so are the last `unsubmitted` */
+    asyncio__uring_sqe *sqes;
+    asyncio__uring_cqe *cqes;
+    void *rings;
+    size_t rings_size, sqes_size;
+} asyncio__uring;
+
+#define ASYNCIO__URING_WAKE_KEY (~0ull)
+#define ASYNCIO__URING_QUIET_KEY (~1ull) /* a cancellation's own completion */
+#define asyncio__ring(L) ((asyncio__uring *)(L)->backend_buf)
+
+/* What asyncio_backend_name says: 0 no loop has tried a ring yet, 1 the
+   last loop got one, -1 the kernel refused it. */
+static int asyncio__uring_state;
+
+/* Submit what is queued; with ASYNCIO__IORING_ENTER_GETEVENTS, run the
+   completions the kernel holds for this thread and wait for `min` of them
+   (timeout_ns > 0 bounds the wait). */
+static int asyncio__uring_enter(asyncio_loop *L, unsigned flags, unsigned min, long long timeout_ns)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio__uring_getevents_arg arg;
+    struct {
+        long long tv_sec, tv_nsec;
+    } ts;
+    void *argp = NULL;
+    size_t argsz = 0;
+    long n;
+    __atomic_store_n(R->sq_tail, R->tail, __ATOMIC_RELEASE);
+    if (timeout_ns > 0) {
+        ts.tv_sec = timeout_ns / 1000000000LL;
+        ts.tv_nsec = timeout_ns % 1000000000LL;
+        memset(&arg, 0, sizeof arg);
+        arg.ts = (unsigned long long)(uintptr_t)&ts;
+        argp = &arg;
+        argsz = sizeof arg;
+        flags |= ASYNCIO__IORING_ENTER_EXT_ARG;
+    }
+    n = syscall(SYS_io_uring_enter, L->backend_fd, R->unsubmitted, min, flags, argp, argsz);
+    if (n < 0) /* ETIME: the timeout passed; EBUSY/EAGAIN: the rings are full until the loop reaps */
+        return errno == ETIME || errno == EINTR || errno == EBUSY || errno == EAGAIN ? 0 : -errno;
+    R->unsubmitted -= (unsigned)n;
+    return 0;
+}
+
+/* The next free SQE, zeroed; a full queue is submitted first. */
+static asyncio__uring_sqe *asyncio__uring_get(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio__uring_sqe *e;
+    if (R->unsubmitted == R->sq_entries && (asyncio__uring_enter(L, 0, 0, 0) < 0 || R->unsubmitted == R->sq_entries))
+        return NULL;
+    e = &R->sqes[R->tail & R->sq_mask];
+    memset(e, 0, sizeof *e);
+    R->tail++;
+    R->unsubmitted++;
+    return e;
+}
+
+static int asyncio__uring_watch(asyncio_loop *L, int fd, unsigned long long key)
+{
+    asyncio__uring_sqe *e = asyncio__uring_get(L);
+    if (!e)
+        return -EBUSY;
+    e->opcode = ASYNCIO__IORING_OP_POLL_ADD;
+    e->fd = fd;
+    e->len = ASYNCIO__IORING_POLL_ADD_MULTI;
+    e->op_flags = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+    if (key == ASYNCIO__URING_WAKE_KEY)
+        e->op_flags = EPOLLIN;
+    e->user_data = key;
+    return 0;
+}
+
+static void asyncio__uring_close(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    munmap(R->sqes, R->sqes_size);
+    munmap(R->rings, R->rings_size);
+    close(L->backend_fd); /* cancels every poll, releasing the files they hold */
+    close(L->wake_fd[0]);
+    ASYNCIO_FREE(L->cfg.alloc_ctx, R);
+    L->backend_buf = NULL;
+}
+
+static int asyncio__uring_init(asyncio_loop *L)
+{
+    static const unsigned tries[2] = {ASYNCIO__IORING_SETUP_CQSIZE | ASYNCIO__IORING_SETUP_COOP_TASKRUN |
+                                          ASYNCIO__IORING_SETUP_TASKRUN_FLAG,
+                                      ASYNCIO__IORING_SETUP_CQSIZE}; /* before 5.19 */
+    const unsigned need = ASYNCIO__IORING_FEAT_SINGLE_MMAP | ASYNCIO__IORING_FEAT_NODROP |
+                          ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS;
+    asyncio__uring_params p;
+    asyncio__uring *R;
+    unsigned char *ring;
+    unsigned i, *array;
+    int fd = -1, k, err;
+    L->backend_fd = L->timer_fd = L->wake_fd[0] = -1;
+    for (k = 0; k < 2; k++) {
+        memset(&p, 0, sizeof p);
+        p.flags = tries[k];
+        p.cq_entries = 4 * ASYNCIO_URING_ENTRIES;
+        fd = (int)syscall(SYS_io_uring_setup, ASYNCIO_URING_ENTRIES, &p);
+        if (fd >= 0 || errno != EINVAL)
+            break;
+    }
+    if (fd < 0)
+        return -errno;
+    if ((p.features & need) != need) {
+        close(fd);
+        return -ENOSYS;
+    }
+    R = (asyncio__uring *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, sizeof *R);
+    if (!R) {
+        close(fd);
+        return -ENOMEM;
+    }
+    memset(R, 0, sizeof *R);
+    R->rings_size = p.sq_array + p.sq_entries * sizeof(unsigned);
+    if (R->rings_size < p.cq_cqes + p.cq_entries * sizeof(asyncio__uring_cqe))
+        R->rings_size = p.cq_cqes + p.cq_entries * sizeof(asyncio__uring_cqe);
+    R->sqes_size = p.sq_entries * sizeof(asyncio__uring_sqe);
+    R->rings = mmap(NULL, R->rings_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    R->sqes = (asyncio__uring_sqe *)mmap(NULL, R->sqes_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                                         ASYNCIO__IORING_OFF_SQES);
+    if (R->rings == MAP_FAILED || (void *)R->sqes == MAP_FAILED) {
+        err = -errno;
+        if (R->rings != MAP_FAILED)
+            munmap(R->rings, R->rings_size);
+        ASYNCIO_FREE(L->cfg.alloc_ctx, R);
+        close(fd);
+        return err;
+    }
+    ring = (unsigned char *)R->rings;
+    R->sq_head = (unsigned *)(void *)(ring + p.sq_head);
+    R->sq_tail = (unsigned *)(void *)(ring + p.sq_tail);
+    R->sq_flags = (unsigned *)(void *)(ring + p.sq_flags);
+    R->sq_mask = *(unsigned *)(void *)(ring + p.sq_mask);
+    R->sq_entries = p.sq_entries;
+    R->cq_head = (unsigned *)(void *)(ring + p.cq_head);
+    R->cq_tail = (unsigned *)(void *)(ring + p.cq_tail);
+    R->cq_mask = *(unsigned *)(void *)(ring + p.cq_mask);
+    R->cqes = (asyncio__uring_cqe *)(void *)(ring + p.cq_cqes);
+    R->tail = *R->sq_tail;
+    array = (unsigned *)(void *)(ring + p.sq_array); /* SQE i always sits in slot i */
+    for (i = 0; i < p.sq_entries; i++)
+        array[i] = i;
+    L->backend_fd = fd;
+    L->backend_buf = R;
+    L->wake_fd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (L->wake_fd[0] < 0 || (err = asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY)) < 0 ||
+        (err = asyncio__uring_enter(L, 0, 0, 0)) < 0) {
+        err = L->wake_fd[0] < 0 ? -errno : err;
+        asyncio__uring_close(L);
+        L->backend_fd = L->wake_fd[0] = -1;
+        return err;
+    }
+    return 0;
+}
+
+static int asyncio__uring_add(asyncio_loop *L, int fd, unsigned gen)
+{
+    return asyncio__uring_watch(L, fd, (unsigned long long)gen << 32 | (unsigned)fd);
+}
+
+/* Submitted at once, not with the next pass: the poll holds the file open,
+   and the caller closes the fd next -- its peer must see that now.  A
+   cancellation, not a POLL_REMOVE: the removal fails (EALREADY) while the
+   poll's first completion is still on its way, a cancellation never. */
+static void asyncio__uring_del(asyncio_loop *L, int fd)
+{
+    asyncio__uring_sqe *e = asyncio__uring_get(L);
+    if (!e)
+        return;
+    e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
+    e->fd = -1;
+    e->addr = (unsigned long long)L->fds[fd].gen << 32 | (unsigned)fd;
+    e->user_data = ASYNCIO__URING_QUIET_KEY;
+    asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
+}
+
+/* Completions into L->fired, as many as it holds (the rest wait in the
+   ring for the next pass).  A multishot poll the kernel ended while its fd
+   is still watched (an overflowing ring ends them) is armed again: its
+   first completion reports what is ready by then, so nothing is lost. */
+static int asyncio__uring_reap(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    unsigned head = *R->cq_head, tail = __atomic_load_n(R->cq_tail, __ATOMIC_ACQUIRE);
+    int n = 0;
+    for (; head != tail && L->nfired < ASYNCIO__MAXEVENTS; head++) {
+        const asyncio__uring_cqe *c = &R->cqes[head & R->cq_mask];
+        unsigned long long key = c->user_data;
+        int fd = (int)(key & 0xffffffffu), res = c->res, again = !(c->flags & ASYNCIO__IORING_CQE_F_MORE);
+        unsigned events = 0;
+        asyncio__fd *e;
+        if (key == ASYNCIO__URING_WAKE_KEY) {
+            unsigned long long count;
+            if (read(L->wake_fd[0], &count, sizeof count) < 0) { /* EAGAIN: already cleared */
+            }
+            if (again)
+                asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY);
+            continue;
+        }
+        e = asyncio__fd_get(L, fd);
+        if (key == ASYNCIO__URING_QUIET_KEY || !e || e->gen != (unsigned)(key >> 32))
+            continue; /* a cancellation, or an fd closed since */
+        if (res < 0 && res != -ECANCELED) {
+            events = ASYNCIO__ERR; /* the poll itself failed: let the waiters meet the error */
+            again = 0;
+        }
+        if (res > 0)
+            events = asyncio__epoll_events((unsigned)res);
+        if (events) {
+            asyncio__fired_push(L, fd, e->gen, events);
+            n++;
+        }
+        if (again)
+            asyncio__uring_watch(L, fd, key);
+    }
+    __atomic_store_n(R->cq_head, head, __ATOMIC_RELEASE);
+    return n;
+}
+
+static int asyncio__uring_poll(asyncio_loop *L, long long timeout_ns)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    int n = asyncio__uring_reap(L), rc;
+    unsigned kernel = __atomic_load_n(R->sq_flags, __ATOMIC_RELAXED);
+    if (n == 0 && timeout_ns != 0)
+        rc = asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, timeout_ns);
+    else if (R->unsubmitted || (kernel & (ASYNCIO__IORING_SQ_CQ_OVERFLOW | ASYNCIO__IORING_SQ_TASKRUN)))
+        rc = asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
+    else
+        return n; /* nothing to submit, nothing ready: no system call */
+    return rc < 0 ? rc : n + asyncio__uring_reap(L);
+}
+
+static int asyncio__backend_init(asyncio_loop *L)
+{
+    int rc = asyncio__uring_init(L);
+    __atomic_store_n(&asyncio__uring_state, rc == 0 ? 1 : -1, __ATOMIC_RELAXED);
+    return rc == 0 ? 0 : asyncio__epoll_init(L);
+}
+static void asyncio__backend_close(asyncio_loop *L)
+{
+    if (L->backend_buf)
+        asyncio__uring_close(L);
+    else
+        asyncio__epoll_close(L);
+}
+static void asyncio__backend_wake(asyncio_loop *L) { asyncio__epoll_wake(L); } /* both: an eventfd */
+static int asyncio__backend_add(asyncio_loop *L, int fd, unsigned gen)
+{
+    return L->backend_buf ? asyncio__uring_add(L, fd, gen) : asyncio__epoll_add(L, fd, gen);
+}
+static void asyncio__backend_del(asyncio_loop *L, int fd)
+{
+    if (L->backend_buf)
+        asyncio__uring_del(L, fd);
+    else
+        asyncio__epoll_del(L, fd);
+}
+static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
+{
+    return L->backend_buf ? asyncio__uring_poll(L, timeout_ns) : asyncio__epoll_poll(L, timeout_ns);
+}
+
+/* Before any loop exists, a ring is tried and closed to find out. */
+const char *asyncio_backend_name(void)
+{
+    int state = __atomic_load_n(&asyncio__uring_state, __ATOMIC_RELAXED);
+    if (state == 0) {
+        asyncio__uring_params p;
+        int fd;
+        memset(&p, 0, sizeof p);
+        fd = (int)syscall(SYS_io_uring_setup, 1, &p);
+        state = fd >= 0 && (p.features & (ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS)) ==
+                               (ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS) ? 1 : -1;
+        if (fd >= 0)
+            close(fd);
+        __atomic_store_n(&asyncio__uring_state, state, __ATOMIC_RELAXED);
+    }
+    return state > 0 ? "io_uring" : "epoll";
+}
 
 /* >>backend-kqueue -------------------------------------------------------- */
 #elif ASYNCIO__KQUEUE

@@ -1,0 +1,149 @@
+/* The backends at their edges, on every backend (the io_uring build is
+   where they bite): more fds ready at once than a poll reports or a
+   completion ring holds (io_uring's ring overflows, its multishot polls
+   end and are armed again: nothing may be lost), and a kernel that
+   refuses io_uring (a seccomp filter makes io_uring_setup fail, as a
+   container's profile does): the loop runs on epoll and says so. */
+#define _GNU_SOURCE 1 /* syscall */
+#include "tests.h"
+#include <errno.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
+
+/* ---- thousands of fds ready at once ------------------------------------ */
+/* 1200 socketpairs, one end of each added to the loop, a task suspended on
+   each (WAIT_FD asks poll(2) first, so every task must be waiting before
+   its event comes), then a byte written into every peer in one step: 1200
+   readable events at once, twice over.  The default io_uring completion
+   ring has 1024 slots: it overflows, multishot polls end and are armed
+   again, and every task must still wake. */
+#define MANY 1200
+typedef struct {
+    asyncio_coro co;
+    int fd;
+    char c[2];
+} many_waiter_t;
+
+static int many_waiter(asyncio_task *self, void *frame)
+{
+    many_waiter_t *f = (many_waiter_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_WAIT_FD(f->fd, ASYNCIO_READABLE);
+    CHECK_EQ(read(f->fd, &f->c[0], 1), 1);
+    ASYNCIO_WAIT_FD(f->fd, ASYNCIO_READABLE);
+    CHECK_EQ(read(f->fd, &f->c[1], 1), 1);
+    CHECK_EQ(write(f->fd, f->c, 2), 2);
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    int sv[MANY][2];
+    asyncio_task tasks[MANY];
+    many_waiter_t frames[MANY];
+    asyncio_gather_t g;
+    int i, round;
+} many_t;
+
+static int many_main(asyncio_task *self, void *frame)
+{
+    many_t *f = (many_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < MANY; f->i++) {
+        CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[f->i][0]), 0);
+        f->frames[f->i].fd = f->sv[f->i][0];
+    }
+    CHECK_EQ(asyncio_gather_map(&f->g, ASYNCIO_LOOP(), f->tasks, many_waiter, f->frames, sizeof f->frames[0], MANY, 0),
+             0);
+    for (f->round = 0; f->round < 2; f->round++) {
+        ASYNCIO_YIELD(); /* every waiter runs to its WAIT_FD and suspends */
+        ASYNCIO_YIELD();
+        for (f->i = 0; f->i < MANY; f->i++)
+            CHECK_EQ(write(f->sv[f->i][1], f->round ? "b" : "a", 1), 1);
+    }
+    ASYNCIO_AWAIT(&f->g.fut);
+    CHECK_EQ(asyncio_future_error(&f->g.fut), 0);
+    ASYNCIO_END();
+}
+
+void test_backend_more_fds_ready_at_once_than_the_rings_hold(void)
+{
+    static many_t f;
+    struct rlimit rl;
+    int i;
+    char c[3];
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * MANY + 64) {
+        CHECK(rl.rlim_max >= 2 * MANY + 64); /* the test needs them */
+        rl.rlim_cur = 2 * MANY + 64;
+        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    memset(&f, 0, sizeof f);
+    for (i = 0; i < MANY; i++)
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv[i]), 0);
+    CHECK_EQ(asyncio_run(many_main, &f, NULL), 0); /* the loop closes the added ends */
+    for (i = 0; i < MANY; i++) {
+        CHECK_EQ(read(f.sv[i][1], c, 3), 2);
+        CHECK_BYTES(c, 2, "ab");
+        CHECK_EQ(read(f.sv[i][1], c, 1), 0); /* closed: no poll holds it open */
+        close(f.sv[i][1]);
+    }
+}
+
+/* ---- io_uring refused --------------------------------------------------- */
+typedef struct {
+    asyncio_coro co;
+    int sv[2];
+    char c;
+} fallback_t;
+
+static int fallback_main(asyncio_task *self, void *frame)
+{
+    fallback_t *f = (fallback_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[0]), 0);
+    ASYNCIO_SLEEP(0.01);
+    CHECK_EQ(write(f->sv[1], "p", 1), 1);
+    ASYNCIO_WAIT_FD(f->sv[0], ASYNCIO_READABLE);
+    CHECK_EQ(read(f->sv[0], &f->c, 1), 1);
+    CHECK_EQ(f->c, 'p');
+    CHECK_EQ(asyncio_fd_close(ASYNCIO_LOOP(), f->sv[0]), 0);
+    ASYNCIO_END();
+}
+
+/* The test runs in a child of the runner: the filter dies with it. */
+void test_backend_refused_io_uring_falls_back_to_epoll(void)
+{
+#if defined(__linux__) && defined(SYS_io_uring_setup)
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog;
+    fallback_t f;
+    char c;
+    prog.len = (unsigned short)(sizeof code / sizeof code[0]);
+    prog.filter = code;
+    CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    CHECK(syscall(SYS_io_uring_setup, 1, NULL) < 0 && errno == ENOSYS); /* the filter works */
+    memset(&f, 0, sizeof f);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv), 0);
+    CHECK_EQ(asyncio_run(fallback_main, &f, NULL), 0);
+#if defined(ASYNCIO_BACKEND_URING)
+    CHECK_STR(asyncio_backend_name(), "epoll");
+#endif
+    CHECK_EQ(read(f.sv[1], &c, 1), 0); /* the loop's end is closed */
+    close(f.sv[1]);
+#endif
+}
