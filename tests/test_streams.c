@@ -425,6 +425,55 @@ void test_stream_limit_and_incomplete_values_like_cpython(void)
               "readexactly:Incomplete(partial=b'',expected=1)");
 }
 
+/* ---- after a readline over the limit ------------------------------------ */
+/*  r = asyncio.StreamReader(limit=4)
+    r.feed_data(b"abcde")
+    await r.readline()           # ValueError: Separator is not found, ...
+    r.feed_data(b"fgh\nok\n")
+    await r.read(4)              # b'fgh\n': the rest of the long line
+    await r.readline()           # b'ok\n'
+    r.feed_data(b"0123456789")
+    await r.readline()           # ValueError
+    r.feed_data(b"tail\nlast\n")
+    await r.readline()           # b'tail\n' in CPython; b'last\n' here (README,
+                                 # "Where C differs": readline drops the rest)
+   A read other than readline sees the rest, as in CPython, and the drop
+   does not linger to eat a later line. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_stream *r;
+    attempt_t a;
+} overrun_t;
+static int overrun_main(asyncio_task *self, void *frame)
+{
+    overrun_t *f = (overrun_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->r = asyncio_stream_new_reader(ASYNCIO_LOOP());
+    asyncio_stream_set_limit(f->r, 4);
+    feed(f->r, "abcde");
+    ASYNCIO_AWAIT_CORO(attempt, try_read(&f->a, f->r, K_LINE, "readline", NULL, 0));
+    feed(f->r, "fgh\nok\n");
+    ASYNCIO_AWAIT_CORO(attempt, try_read(&f->a, f->r, K_READ, "read", NULL, 4));
+    ASYNCIO_AWAIT_CORO(attempt, try_read(&f->a, f->r, K_LINE, "readline", NULL, 0));
+    feed(f->r, "0123456789");
+    ASYNCIO_AWAIT_CORO(attempt, try_read(&f->a, f->r, K_LINE, "readline", NULL, 0));
+    feed(f->r, "tail\nlast\n");
+    ASYNCIO_AWAIT_CORO(attempt, try_read(&f->a, f->r, K_LINE, "readline", NULL, 0));
+    ASYNCIO_AWAIT(asyncio_stream_close(f->r));
+    ASYNCIO_END();
+}
+void test_stream_readline_overrun_then_other_reads_like_cpython(void)
+{
+    overrun_t f;
+    memset(&f, 0, sizeof f);
+    trace_reset();
+    CHECK_EQ(run_virtual(overrun_main, &f, NULL), 0);
+    CHECK_STR(trace_get(), "(consumed=5) readline:ValueError:Separator is not found, and chunk exceed the limit "
+                           "read=b'fgh\\n' readline=b'ok\\n' "
+                           "(consumed=10) readline:ValueError:Separator is not found, and chunk exceed the limit "
+                           "readline=b'last\\n'");
+}
+
 /* ---- a second reader while one waits ------------------------------------ */
 /*  async def main():
         r = asyncio.StreamReader()
