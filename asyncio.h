@@ -3617,10 +3617,10 @@ static int asyncio__uring_reap(asyncio_loop *L)
         asyncio__fd *e;
         if (key == ASYNCIO__URING_WAKE_KEY) {
             unsigned long long count;
+            if (again && asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY) < 0)
+                break;
             if (read(L->wake_fd[0], &count, sizeof count) < 0) { /* EAGAIN: already cleared */
             }
-            if (again)
-                asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY);
             continue;
         }
         e = asyncio__fd_get(L, fd);
@@ -3632,12 +3632,12 @@ static int asyncio__uring_reap(asyncio_loop *L)
         }
         if (res > 0)
             events = asyncio__epoll_events((unsigned)res);
+        if (again && asyncio__uring_watch(L, fd, key) < 0)
+            break; /* no room to arm it again: the completion stays in the ring for the next pass */
         if (events) {
             asyncio__fired_push(L, fd, e->gen, events);
             n++;
         }
-        if (again)
-            asyncio__uring_watch(L, fd, key);
     }
     __atomic_store_n(R->cq_head, head, __ATOMIC_RELEASE);
     return n;
