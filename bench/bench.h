@@ -1,6 +1,8 @@
 /* bench/bench.h -- the clocks the C benchmarks read: wall time, CPU time
    (user + system) and resident memory.  Included after asyncio.h, whose
-   implementation asks for the POSIX declarations these need. */
+   implementation asks for the POSIX declarations these need; a program
+   without asyncio.h (bench/uring's peers) defines _GNU_SOURCE itself and
+   gets the clocks only. */
 #ifndef BENCH_H
 #define BENCH_H
 #include <stdio.h>
@@ -49,7 +51,7 @@ static inline long long current_rss_bytes(void)
     return resident * (long long)sysconf(_SC_PAGESIZE);
 }
 
-
+#ifdef ASYNCIO_H
 /* After asyncio_run: main must have succeeded and child i of g must hold
    the value i.  Prints what is wrong; returns 0 if all is well. */
 static inline int bench_check(const char *bench, const asyncio_outcome *out, const asyncio_gather_t *g,
@@ -77,5 +79,6 @@ static inline int bench_check(const char *bench, const asyncio_outcome *out, con
         fprintf(stderr, "%s: %zu of %zu results wrong\n", bench, bad, n);
     return bad != 0;
 }
+#endif
 
 #endif
