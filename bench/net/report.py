@@ -105,7 +105,7 @@ def medians(raw):
         for k, v in runs[0].items():
             if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("conns", "pipeline", "port"):
                 vals = [r[k] for r in runs if isinstance(r.get(k), (int, float))]
-                m[k] = sum(vals) if k.endswith("errors") or k in ("unfinished", "wrong_echoes", "non_2xx") \
+                m[k] = sum(vals) if k.endswith("errors") or k in ("unfinished", "wrong_echoes", "non_2xx", "lost") \
                     else statistics.median(vals)
         m["runs"] = len(runs)
         out.append(m)
@@ -147,8 +147,14 @@ def table(results_path, notes_path):
         "wrk %s" % (sh("wrk -v 2>&1 | head -1 | cut -d' ' -f2") or "-"),
     ]
     print("competitors: " + ", ".join(vers))
-    print("total bench time: %s s; every figure is the median over %s run(s) (NET_RUNS)"
-          % (env.get("NET_ELAPSED", "?"), env.get("NET_RUNS", "1")))
+    rounds = env.get("NET_ROUNDS", "1")
+    if rounds == "1":
+        print("total bench time: %s s; every figure is the median over %s run(s) (NET_RUNS)"
+              % (env.get("NET_ELAPSED", "?"), env.get("NET_RUNS", "1")))
+    else:
+        print("total bench time: %s s; every figure is the median over %s rounds x %s run(s)"
+              % (env.get("NET_ELAPSED", "?"), rounds, env.get("NET_RUNS", "1")))
+        print("(NET_ROUNDS x NET_RUNS; each round runs every server again, in a rotated order)")
     print("pinning: every server on core 1, every load generator on core 0 (taskset);")
     print("CPU = the server process's CPU time (all threads, user+sys) over the load run,")
     print("divided by the messages/requests it served in that run.")
@@ -157,6 +163,9 @@ def table(results_path, notes_path):
     same = [r for r in rows if r.get("bench") == "echo" and r.get("pin") == "same-core"]
     http = [r for r in rows if r.get("bench") == "http"]
     redis = [r for r in rows if r.get("bench") == "redis"]
+    idle = [r for r in rows if r.get("bench") == "idle"]
+    # the server column: as wide as the longest name (asyncio.h-uring)
+    sw = max([10] + [len(r["server"]) for r in echo + http + idle])
 
     if echo:
         print()
@@ -164,10 +173,10 @@ def table(results_path, notes_path):
               % (env.get("NET_MSG_BYTES", "1024"), env.get("NET_SECONDS", "?")))
         print("after a 0.5 s warm-up; latency = send of the message to the last byte of its echo")
         print()
-        W = "%-10s %5s %10s %8s %8s %8s %9s %10s %6s %6s %7s %6s"
+        W = "%-" + str(sw) + "s %5s %10s %8s %8s %8s %9s %10s %6s %6s %7s %6s"
         print(W % ("server", "conns", "msgs/s", "p50 us", "p90 us", "p99 us", "max us",
                    "CPU us/msg", "user", "CPU %", "load %", "errors"))
-        print("-" * 106)
+        print("-" * (96 + sw))
         last = None
         for r in echo:
             print(W % (r["server"] if r["server"] != last else "", r["conns"], fmt(r["msgs_per_sec"]),
@@ -186,7 +195,7 @@ def table(results_path, notes_path):
             print()
             print("server CPU per message at %d connections, relative to the epoll floor:" % top)
             for name, r in at_top.items():
-                print("  %-10s %8.2f us/msg  %6.2fx" % (name, r["server_cpu_us_per_req"],
+                print("  %-*s %8.2f us/msg  %6.2fx" % (sw, name, r["server_cpu_us_per_req"],
                                                       r["server_cpu_us_per_req"] / base["server_cpu_us_per_req"]))
 
     if same:
@@ -196,10 +205,10 @@ def table(results_path, notes_path):
               % env.get("NET_MSG_BYTES", "1024"))
         print()
         cross1 = {r["server"]: r for r in echo if r["conns"] == 1}
-        W = "%-10s %14s %8s %8s %10s %6s   %s"
+        W = "%-" + str(sw) + "s %14s %8s %8s %10s %6s   %s"
         print(W % ("server", "round trips/s", "p50 us", "p99 us", "CPU us/msg", "errors",
                    "cross-core 1 conn, msgs/s"))
-        print("-" * 88)
+        print("-" * (78 + sw))
         for r in same:
             c = cross1.get(r["server"])
             print(W % (r["server"], fmt(r["msgs_per_sec"]), fmt(r["p50_us"], 1), fmt(r["p99_us"], 1),
@@ -211,13 +220,32 @@ def table(results_path, notes_path):
         print("HTTP: wrk -t1 -c50 -d%ss (keep-alive GET /, \"Hello, World!\\n\"), after a 1 s warm-up"
               % env.get("NET_WRK_SECONDS", "?"))
         print()
-        W = "%-10s %10s %8s %8s %8s %9s %10s %6s %6s"
+        W = "%-" + str(sw) + "s %10s %8s %8s %8s %9s %10s %6s %6s"
         print(W % ("server", "req/s", "p50 us", "p90 us", "p99 us", "max us", "CPU us/req", "CPU %", "errors"))
-        print("-" * 83)
+        print("-" * (73 + sw))
         for r in http:
             print(W % (r["server"], fmt(r["req_per_sec"]), fmt(r.get("p50_us"), 1), fmt(r.get("p90_us"), 1),
                        fmt(r.get("p99_us"), 1), fmt(r.get("max_us"), 1),
                        fmt(r["server_cpu_us_per_req"], 2), fmt(r["server_cpu_pct"], 0), r["errors"]))
+        base = next((r for r in http if r["server"] == "epoll"), None)
+        if base and base["server_cpu_us_per_req"] > 0:
+            print()
+            print("server CPU per request, relative to the epoll floor:")
+            for r in http:
+                print("  %-*s %8.2f us/req  %6.2fx" % (sw, r["server"], r["server_cpu_us_per_req"],
+                                                      r["server_cpu_us_per_req"] / base["server_cpu_us_per_req"]))
+
+    if idle:
+        print()
+        print("idle: %s connections held by each echo server, its CPU time over 2 s of silence," % idle[0]["conns"])
+        print("then one byte echoed on every connection; RSS = the server's resident memory")
+        print()
+        W = "%-" + str(sw) + "s %7s %12s %9s %6s %10s %11s"
+        print(W % ("server", "conns", "idle CPU ms", "echoed", "lost", "RSS KiB", "bytes/conn"))
+        print("-" * (61 + sw))
+        for r in idle:
+            print(W % (r["server"], r["conns"], fmt(r["idle_cpu_ms"], 3), fmt(r["echoed"], 0), r["lost"],
+                       fmt(r["server_rss_kb"], 0), fmt(r.get("rss_bytes_per_conn"), 0)))
 
     if redis:
         print()
@@ -225,9 +253,10 @@ def table(results_path, notes_path):
               % env.get("NET_REDIS_N", "?"))
         print("without and with -P 16 (pipelining: 16 commands in flight per client)")
         print()
-        W = "%-12s %-12s %3s %11s %8s %8s %10s %6s"
+        rw = max([12] + [len(r["server"]) for r in redis])
+        W = "%-" + str(rw) + "s %-12s %3s %11s %8s %8s %10s %6s"
         print(W % ("server", "test", "-P", "req/s", "p50 ms", "p99 ms", "CPU us/req", "CPU %"))
-        print("-" * 77)
+        print("-" * (65 + rw))
         last = None
         for r in redis:
             key = (r["server"], r["pipeline"])
@@ -248,7 +277,7 @@ def table(results_path, notes_path):
             what = {"echo": "conns=%s %s" % (r.get("conns"), r.get("pin")),
                     "http": "wrk",
                     "redis": "%s -P %s" % (r.get("test"), r.get("pipeline"))}.get(r.get("bench"), "")
-            print("  %-5s %-12s %-22s run %s: %.0f%% of core 1" % (
+            print("  %-5s %-15s %-22s run %s: %.0f%% of core 1" % (
                 r.get("bench"), r.get("server"), what, r.get("run"), r["core1_other_pct"]))
 
     if notes:

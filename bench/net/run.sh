@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/net/run.sh BUILD_DIR -- network benchmarks: asyncio.h's example servers
-# against hand-written epoll floors, libuv, uvloop, Python asyncio, Node and
-# redis-server.  See bench/net/README.md.
+# (built for epoll and, when built, for io_uring) against hand-written epoll
+# floors, libuv, uvloop, Python asyncio, Node and redis-server.  See
+# bench/net/README.md.
 #
 # BUILD_DIR receives the compiled C programs of bench/net (rebuilt when their
 # source is newer), net-results.jsonl (one raw JSON line per load run),
@@ -13,6 +14,8 @@
 #
 # Competitors that are missing (an asyncio.h example not built yet, libuv
 # headers, uvloop, node, wrk, redis) are skipped with a note, never a failure.
+# The echo servers also hold NET_IDLE_CONNS idle connections each (idle.c):
+# the CPU they spend asleep and the memory per connection.
 # Exits 1 if a run that did happen failed (a wrong echo, a lost connection, a
 # server that would not start), 2 if the load generator cannot be built.
 #
@@ -21,13 +24,23 @@
 #   NET_MSG_BYTES=1024    echo message size
 #   NET_CONNS="1 10 100"  connection counts of the echo runs
 #   NET_RUNS=1            runs of every measurement; the table shows medians
+#   NET_ROUNDS=1          rounds: the echo, idle and HTTP servers are all run
+#                         again in each round, their order rotated, so that
+#                         other work on a shared machine hits them alike
+#                         (medians over NET_ROUNDS x NET_RUNS runs)
+#   NET_IDLE_CONNS=10000  idle connections held by each echo server (0: none)
 #   NET_WRK_SECONDS=5     wrk duration (after a 1 s warm-up run)
 #   NET_REDIS_N=100000    redis-benchmark -n
 #   NET_REDIS_TIMEOUT=30  seconds one redis-benchmark run may take
 #   NET_EXAMPLES=DIR      where the asyncio.h servers are (default: build/examples)
+#   NET_URING_EXAMPLES=DIR  the same built with ASYNCIO_BACKEND_URING=1, run as
+#                         "asyncio.h-uring" (default: build/examples-uring)
 #   NET_PYTHON=...        interpreter for the asyncio/uvloop servers (default:
 #                         /usr/bin/python3 when it has uvloop, else python3)
-#   NET_ONLY="a b"        run only these servers (names as in the table)
+#   NET_PARTS="echo idle http redis"  the measurements to make (default: all)
+#   NET_ONLY="a b"        run only these servers (names as in the table:
+#                         asyncio.h asyncio.h-uring epoll libuv uvloop asyncio
+#                         node redis-server)
 set -u
 
 BUILD=${1:?usage: bench/net/run.sh BUILD_DIR}
@@ -35,13 +48,17 @@ BUILD=${BUILD%/}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 EXAMPLES=${NET_EXAMPLES:-$ROOT/build/examples}
+EXAMPLES_URING=${NET_URING_EXAMPLES:-$ROOT/build/examples-uring}
 SECS=${NET_SECONDS:-3}
 MSG=${NET_MSG_BYTES:-1024}
 CONNS=${NET_CONNS:-1 10 100}
 WRK_SECS=${NET_WRK_SECONDS:-5}
 REDIS_N=${NET_REDIS_N:-100000}
 ONLY=${NET_ONLY:-}
+PARTS=${NET_PARTS:-echo idle http redis}
 RUNS=${NET_RUNS:-1}
+ROUNDS=${NET_ROUNDS:-1}
+IDLE_CONNS=${NET_IDLE_CONNS:-10000}
 REDIS_TIMEOUT=${NET_REDIS_TIMEOUT:-30}
 CC=${CC:-cc}
 CFLAGS="-O2 -Wall -Wextra"
@@ -75,6 +92,11 @@ note() { # a line for the "skipped / failed" part of the summary
     echo "  $*" >&2
 }
 
+part() { # is measurement $1 selected by NET_PARTS?
+    case " $PARTS " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
 # ---- build ---------------------------------------------------------------
 build() { # build NAME [LIBS...]: BUILD/NAME from HERE/NAME.c when stale
     local name=$1
@@ -92,6 +114,11 @@ build() { # build NAME [LIBS...]: BUILD/NAME from HERE/NAME.c when stale
 echo "bench/net: building into $BUILD" >&2
 build echo_load || { echo "run.sh: cannot build echo_load" >&2; exit 2; }
 build echo_epoll || { note "FAILED: build of echo_epoll"; failed=1; }
+part idle || IDLE_CONNS=0
+if [ "$IDLE_CONNS" -gt 0 ] && ! CFLAGS="$CFLAGS -std=c99 -I$ROOT" build idle -pthread; then
+    note "FAILED: build of idle"
+    failed=1
+fi
 build http_epoll || { note "FAILED: build of http_epoll"; failed=1; }
 HAVE_LIBUV=0
 if [ -f /usr/include/uv.h ] || pkg-config --exists libuv 2>/dev/null; then
@@ -238,6 +265,27 @@ wanted() { # is server $1 selected by NET_ONLY?
     return 1
 }
 
+# record WHAT RC OUT ERRORS TAGS: a load tool's result OUT (its JSON line;
+# exit status RC) into RESULTS with TAGS, or a FAILED note; when RC says the
+# run had errors, the note quotes the fields of OUT that match ERRORS
+record() {
+    local what=$1 rc=$2 out=$3
+    if [ "${out:0:1}" != "{" ]; then
+        echo " FAILED (exit status $rc, no result)" >&2
+        note "FAILED: $what: exit status $rc, no result"
+        failed=1
+        return
+    fi
+    emit "$5" "$out"
+    if [ "$rc" != 0 ]; then
+        echo " ERRORS (exit status $rc): $out" >&2
+        note "FAILED: $what: $(grep -o "$4" <<<"$out")"
+        failed=1
+    else
+        echo " done" >&2
+    fi
+}
+
 # ---- echo ----------------------------------------------------------------
 # echo_run NAME CONNS PIN RUN: one echo_load run against the server in PID/PORT
 echo_run() {
@@ -251,21 +299,10 @@ echo_run() {
     w1=$(now_ns)
     b1=$(core1_busy)
     cpu1=$(cpu_read "$PID")
-    if [ "${out:0:1}" != "{" ]; then
-        echo " FAILED (exit status $rc, no result)" >&2
-        note "FAILED: echo $name conns=$conns $pin: echo_load exit status $rc, no result"
-        failed=1
-        return
-    fi
-    n=$(sed 's/.*"msgs_total":\([0-9]*\).*/\1/' <<<"$out")
-    emit "\"server\":\"$name\",\"pin\":\"$pin\",\"run\":$run,$(cpu_fields "$cpu0" "$cpu1" "$w0" "$w1" "$n" "$b0" "$b1" "$pin")" "$out"
-    if [ $rc != 0 ]; then
-        echo " ERRORS (exit status $rc): $out" >&2
-        note "FAILED: echo $name conns=$conns $pin: $(grep -o '"errors".*"unfinished":[0-9]*' <<<"$out")"
-        failed=1
-    else
-        echo " done" >&2
-    fi
+    n=$(grep -o '"msgs_total":[0-9]*' <<<"$out")
+    n=${n#*:}
+    record "echo $name conns=$conns $pin" "$rc" "$out" '"errors".*"unfinished":[0-9]*' \
+        "\"server\":\"$name\",\"pin\":\"$pin\",\"run\":$run,$(cpu_fields "$cpu0" "$cpu1" "$w0" "$w1" "${n:-0}" "$b0" "$b1" "$pin")"
 }
 
 echo_server() { # echo_server NAME CMD...
@@ -278,7 +315,7 @@ echo_server() { # echo_server NAME CMD...
         if [ "$c" = same-core ]; then
             taskset -a -p -c 0 "$PID" >/dev/null # every thread of the server to core 0
         fi
-        for ((run = 1; run <= RUNS; run++)); do
+        for ((run = FIRST_RUN; run < FIRST_RUN + RUNS; run++)); do
             if [ "$c" = same-core ]; then
                 echo_run "$name" 1 same-core "$run"
             else
@@ -294,29 +331,26 @@ echo_server() { # echo_server NAME CMD...
     stop_server
 }
 
-echo "bench/net: echo, $MSG-byte messages, ${SECS} s per run after 0.5 s warm-up" >&2
-if [ -x "$EXAMPLES/echo_server" ]; then
-    echo_server asyncio.h "$EXAMPLES/echo_server"
-else
-    note "skipped: echo asyncio.h ($EXAMPLES/echo_server not built)"
-fi
-[ -x "$BUILD/echo_epoll" ] && echo_server epoll "$BUILD/echo_epoll"
-if [ $HAVE_LIBUV = 1 ]; then
-    echo_server libuv "$BUILD/echo_libuv"
-else
-    note "skipped: echo libuv (no libuv headers: apt-get install libuv1-dev)"
-fi
-if "$NET_PYTHON" -c 'import uvloop' 2>/dev/null; then
-    echo_server uvloop "$NET_PYTHON" "$HERE/echo_uvloop.py"
-else
-    note "skipped: echo uvloop ($NET_PYTHON cannot import uvloop: apt-get install python3-uvloop)"
-fi
-echo_server asyncio "$NET_PYTHON" "$HERE/echo_asyncio.py"
-if command -v node >/dev/null; then
-    echo_server node node "$HERE/echo_node.js"
-else
-    note "skipped: echo node (node not installed)"
-fi
+# ---- idle connections --------------------------------------------------
+# idle_server NAME CMD...: idle.c opens IDLE_CONNS connections to the server,
+# reads its CPU time over 2 s of silence, then checks that every connection
+# still echoes a byte
+idle_server() {
+    local name=$1 out rc
+    shift
+    wanted "$name" || return 0
+    start_server "idle-$name" "$@" || return 0
+    printf '  %-16s %s idle connections, run %d ...' "$name" "$IDLE_CONNS" "$FIRST_RUN" >&2
+    out=$(timeout $((IDLE_CONNS / 100 + 60)) taskset -c 0 "$BUILD/idle" "$IDLE_CONNS" "$PORT" "$PID")
+    rc=$?
+    record "idle $name" "$rc" "$out" '"echoed".*"lost":[0-9]*' \
+        "\"server\":\"$name\",\"pin\":\"cross-core\",\"run\":$FIRST_RUN"
+    if ! kill -0 "$PID" 2>/dev/null; then
+        note "FAILED: idle $name died (see $BUILD/net-logs/idle-$name.log)"
+        failed=1
+    fi
+    stop_server
+}
 
 # ---- HTTP ----------------------------------------------------------------
 # http_run NAME RUN: one wrk run against the server in PID/PORT
@@ -364,28 +398,103 @@ http_server() { # http_server NAME CMD...
     start_server "http-$name" "$@" || return 0
     # warm-up (JIT, allocator, connection set-up), not recorded
     timeout 30 taskset -c 0 wrk -t1 -c50 -d1s "http://127.0.0.1:$PORT/" >/dev/null 2>&1
-    for ((run = 1; run <= RUNS; run++)); do
+    for ((run = FIRST_RUN; run < FIRST_RUN + RUNS; run++)); do
         http_run "$name" "$run"
     done
     stop_server
 }
 
-if command -v wrk >/dev/null; then
-    echo "bench/net: HTTP, wrk -t1 -c50 -d${WRK_SECS}s (after a 1 s warm-up)" >&2
-    if [ -x "$EXAMPLES/http_server" ]; then
-        http_server asyncio.h "$EXAMPLES/http_server"
+# ---- the rounds ----------------------------------------------------------
+# server_cmd KIND NAME: the command line (the port follows) of the KIND
+# (echo or http) server NAME, in CMD
+server_cmd() {
+    case $1:$2 in
+    echo:asyncio.h) CMD=("$EXAMPLES/echo_server") ;;
+    echo:asyncio.h-uring) CMD=("$EXAMPLES_URING/echo_server") ;;
+    echo:epoll) CMD=("$BUILD/echo_epoll") ;;
+    echo:libuv) CMD=("$BUILD/echo_libuv") ;;
+    echo:uvloop) CMD=("$NET_PYTHON" "$HERE/echo_uvloop.py") ;;
+    echo:asyncio) CMD=("$NET_PYTHON" "$HERE/echo_asyncio.py") ;;
+    echo:node) CMD=(node "$HERE/echo_node.js") ;;
+    http:asyncio.h) CMD=("$EXAMPLES/http_server") ;;
+    http:asyncio.h-uring) CMD=("$EXAMPLES_URING/http_server") ;;
+    http:epoll) CMD=("$BUILD/http_epoll") ;;
+    http:node) CMD=(node "$HERE/http_node.js") ;;
+    esac
+}
+
+# The servers there are, in the table's order (a wanted one that is missing
+# gets a note).
+ECHO_SERVERS=()
+HTTP_SERVERS=()
+offer() { # offer KIND NAME WHY-NOT: add NAME to KIND's list, or note WHY-NOT (if not empty)
+    wanted "$2" || return 0
+    if [ -z "$3" ]; then
+        if [ "$1" = echo ]; then ECHO_SERVERS+=("$2"); else HTTP_SERVERS+=("$2"); fi
     else
-        note "skipped: http asyncio.h ($EXAMPLES/http_server not built)"
+        note "skipped: $1 $2 ($3)"
     fi
-    [ -x "$BUILD/http_epoll" ] && http_server epoll "$BUILD/http_epoll"
-    if command -v node >/dev/null; then
-        http_server node node "$HERE/http_node.js"
-    else
-        note "skipped: http node (node not installed)"
-    fi
+}
+built() { [ -x "$1" ] || echo "$1 not built"; }
+offer echo asyncio.h "$(built "$EXAMPLES/echo_server")"
+offer echo asyncio.h-uring "$(built "$EXAMPLES_URING/echo_server")"
+[ -x "$BUILD/echo_epoll" ] && offer echo epoll ""
+offer echo libuv "$([ $HAVE_LIBUV = 1 ] || echo "no libuv headers: apt-get install libuv1-dev")"
+offer echo uvloop "$("$NET_PYTHON" -c 'import uvloop' 2>/dev/null ||
+    echo "$NET_PYTHON cannot import uvloop: apt-get install python3-uvloop")"
+offer echo asyncio ""
+offer echo node "$(command -v node >/dev/null || echo "node not installed")"
+if ! part http; then
+    :
+elif command -v wrk >/dev/null; then
+    offer http asyncio.h "$(built "$EXAMPLES/http_server")"
+    offer http asyncio.h-uring "$(built "$EXAMPLES_URING/http_server")"
+    [ -x "$BUILD/http_epoll" ] && offer http epoll ""
+    offer http node "$(command -v node >/dev/null || echo "node not installed")"
 else
     note "skipped: all HTTP runs (wrk not installed: apt-get install wrk)"
 fi
+if [ "$IDLE_CONNS" -gt 0 ] && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 64)) ] &&
+    ! ulimit -n $((IDLE_CONNS + 64)) 2>/dev/null; then
+    note "skipped: idle connections (NET_IDLE_CONNS=$IDLE_CONNS needs ulimit -n >= $((IDLE_CONNS + 64)); the limit is $(ulimit -Hn))"
+    IDLE_CONNS=0
+fi
+[ -x "$BUILD/idle" ] || IDLE_CONNS=0
+
+# rotated K NAME...: the names from the (K mod count)-th on, then the rest
+rotated() {
+    local k=$1 i
+    shift
+    for ((i = 0; i < $#; i++)); do
+        echo "${@:$(((k + i) % $# + 1)):1}"
+    done
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    FIRST_RUN=$(((round - 1) * RUNS + 1)) # run numbers go on from round to round
+    [ "$ROUNDS" -gt 1 ] && echo "bench/net: round $round of $ROUNDS" >&2
+    if part echo; then
+        echo "bench/net: echo, $MSG-byte messages, ${SECS} s per run after 0.5 s warm-up" >&2
+        for name in $(rotated $((round - 1)) "${ECHO_SERVERS[@]}"); do
+            server_cmd echo "$name"
+            echo_server "$name" "${CMD[@]}"
+        done
+    fi
+    if [ "$IDLE_CONNS" -gt 0 ]; then
+        echo "bench/net: $IDLE_CONNS idle connections per echo server" >&2
+        for name in $(rotated $((round - 1)) "${ECHO_SERVERS[@]}"); do
+            server_cmd echo "$name"
+            idle_server "$name" "${CMD[@]}"
+        done
+    fi
+    if [ ${#HTTP_SERVERS[@]} -gt 0 ]; then
+        echo "bench/net: HTTP, wrk -t1 -c50 -d${WRK_SECS}s (after a 1 s warm-up)" >&2
+        for name in $(rotated $((round - 1)) "${HTTP_SERVERS[@]}"); do
+            server_cmd http "$name"
+            http_server "$name" "${CMD[@]}"
+        done
+    fi
+done
 
 # ---- redis protocol ------------------------------------------------------
 # redis_run NAME TEST PIPELINE RUN: one redis-benchmark run (one test)
@@ -436,7 +545,9 @@ redis_server() { # redis_server NAME CMD... (CMD PORT must speak RESP)
     stop_server
 }
 
-if command -v redis-benchmark >/dev/null; then
+if ! part redis; then
+    :
+elif command -v redis-benchmark >/dev/null; then
     echo "bench/net: redis-benchmark -n $REDIS_N (50 clients), without and with -P 16" >&2
     if command -v redis-server >/dev/null; then
         redis_server redis-server redis-server --bind 127.0.0.1 --save '' --appendonly no --port
@@ -448,13 +559,20 @@ if command -v redis-benchmark >/dev/null; then
     else
         note "skipped: redis asyncio.h ($EXAMPLES/kv_server not built)"
     fi
+    if ! wanted asyncio.h-uring; then
+        :
+    elif [ -x "$EXAMPLES_URING/kv_server" ]; then
+        redis_server asyncio.h-uring "$EXAMPLES_URING/kv_server"
+    else
+        note "skipped: redis asyncio.h-uring ($EXAMPLES_URING/kv_server not built)"
+    fi
 else
     note "skipped: all redis-benchmark runs (apt-get install redis-tools)"
 fi
 
 cleanup
 ELAPSED=$(($(date +%s) - T0))
-NET_ELAPSED=$ELAPSED NET_RUNS=$RUNS NET_SECONDS=$SECS NET_MSG_BYTES=$MSG NET_WRK_SECONDS=$WRK_SECS \
+NET_ELAPSED=$ELAPSED NET_RUNS=$RUNS NET_ROUNDS=$ROUNDS NET_IDLE_CONNS=$IDLE_CONNS NET_SECONDS=$SECS NET_MSG_BYTES=$MSG NET_WRK_SECONDS=$WRK_SECS \
     NET_REDIS_N=$REDIS_N NET_PYTHON=$NET_PYTHON NET_ROOT=$ROOT \
     python3 "$HERE/report.py" table "$RESULTS" "$NOTES" | tee "$BUILD/net-summary.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || failed=1
