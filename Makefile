@@ -242,7 +242,11 @@ test-cookbook:
 # needs 2 GiB free in TMPDIR or /tmp); bench-tls: a TLS echo server and full
 # handshakes against epoll + OpenSSL floors, Node's tls, Python asyncio and
 # uvloop with ssl= (bench/tls/run.sh; needs OpenSSL's headers and the openssl
-# command; node and uvloop are skipped with a note without them).
+# command; node and uvloop are skipped with a note without them);
+# bench-uring (not part of bench): the io_uring backend against epoll, libuv
+# and the hand-written epoll floor -- a task switch with one fd registered,
+# then echo, idle connections and HTTP for those servers (bench/uring/README.md;
+# SWITCH_ROUNDS, NET_ROUNDS, NET_RUNS and the other NET_ settings apply).
 BENCH := gather spawn switch
 bench: bench-core bench-net bench-threads bench-proc bench-tls
 
@@ -312,6 +316,32 @@ bench-tls: $(BENCH_TLS_BIN)
 $(BENCH_TLS_BIN): $(BUILD)/bench-tls/%: bench/tls/%.c $(HDR)
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG $(TLS_FLAGS) -I. $< -o $@ $(TLS_LIBS) $(LIBS)
+
+# bench-uring: bench/switch.c N 1 built for each backend, its libuv and
+# floor peers, 7 interleaved rounds; then bench/net/run.sh, 3 rounds, for
+# the four servers that matter here, the uring examples as asyncio.h-uring
+BENCH_URING_BIN := $(BUILD)/bench-uring/switch-epoll $(BUILD)/bench-uring/switch-uring \
+    $(BUILD)/bench-uring/fdswitch_floor $(if $(HAVE_UV),$(BUILD)/bench-uring/fdswitch_uv)
+.PHONY: bench-uring
+
+bench-uring: $(BENCH_URING_BIN) examples examples-uring
+	@$(if $(HAVE_UV),:,echo "bench-uring: no <uv.h> (apt-get install libuv1-dev): the libuv runs are skipped")
+	@SWITCH_ROUNDS=$${SWITCH_ROUNDS:-7} bash bench/uring/switch.sh $(BUILD)/bench-uring
+	@NET_ONLY="$${NET_ONLY:-asyncio.h asyncio.h-uring epoll libuv}" NET_PARTS="$${NET_PARTS:-echo idle http}" \
+	  NET_ROUNDS=$${NET_ROUNDS:-3} NET_EXAMPLES=$(BUILD)/examples NET_URING_EXAMPLES=$(BUILD)/examples-uring \
+	  bash bench/net/run.sh $(BUILD)/bench-uring/net
+
+$(BUILD)/bench-uring/switch-%: bench/switch.c bench/bench.h $(HDR)
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG $(call backend_flag,$*) -I. -Ibench $< -o $@ $(LIBS)
+
+$(BUILD)/bench-uring/fdswitch_floor: bench/uring/fdswitch_floor.c bench/uring/fdswitch.h bench/bench.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench -Ibench/uring $< -o $@
+
+$(BUILD)/bench-uring/fdswitch_uv: bench/uring/fdswitch_uv.c bench/uring/fdswitch.h bench/bench.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -DNDEBUG -Ibench -Ibench/uring $< -o $@ -luv $(LIBS)
 
 # make charts: PNGs in bench/charts/ drawn from the result files the bench-*
 # targets left in $(BUILD) (bench/charts.py: a chart whose results are
