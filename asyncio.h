@@ -2143,8 +2143,9 @@ asyncio_process_op *asyncio_process_communicate(asyncio_process_op *op, asyncio_
 int asyncio_process_io(asyncio_task *self, void *frame);
 
 /* Files, as coroutines that run the blocking calls on the default
-   executor (section 13): fill an asyncio_file_op with one of these and
-   await the coroutine asyncio_file_io on it:
+   executor (section 13) -- on the io_uring backend, fsync, close, unlink
+   and rename in the ring instead: fill an asyncio_file_op with one of
+   these and await the coroutine asyncio_file_io on it:
        ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_open(&f->op, "out.txt", O_WRONLY | O_CREAT, 0644));
        f->fd = (int)ASYNCIO_RESULT().i;
    open:      result = the descriptor (close-on-exec).
@@ -3369,8 +3370,12 @@ const char *asyncio_backend_name(void) { return "epoll"; }
 #endif
 #define ASYNCIO__IORING_OFF_SQES 0x10000000ULL
 enum {
+    ASYNCIO__IORING_OP_FSYNC = 3,
     ASYNCIO__IORING_OP_POLL_ADD = 6,
     ASYNCIO__IORING_OP_ASYNC_CANCEL = 14,
+    ASYNCIO__IORING_OP_CLOSE = 19,
+    ASYNCIO__IORING_OP_RENAMEAT = 35,
+    ASYNCIO__IORING_OP_UNLINKAT = 36,
     ASYNCIO__IORING_POLL_ADD_MULTI = 1 << 0,
     ASYNCIO__IORING_SETUP_CQSIZE = 1 << 3,
     ASYNCIO__IORING_SETUP_COOP_TASKRUN = 1 << 8, /* 5.19 */
@@ -3426,8 +3431,11 @@ typedef struct asyncio__uring {
     size_t rings_size, sqes_size;
 } asyncio__uring;
 
+/* A completion's user_data: gen << 32 | fd << 1 for an fd's poll, an
+   operation's owner | 1 (a file call: section 14), or one of these two. */
 #define ASYNCIO__URING_WAKE_KEY (~0ull)
 #define ASYNCIO__URING_QUIET_KEY (~1ull) /* a cancellation's own completion */
+#define asyncio__uring_fd_key(gen, fd) ((unsigned long long)(gen) << 32 | (unsigned)(fd) << 1)
 #define asyncio__ring(L) ((asyncio__uring *)(L)->backend_buf)
 
 /* What asyncio_backend_name says: 0 no loop has tried a ring yet, 1 the
@@ -3581,7 +3589,24 @@ static int asyncio__uring_init(asyncio_loop *L)
 
 static int asyncio__uring_add(asyncio_loop *L, int fd, unsigned gen)
 {
-    return asyncio__uring_watch(L, fd, (unsigned long long)gen << 32 | (unsigned)fd);
+    return asyncio__uring_watch(L, fd, asyncio__uring_fd_key(gen, fd));
+}
+
+/* One operation for owner; its completion goes to asyncio__file_ring_done. */
+static int asyncio__uring_op(asyncio_loop *L, unsigned char opcode, int fd, const void *addr, unsigned len,
+                             unsigned long long off, unsigned op_flags, asyncio_file_op *owner)
+{
+    asyncio__uring_sqe *e = asyncio__uring_get(L);
+    if (!e)
+        return -EBUSY;
+    e->opcode = opcode;
+    e->fd = fd;
+    e->addr = (unsigned long long)(uintptr_t)addr;
+    e->len = len;
+    e->off = off;
+    e->op_flags = op_flags;
+    e->user_data = (unsigned long long)(uintptr_t)owner | 1;
+    return 0;
 }
 
 /* Submitted at once, not with the next pass: the poll holds the file open,
@@ -3595,7 +3620,7 @@ static void asyncio__uring_del(asyncio_loop *L, int fd)
         return;
     e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
     e->fd = -1;
-    e->addr = (unsigned long long)L->fds[fd].gen << 32 | (unsigned)fd;
+    e->addr = asyncio__uring_fd_key(L->fds[fd].gen, fd);
     e->user_data = ASYNCIO__URING_QUIET_KEY;
     asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
 }
@@ -3604,6 +3629,8 @@ static void asyncio__uring_del(asyncio_loop *L, int fd)
    ring for the next pass).  A multishot poll the kernel ended while its fd
    is still watched (an overflowing ring ends them) is armed again: its
    first completion reports what is ready by then, so nothing is lost. */
+static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res);
+
 static int asyncio__uring_reap(asyncio_loop *L)
 {
     asyncio__uring *R = asyncio__ring(L);
@@ -3612,7 +3639,7 @@ static int asyncio__uring_reap(asyncio_loop *L)
     for (; head != tail && L->nfired < ASYNCIO__MAXEVENTS; head++) {
         const asyncio__uring_cqe *c = &R->cqes[head & R->cq_mask];
         unsigned long long key = c->user_data;
-        int fd = (int)(key & 0xffffffffu), res = c->res, again = !(c->flags & ASYNCIO__IORING_CQE_F_MORE);
+        int fd = (int)((key & 0xffffffffu) >> 1), res = c->res, again = !(c->flags & ASYNCIO__IORING_CQE_F_MORE);
         unsigned events = 0;
         asyncio__fd *e;
         if (key == ASYNCIO__URING_WAKE_KEY) {
@@ -3621,6 +3648,10 @@ static int asyncio__uring_reap(asyncio_loop *L)
                 break;
             if (read(L->wake_fd[0], &count, sizeof count) < 0) { /* EAGAIN: already cleared */
             }
+            continue;
+        }
+        if (key & 1) {
+            asyncio__file_ring_done(L, (asyncio_file_op *)(uintptr_t)(key & ~1ull), res);
             continue;
         }
         e = asyncio__fd_get(L, fd);
@@ -9566,6 +9597,10 @@ static int asyncio__work_cancel(asyncio_work *w)
     asyncio_loop *L = w->fut.loop;
     asyncio_executor *ex = w->ex;
     int state;
+    if (!ex) { /* a file call on the io_uring (section 14): it runs to its end */
+        w->stop = 1;
+        return 0;
+    }
     pthread_mutex_lock(&ex->mu);
     state = w->state;
     if ((w->fut.state & ASYNCIO__F_TO_END) && state != ASYNCIO__JOB_QUEUED) {
@@ -11003,11 +11038,67 @@ static const char *asyncio__file_msg(asyncio_file_op *op)
     return op->msg;
 }
 
+#if ASYNCIO__URING
+/* On io_uring the ring runs fsync, close, unlink and rename: the work
+   future stands for the call (its executor NULL: it runs to its end),
+   counted among the jobs the loop waits for.  Reads and writes stay on
+   the executor: through the ring they run on the kernel's io-wq threads,
+   where RLIMIT_FSIZE's partial write and a blocking FIFO read's
+   cancellation behave otherwise (not yet matched); opens too (an open of
+   a FIFO blocks in the same place).  1: a call the executor runs. */
+static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
+{
+    switch (op->kind) {
+    case ASYNCIO__FILE_FSYNC:
+        return asyncio__uring_op(L, ASYNCIO__IORING_OP_FSYNC, op->fd, NULL, 0, 0, 0, op);
+    case ASYNCIO__FILE_CLOSE:
+        return asyncio__uring_op(L, ASYNCIO__IORING_OP_CLOSE, op->fd, NULL, 0, 0, 0, op);
+    case ASYNCIO__FILE_UNLINK:
+        return asyncio__uring_op(L, ASYNCIO__IORING_OP_UNLINKAT, AT_FDCWD, op->path, 0, 0, 0, op);
+    case ASYNCIO__FILE_RENAME:
+        return asyncio__uring_op(L, ASYNCIO__IORING_OP_RENAMEAT, AT_FDCWD, op->path, (unsigned)AT_FDCWD,
+                                 (unsigned long long)(uintptr_t)op->path2, 0, op);
+    default:
+        return 1;
+    }
+}
+
+/* The call is back (res: the system call's return, or -errno); close
+   keeps asyncio__file_job's rule: after EINTR the descriptor is gone. */
+static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res)
+{
+    if (res < 0 && !(res == -EINTR && op->kind == ASYNCIO__FILE_CLOSE))
+        op->err = -res;
+    ASYNCIO__ADD(&L->xjobs, -1);
+    L->m_jobs_done++;
+    op->work.fut.u.value = asyncio_int(0);
+    asyncio__complete(&op->work.fut, ASYNCIO__S_DONE, 0);
+}
+#endif
+
 /* Start the job for op's current kind; the future to await. */
 static asyncio_future *asyncio__file_start(asyncio_loop *L, asyncio_file_op *op)
 {
     op->err = 0;
     op->work.stop = 0;
+#if ASYNCIO__URING
+    if (L->backend_buf && !L->closed) {
+        int rc;
+        asyncio__future_setup(&op->work.fut, L, ASYNCIO__K_WORK);
+        op->work.ex = NULL;
+        op->work.fut.state |= ASYNCIO__F_TO_END;
+        if ((rc = asyncio__file_ring_start(L, op)) == 0) {
+            ASYNCIO__ADD(&L->xjobs, 1);
+            L->m_jobs++;
+            return &op->work.fut;
+        }
+        if (rc < 0) {
+            op->work.fut.u.msg = "file call: the io_uring has no submission slot free";
+            asyncio__complete(&op->work.fut, ASYNCIO__S_DONE, rc);
+            return &op->work.fut;
+        }
+    }
+#endif
     asyncio_run_in_executor(L, NULL, &op->work, asyncio__file_job, op, NULL);
     op->work.fut.state |= ASYNCIO__F_TO_END;
     return &op->work.fut;

@@ -3,11 +3,13 @@
    completion ring holds (io_uring's ring overflows, its multishot polls
    end and are armed again: nothing may be lost), and a kernel that
    refuses io_uring (a seccomp filter makes io_uring_setup fail, as a
-   container's profile does): the loop runs on epoll and says so. */
+   container's profile does): the loop runs on epoll and says so; and the
+   file calls the ring runs instead of the executor. */
 #define _GNU_SOURCE 1 /* syscall */
 #include "tests.h"
 #include <errno.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -146,4 +148,55 @@ void test_backend_refused_io_uring_falls_back_to_epoll(void)
     CHECK_EQ(read(f.sv[1], &c, 1), 0); /* the loop's end is closed */
     close(f.sv[1]);
 #endif
+}
+
+/* ---- file calls on the ring --------------------------------------------- */
+/* On io_uring fsync, close, rename and unlink are run by the ring, not
+   the executor (whose count of completed jobs does not move); elsewhere,
+   and for the other calls, by the executor.  The results are the same. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_file_op op;
+    int fd;
+    char path[160], path2[160];
+    char buf[8];
+} ringfile_t;
+
+static int ringfile_main(asyncio_task *self, void *frame)
+{
+    ringfile_t *f = (ringfile_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_fsync(&f->op, f->fd));
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_close(&f->op, f->fd));
+    CHECK_EQ(fcntl(f->fd, F_GETFD), -1);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_rename(&f->op, f->path, f->path2));
+    CHECK_EQ(access(f->path, F_OK), -1);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_unlink(&f->op, f->path2));
+    CHECK_EQ(access(f->path2, F_OK), -1);
+    ASYNCIO_AWAIT_CORO_RC(f->fd, asyncio_file_io, asyncio_file_unlink(&f->op, f->path2));
+    CHECK_EQ(f->fd, -ENOENT);
+    CHECK(strstr(ASYNCIO_ERRMSG(), "unlink: [Errno 2]") != NULL);
+    ASYNCIO_END();
+}
+
+void test_backend_file_calls_on_the_ring_or_the_executor(void)
+{
+    ringfile_t f;
+    asyncio_executor_stats_t before, after;
+    int on_ring;
+    memset(&f, 0, sizeof f);
+    test_dir_make("ringfile");
+    snprintf(f.path, sizeof f.path, "%s/a", test_dir);
+    snprintf(f.path2, sizeof f.path2, "%s/b", test_dir);
+    f.fd = open(f.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    CHECK(f.fd >= 0);
+    asyncio_executor_stats(NULL, &before);
+    CHECK_EQ(asyncio_run(ringfile_main, &f, NULL), 0);
+    asyncio_executor_stats(NULL, &after);
+    on_ring = !strcmp(asyncio_backend_name(), "io_uring");
+#if !defined(ASYNCIO_BACKEND_URING)
+    CHECK(!on_ring);
+#endif
+    CHECK_EQ(after.completed - before.completed, on_ring ? 0 : 5);
+    test_dir_remove();
 }
