@@ -3388,7 +3388,9 @@ enum {
     ASYNCIO__IORING_ENTER_EXT_ARG = 1 << 3,
     ASYNCIO__IORING_SQ_CQ_OVERFLOW = 1 << 1,
     ASYNCIO__IORING_SQ_TASKRUN = 1 << 2,
-    ASYNCIO__IORING_CQE_F_MORE = 1 << 1
+    ASYNCIO__IORING_CQE_F_MORE = 1 << 1,
+    ASYNCIO__URING_NEEDS = ASYNCIO__IORING_FEAT_SINGLE_MMAP | ASYNCIO__IORING_FEAT_NODROP |
+                           ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS
 };
 typedef struct asyncio__uring_params {
     unsigned sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3];
@@ -3517,8 +3519,6 @@ static int asyncio__uring_init(asyncio_loop *L)
     static const unsigned tries[2] = {ASYNCIO__IORING_SETUP_CQSIZE | ASYNCIO__IORING_SETUP_COOP_TASKRUN |
                                           ASYNCIO__IORING_SETUP_TASKRUN_FLAG,
                                       ASYNCIO__IORING_SETUP_CQSIZE}; /* before 5.19 */
-    const unsigned need = ASYNCIO__IORING_FEAT_SINGLE_MMAP | ASYNCIO__IORING_FEAT_NODROP |
-                          ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS;
     asyncio__uring_params p;
     asyncio__uring *R;
     unsigned char *ring;
@@ -3535,7 +3535,7 @@ static int asyncio__uring_init(asyncio_loop *L)
     }
     if (fd < 0)
         return -errno;
-    if ((p.features & need) != need) {
+    if ((p.features & ASYNCIO__URING_NEEDS) != ASYNCIO__URING_NEEDS) {
         close(fd);
         return -ENOSYS;
     }
@@ -3727,8 +3727,7 @@ const char *asyncio_backend_name(void)
         int fd;
         memset(&p, 0, sizeof p);
         fd = (int)syscall(SYS_io_uring_setup, 1, &p);
-        state = fd >= 0 && (p.features & (ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS)) ==
-                               (ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS) ? 1 : -1;
+        state = fd >= 0 && (p.features & ASYNCIO__URING_NEEDS) == ASYNCIO__URING_NEEDS ? 1 : -1;
         if (fd >= 0)
             close(fd);
         __atomic_store_n(&asyncio__uring_state, state, __ATOMIC_RELAXED);
@@ -11079,24 +11078,24 @@ static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int re
 /* Start the job for op's current kind; the future to await. */
 static asyncio_future *asyncio__file_start(asyncio_loop *L, asyncio_file_op *op)
 {
+#if ASYNCIO__URING
+    int rc;
+#endif
     op->err = 0;
     op->work.stop = 0;
 #if ASYNCIO__URING
-    if (L->backend_buf && !L->closed) {
-        int rc;
+    if (L->backend_buf && !L->closed && (rc = asyncio__file_ring_start(L, op)) <= 0) {
         asyncio__future_setup(&op->work.fut, L, ASYNCIO__K_WORK);
         op->work.ex = NULL;
         op->work.fut.state |= ASYNCIO__F_TO_END;
-        if ((rc = asyncio__file_ring_start(L, op)) == 0) {
+        if (rc == 0) {
             ASYNCIO__ADD(&L->xjobs, 1);
             L->m_jobs++;
-            return &op->work.fut;
-        }
-        if (rc < 0) {
+        } else {
             op->work.fut.u.msg = "file call: the io_uring has no submission slot free";
             asyncio__complete(&op->work.fut, ASYNCIO__S_DONE, rc);
-            return &op->work.fut;
         }
+        return &op->work.fut;
     }
 #endif
     asyncio_run_in_executor(L, NULL, &op->work, asyncio__file_job, op, NULL);
