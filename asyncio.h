@@ -3670,7 +3670,8 @@ static int asyncio__uring_reap(asyncio_loop *L)
             n++;
         }
     }
-    __atomic_store_n(R->cq_head, head, __ATOMIC_RELEASE);
+    if (head != *R->cq_head) /* the slots are the kernel's again */
+        __atomic_store_n(R->cq_head, head, __ATOMIC_RELEASE);
     return n;
 }
 
@@ -11719,7 +11720,8 @@ static int asyncio__run_once(asyncio_loop *L)
         if (L->is_virtual && timeout > 0 && (L->nfired || only == ASYNCIO__SLEEP_JOBS))
             timeout = 0;
         asyncio__fd_dispatch(L);
-        asyncio__xdrain(L);
+        if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* as above: no atomic exchange for nothing */
+            asyncio__xdrain(L);
         if (L->sigchld_slot && ASYNCIO__LOAD(&L->xchld))
             asyncio__sigchld_reap(L);
     }
