@@ -82,42 +82,45 @@ $(BUILD)/examples/readme.c: README.md
 	awk '/^```c$$/ { on = 1; next } /^```$$/ { on = 0 } on' README.md > $@
 
 # ---- tests ---------------------------------------------------------------
-# One binary per (flavour, backend, sanitizer) variant.
+# One program per (flavour, backend, kind): kind san (ASan+UBSan), plain
+# (the optimised build without sanitizers: -O2's own warnings and code
+# paths), tsan (ThreadSanitizer, running the tests whose names begin with
+# thread_) or tls (ASYNCIO_TLS=1 with OpenSSL under ASan+UBSan, running
+# those beginning with tls_).  Only tests/runner.c, which holds the
+# implementation, is compiled per backend: the tests' own files are
+# compiled once per (flavour, kind) and linked into every backend's
+# program.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# -pthread at compile time too: _REENTRANT gives the tests' files POSIX clocks under -std=c99
+test_flags = $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
+    $(if $(filter tls,$(2)),$(TLS_FLAGS)) \
+    $(if $(filter plain,$(2)),$(CFLAGS),$(if $(filter tsan,$(2)),-fsanitize=thread,$(SAN)) -O1 -g) -I. -Itests -pthread
+TEST_SHARED := $(filter-out tests/runner.c,$(TEST_SRC))
+test_obj_dir = $(BUILD)/tests/obj/$(1)-$(2)
 
-define test_variant
-$(BUILD)/tests/$(1)-$(2)-$(3): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
+# test_objs FLAVOUR KIND: the tests' own files, shared by every backend
+define test_objs
+$(call test_obj_dir,$(1),$(2))/%.o: tests/%.c tests/tests.h tests/list.h $(HDR)
 	@mkdir -p $$(@D)
-	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
-	    $(call backend_flag,$(2)) $(if $(filter san,$(3)),$(SAN) -O1 -g,$$(CFLAGS)) \
-	    -I. -Itests $(TEST_SRC) -o $$@ $(LIBS)
-TEST_BINS += $(BUILD)/tests/$(1)-$(2)-$(3)
+	$$(CC) $(call test_flags,$(1),$(2)) -c $$< -o $$@
 endef
-# Every backend and flavour, under ASan+UBSan and as the optimised build
-# without sanitizers (-O2's own warnings and code paths).
-$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach s,san plain,$(eval $(call test_variant,$(f),$(b),$(s))))))
-
-# ThreadSanitizer, on every backend: the same program, running the tests
-# that start threads (their names begin with thread_).
-define tsan_variant
-$(BUILD)/tests/tsan-$(1): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
+# test_prog NAME FLAVOUR BACKEND KIND
+define test_prog
+$(call test_obj_dir,$(2),$(4))/runner-$(3).o: tests/runner.c tests/tests.h tests/list.h tests/kqueue_emulation.h $(HDR)
 	@mkdir -p $$(@D)
-	$$(CC) $(STD) -pedantic -Wall -Wextra -Werror $(call backend_flag,$(1)) -fsanitize=thread -O1 -g \
-	    -I. -Itests $(TEST_SRC) -o $$@ $(LIBS)
-TSAN_BINS += $(BUILD)/tests/tsan-$(1)
+	$$(CC) $(call test_flags,$(2),$(4)) $(call backend_flag,$(3)) -c $$< -o $$@
+$(BUILD)/tests/$(1): $(call test_obj_dir,$(2),$(4))/runner-$(3).o \
+    $(TEST_SHARED:tests/%.c=$(call test_obj_dir,$(2),$(4))/%.o)
+	$$(CC) $(call test_flags,$(2),$(4)) $$^ -o $$@ $(if $(filter tls,$(4)),$(TLS_LIBS)) $(LIBS)
 endef
-$(foreach b,$(BACKENDS),$(eval $(call tsan_variant,$(b))))
-
-# TLS (ASYNCIO_TLS=1, OpenSSL), every backend and flavour under ASan+UBSan:
-# the same program, running the tests whose names begin with tls_.
-define tls_variant
-$(BUILD)/tests/tls-$(1)-$(2): $(TEST_SRC) tests/tests.h tests/kqueue_emulation.h $(HDR)
-	@mkdir -p $$(@D)
-	$$(CC) $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
-	    $(call backend_flag,$(2)) $(TLS_FLAGS) $(SAN) -O1 -g -I. -Itests $(TEST_SRC) -o $$@ $(TLS_LIBS) $(LIBS)
-TLS_BINS += $(BUILD)/tests/tls-$(1)-$(2)
-endef
-$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(eval $(call tls_variant,$(f),$(b)))))
+$(foreach f,switch labels,$(foreach k,san plain tls,$(eval $(call test_objs,$(f),$(k)))))
+$(eval $(call test_objs,switch,tsan))
+$(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach k,san plain,\
+    $(eval $(call test_prog,$(f)-$(b)-$(k),$(f),$(b),$(k))))$(eval $(call test_prog,tls-$(f)-$(b),$(f),$(b),tls)))\
+    $(eval $(call test_prog,tsan-$(b),switch,$(b),tsan)))
+TEST_BINS := $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(foreach k,san plain,$(BUILD)/tests/$(f)-$(b)-$(k))))
+TSAN_BINS := $(BACKENDS:%=$(BUILD)/tests/tsan-%)
+TLS_BINS  := $(foreach b,$(BACKENDS),$(foreach f,switch labels,$(BUILD)/tests/tls-$(f)-$(b)))
 
 # Every stage prints "N passed, M failed"; the last line adds them up.
 # make test builds everything first, on every core (the output only if

@@ -23,6 +23,21 @@ static void *test_realloc(void *p, size_t n)
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(ASYNCIO_BACKEND_POLL)
+const char test_backend[] = "poll";
+#elif defined(ASYNCIO_BACKEND_KQUEUE)
+const char test_backend[] = "kqueue";
+#elif defined(ASYNCIO_BACKEND_URING)
+const char test_backend[] = "io_uring";
+#elif defined(ASYNCIO_BACKEND_EPOLL) || defined(__linux__)
+const char test_backend[] = "epoll";
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__) || \
+    defined(__DragonFly__)
+const char test_backend[] = "kqueue";
+#else
+const char test_backend[] = "poll";
+#endif
+
 void alloc_fail_after(long n) { __atomic_store_n(&alloc_budget, n, __ATOMIC_SEQ_CST); }
 
 static char trace_buf[8192];

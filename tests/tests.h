@@ -34,6 +34,11 @@
         }                                                                                  \
     } while (0)
 
+/* The backend the implementation was built for (tests/runner.c, the one
+   file compiled per backend: the tests' own files are shared), as
+   asyncio_backend_name() says it. */
+extern const char test_backend[];
+
 /* An event trace: tests append words, then compare the whole sequence. */
 void trace(const char *fmt, ...);
 const char *trace_get(void);
