@@ -5644,7 +5644,8 @@ int asyncio_fd_add(asyncio_loop *loop, int fd)
     if (fd < 0 || (flags = fcntl(fd, F_GETFL)) < 0)
         return asyncio__failf(-EBADF, "fd_add: %d is not an open file descriptor", fd);
     if (asyncio__fd_get(loop, fd))
-        return asyncio__failf(-EEXIST, "fd_add: fd %d is already added to the loop", fd);
+        return asyncio__failf(-EEXIST, "fd_add: fd %d is already added to the loop (closed without "
+                                       "asyncio_fd_close, and its number reused?)", fd);
     if ((size_t)fd >= loop->capfds) {
         size_t old = loop->capfds;
         if (asyncio__reserve(loop, (void **)&loop->fds, &loop->capfds, (size_t)fd + 1, sizeof *loop->fds) < 0)

@@ -197,3 +197,25 @@ void test_backend_file_calls_on_the_ring_or_the_executor(void)
     CHECK_EQ(after.completed - before.completed, on_ring ? 0 : 5);
     test_dir_remove();
 }
+
+/* ---- an added fd closed behind the loop's back -------------------------- */
+/* close(2) instead of asyncio_fd_close: the number comes back for the next
+   socket, and adding that one says what probably happened (on io_uring
+   the ring's poll also kept the first file open: README, "Backends"). */
+void test_backend_fd_closed_behind_the_loops_back_is_named(void)
+{
+    asyncio_loop loop;
+    int a[2], b[2];
+    CHECK_EQ(asyncio_loop_init(&loop, NULL), 0);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+    CHECK_EQ(asyncio_fd_add(&loop, a[0]), 0);
+    close(a[0]);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+    CHECK_EQ(b[0], a[0]); /* the lowest free number */
+    CHECK_EQ(asyncio_fd_add(&loop, b[0]), -EEXIST);
+    CHECK(strstr(asyncio_errmsg(), "closed without asyncio_fd_close") != NULL);
+    CHECK_EQ(asyncio_fd_close(&loop, b[0]), 0); /* the loop's entry, and now b[0] */
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+    close(a[1]);
+    close(b[1]);
+}
