@@ -322,7 +322,8 @@ $(BENCH_TLS_BIN): $(BUILD)/bench-tls/%: bench/tls/%.c $(HDR)
 
 # bench-uring: bench/switch.c N 1 built for each backend, its libuv and
 # floor peers, 7 interleaved rounds; then bench/net/run.sh, 3 rounds, for
-# the four servers that matter here, the uring examples as asyncio.h-uring
+# the four servers that matter here, the uring examples as asyncio.h-uring;
+# last, where each echo server's time goes (perf; skipped without it)
 BENCH_URING_BIN := $(BUILD)/bench-uring/switch-epoll $(BUILD)/bench-uring/switch-uring \
     $(BUILD)/bench-uring/fdswitch_floor $(if $(HAVE_UV),$(BUILD)/bench-uring/fdswitch_uv)
 .PHONY: bench-uring
@@ -333,6 +334,9 @@ bench-uring: $(BENCH_URING_BIN) examples examples-uring
 	@NET_ONLY="$${NET_ONLY:-asyncio.h asyncio.h-uring epoll libuv}" NET_PARTS="$${NET_PARTS:-echo idle http}" \
 	  NET_ROUNDS=$${NET_ROUNDS:-3} NET_EXAMPLES=$(BUILD)/examples NET_URING_EXAMPLES=$(BUILD)/examples-uring \
 	  bash bench/net/run.sh $(BUILD)/bench-uring/net
+	@bash bench/uring/perf_echo.sh $(BUILD)/bench-uring/net 100 3 asyncio.h=$(BUILD)/examples/echo_server \
+	  asyncio.h-uring=$(BUILD)/examples-uring/echo_server epoll=$(BUILD)/bench-uring/net/echo_epoll \
+	  $(if $(HAVE_UV),libuv=$(BUILD)/bench-uring/net/echo_libuv) | tee $(BUILD)/bench-uring/perf-echo.txt
 
 $(BUILD)/bench-uring/switch-%: bench/switch.c bench/bench.h $(HDR)
 	@mkdir -p $(@D)

@@ -112,6 +112,27 @@ def medians(raw):
     return out
 
 
+def against_floor(raw, rows, sw, unit):
+    """Each server's CPU per message or request relative to the epoll floor's,
+    from the rows (medians) and the raw runs: the ratio of the medians, and
+    the median (min-max) of the ratios paired by run -- each run of a server
+    against the floor's run of the same number, which with NET_ROUNDS ran in
+    the same round, so that a busy spell of the machine cancels out."""
+    base = next((r for r in rows if r["server"] == "epoll"), None)
+    if not base or base["server_cpu_us_per_req"] <= 0:
+        return
+    floor = {r["run"]: r["server_cpu_us_per_req"] for r in raw if r["server"] == "epoll"}
+    print("  %-*s %8s %19s %7s   %s" % (sw, "", unit, "(min-max)", "ratio", "paired by run: median (min-max)"))
+    for r in rows:
+        runs = [x for x in raw if x["server"] == r["server"]]
+        cpu = [x["server_cpu_us_per_req"] for x in runs]
+        pairs = sorted(x["server_cpu_us_per_req"] / floor[x["run"]] for x in runs if floor.get(x["run"]))
+        print("  %-*s %8.2f %19s %6.2fx   %s" % (
+            sw, r["server"], r["server_cpu_us_per_req"], "(%.2f-%.2f)" % (min(cpu), max(cpu)),
+            r["server_cpu_us_per_req"] / base["server_cpu_us_per_req"],
+            "%.2fx (%.2f-%.2f), %d runs" % (statistics.median(pairs), pairs[0], pairs[-1], len(pairs)) if pairs else "-"))
+
+
 def table(results_path, notes_path):
     raw = []
     with open(results_path) as f:
@@ -189,14 +210,11 @@ def table(results_path, notes_path):
         print("100 the server is the bottleneck; load % = the same for echo_load: near 100 the")
         print("load generator is)")
         top = max(r["conns"] for r in echo)
-        at_top = {r["server"]: r for r in echo if r["conns"] == top}
-        base = at_top.get("epoll")
-        if base and base["server_cpu_us_per_req"] > 0:
+        if any(r["server"] == "epoll" for r in echo if r["conns"] == top):
             print()
             print("server CPU per message at %d connections, relative to the epoll floor:" % top)
-            for name, r in at_top.items():
-                print("  %-*s %8.2f us/msg  %6.2fx" % (sw, name, r["server_cpu_us_per_req"],
-                                                      r["server_cpu_us_per_req"] / base["server_cpu_us_per_req"]))
+            against_floor([r for r in raw if r.get("bench") == "echo" and r.get("pin") == "cross-core"
+                           and r.get("conns") == top], [r for r in echo if r["conns"] == top], sw, "us/msg")
 
     if same:
         print()
@@ -227,13 +245,10 @@ def table(results_path, notes_path):
             print(W % (r["server"], fmt(r["req_per_sec"]), fmt(r.get("p50_us"), 1), fmt(r.get("p90_us"), 1),
                        fmt(r.get("p99_us"), 1), fmt(r.get("max_us"), 1),
                        fmt(r["server_cpu_us_per_req"], 2), fmt(r["server_cpu_pct"], 0), r["errors"]))
-        base = next((r for r in http if r["server"] == "epoll"), None)
-        if base and base["server_cpu_us_per_req"] > 0:
+        if any(r["server"] == "epoll" for r in http):
             print()
             print("server CPU per request, relative to the epoll floor:")
-            for r in http:
-                print("  %-*s %8.2f us/req  %6.2fx" % (sw, r["server"], r["server_cpu_us_per_req"],
-                                                      r["server_cpu_us_per_req"] / base["server_cpu_us_per_req"]))
+            against_floor([r for r in raw if r.get("bench") == "http"], http, sw, "us/req")
 
     if idle:
         print()
