@@ -443,6 +443,16 @@ typedef struct asyncio_config {
        reported through warn (Python's slow_callback_duration in debug
        mode); 0: 0.1 in debug builds, never otherwise; negative: never. */
     double slow_callback_duration;
+    /* While tasks are ready to run, poll for I/O at most once per this
+       many ns of running.  0 (the default): every pass polls, as CPython's
+       loop does.  On epoll, kqueue and poll that zero-timeout poll is a
+       system call: with tasks that keep yielding and one fd waited on it
+       is most of a pass's cost, and 20000 (20 us) makes such a switch
+       ~3.7x cheaper (bench/switch_fd.c) -- at the price of I/O seen up to
+       that much later, so events may come in another order than CPython's.
+       The virtual clock and io_uring (whose poll reads memory) poll every
+       pass regardless. */
+    long long busy_poll_ns;
 } asyncio_config;
 #define ASYNCIO_CHILD_SIGCHLD 1
 
@@ -474,6 +484,7 @@ struct asyncio_loop {
     struct asyncio__fd *fds;       /* fd-indexed: waiters and readiness */
     size_t capfds;
     size_t nfdwait;                /* fd waiters: the loop must poll */
+    long long polled_at;           /* when it last polled (cfg.busy_poll_ns) */
     struct asyncio__fired *fired;  /* what the backend's poll reported */
     size_t nfired, capfired;
     void *backend_buf;             /* backend scratch (poll: its pollfd array; io_uring: its rings) */
@@ -3125,6 +3136,29 @@ static long long asyncio__step_clock_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* While tasks are ready to run, a pass polls the backend (zero timeout)
+   only once cfg.busy_poll_ns have passed since the last poll ended.
+   On epoll, kqueue and poll that poll is a system call costing ten times
+   the two steps of a pass of two yielding tasks; the check is a clock read
+   (~20 ns through the vDSO).  I/O that turns ready while the loop is busy
+   is seen at most that much time, plus the pass under way, after the pass
+   that would have seen it -- however long the steps, however many.  Every
+   pass polls on the virtual clock (its order of events stays CPython's,
+   pass for pass) and on io_uring (a zero-timeout poll there reads shared
+   memory).  Returns 1 if this pass polls; *now: the time, if it was read. */
+#if ASYNCIO__URING
+#define ASYNCIO__POLL_IS_FREE(L) ((L)->backend_buf != NULL)
+#else
+#define ASYNCIO__POLL_IS_FREE(L) 0
+#endif
+static int asyncio__busy_poll_due(asyncio_loop *L, long long *now)
+{
+    if (L->cfg.busy_poll_ns <= 0 || L->is_virtual || ASYNCIO__POLL_IS_FREE(L))
+        return 1;
+    *now = asyncio__monotonic_ns();
+    return *now - L->polled_at >= L->cfg.busy_poll_ns;
 }
 
 /* The loop's time, read fresh: a deadline is computed from the moment the
@@ -11673,7 +11707,7 @@ static void asyncio__dispatch(asyncio_loop *L, asyncio_future *f)
    what was ready when the iteration began.  Returns 0 or ESTALLED. */
 static int asyncio__run_once(asyncio_loop *L)
 {
-    long long timeout = -1, wait;
+    long long timeout = -1, wait, now = 0;
     int rc, only = ASYNCIO__SLEEP_ANY;
     L->m_iterations++;
     if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* a peek: the drain synchronises */
@@ -11700,11 +11734,14 @@ static int asyncio__run_once(asyncio_loop *L)
        next timer (a zero timeout with no fd waiters needs no system call).
        On the virtual clock, time jumps to the deadline instead of passing,
        once the fds have had their say -- and once the executor's jobs are
-       back: work on other threads takes no virtual time. */
+       back: work on other threads takes no virtual time.  While tasks are
+       ready, the poll may be left out until cfg.busy_poll_ns have passed
+       since the last one (asyncio__busy_poll_due). */
     if (L->is_virtual && timeout != 0 && ASYNCIO__LOAD(&L->xjobs) > 0)
         only = ASYNCIO__SLEEP_JOBS;
     wait = only == ASYNCIO__SLEEP_JOBS ? -1 : L->is_virtual && timeout > 0 ? 0 : timeout;
-    if (L->nfdwait || L->nchildren || wait != 0) {
+    if ((L->nfdwait || L->nchildren || wait != 0) &&
+        (wait != 0 || L->stopping || asyncio__list_empty(&L->ready) || asyncio__busy_poll_due(L, &now))) {
         int slept = wait != 0;
         long long t0 = 0;
         if (slept && !asyncio__xsleep(L, only))
@@ -11713,9 +11750,12 @@ static int asyncio__run_once(asyncio_loop *L)
             t0 = asyncio__monotonic_ns();
         rc = asyncio__backend_poll(L, wait);
         if (wait != 0)
-            L->m_idle_ns += asyncio__monotonic_ns() - t0;
+            L->m_idle_ns += (now = asyncio__monotonic_ns()) - t0;
         if (slept)
             asyncio__xstate(L, ASYNCIO__X_RUNNING);
+        if (L->cfg.busy_poll_ns > 0 && !L->is_virtual && !ASYNCIO__POLL_IS_FREE(L))
+            L->polled_at = wait != 0 ? now : asyncio__monotonic_ns(); /* when the poll ended */
+        now = 0;
         if (rc < 0)
             return rc;
         if (L->is_virtual && timeout > 0 && (L->nfired || only == ASYNCIO__SLEEP_JOBS))
@@ -11728,8 +11768,8 @@ static int asyncio__run_once(asyncio_loop *L)
     }
     if (L->is_virtual && timeout > 0)
         L->now += timeout;
-    if (L->nheap)
-        asyncio__fire_timers(L, asyncio__now(L));
+    if (L->nheap) /* a poll left out: the time read for it is fresh */
+        asyncio__fire_timers(L, now ? (L->now = now) : asyncio__now(L));
     asyncio__list_splice(&L->running, &L->ready);
     while (!asyncio__list_empty(&L->running)) {
         asyncio_future *f = (asyncio_future *)(void *)L->running.next;

@@ -53,9 +53,10 @@ static inline long long current_rss_bytes(void)
 
 #ifdef ASYNCIO_H
 /* After asyncio_run: main must have succeeded and child i of g must hold
-   the value i.  Prints what is wrong; returns 0 if all is well. */
+   the value `each` (each < 0: the value i).  Prints what is wrong; returns
+   0 if all is well. */
 static inline int bench_check(const char *bench, const asyncio_outcome *out, const asyncio_gather_t *g,
-                              size_t n)
+                              size_t n, long long each)
 {
     size_t i, bad = 0;
     if (out->err != 0) {
@@ -68,7 +69,7 @@ static inline int bench_check(const char *bench, const asyncio_outcome *out, con
         int err;
         v.i = -1;
         err = asyncio_gather_result(g, i, &v);
-        if ((err != 0 || v.i != (long long)i) && bad++ < 5)
+        if ((err != 0 || v.i != (each < 0 ? (long long)i : each)) && bad++ < 5)
             fprintf(stderr, "%s: task %zu: err %d value %lld\n", bench, i, err, v.i);
     }
     if (asyncio_future_result(&g->fut, NULL) != 0) {

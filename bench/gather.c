@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     asyncio_run_config(&cfg, main_coro, &m, &out);
     rss1 = peak_rss_bytes();
 
-    if (bench_check("gather", &out, &m.g, n))
+    if (bench_check("gather", &out, &m.g, n, -1))
         return 1;
 
     wall_ms = (double)(m.t1 - m.t0) / 1e6;

@@ -105,7 +105,7 @@ int main(int argc, char **argv)
     asyncio_run_config(&cfg, main_coro, &m, &out);
     rss1 = peak_rss_bytes();
 
-    if (bench_check("spawn", &out, &m.g, n))
+    if (bench_check("spawn", &out, &m.g, n, -1))
         return 1;
 
     wall_s = (double)(m.t1 - m.t0) / 1e9;

@@ -144,20 +144,8 @@ int main(int argc, char **argv)
         }
 
     asyncio_run_config(&cfg, main_coro, &m, &out);
-    if (out.err != 0) {
-        fprintf(stderr, "switch: main failed: %s (%s)\n", out.msg ? out.msg : "?", asyncio_err_name(out.err));
+    if (bench_check("switch", &out, &m.g, 2, n_arg))
         return 1;
-    }
-    for (i = 0; i < 2; i++) {
-        asyncio_value v;
-        int err;
-        v.i = -1;
-        err = asyncio_gather_result(&m.g, (size_t)i, &v);
-        if (err != 0 || v.i != n_arg) {
-            fprintf(stderr, "switch: task %d: err %d count %lld, expected %lld\n", i, err, v.i, n_arg);
-            bad++;
-        }
-    }
     for (i = 0; i < nfds; i++) {
         asyncio_value v;
         int err;

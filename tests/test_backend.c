@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <linux/filter.h>
@@ -218,4 +219,109 @@ void test_backend_fd_closed_behind_the_loops_back_is_named(void)
     CHECK_EQ(asyncio_loop_close(&loop), 0);
     close(a[1]);
     close(b[1]);
+}
+
+/* ---- cfg.busy_poll_ns ---------------------------------------------------- */
+/* A task yields without end while another waits on a socketpair end and a
+   third writes to its peer.  By default every pass polls, as CPython's
+   loop does: the reader wakes within two of the yielder's steps.  With
+   busy_poll_ns at 0.5 s (a loop that polled just before the write) it
+   wakes only at the next poll, many steps later -- and still within the
+   bound, not starved.  io_uring polls every pass regardless (its poll
+   reads memory). */
+typedef struct {
+    asyncio_coro co;
+    long *yields;
+    int *stop;
+} spinner_t;
+
+static int spinner(asyncio_task *self, void *frame)
+{
+    spinner_t *f = (spinner_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    while (!*f->stop) {
+        ++*f->yields;
+        ASYNCIO_YIELD();
+    }
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    int sv[2], stop;
+    long yields, at_write, at_wake;
+    long long t_write, t_wake;
+    spinner_t sp;
+    asyncio_task spin_task, read_task;
+    char c;
+} busy_t;
+
+static long long busy_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+typedef struct {
+    asyncio_coro co;
+    busy_t *b;
+} busy_reader_t;
+
+static int busy_reader(asyncio_task *self, void *frame)
+{
+    busy_reader_t *f = (busy_reader_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_WAIT_FD(f->b->sv[0], ASYNCIO_READABLE); /* suspends: nothing written yet */
+    f->b->at_wake = f->b->yields;
+    f->b->t_wake = busy_now();
+    CHECK_EQ(read(f->b->sv[0], &f->b->c, 1), 1);
+    ASYNCIO_END();
+}
+
+static int busy_main(asyncio_task *self, void *frame)
+{
+    busy_t *f = (busy_t *)frame;
+    static busy_reader_t reader;
+    ASYNCIO_BEGIN(self, f);
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[0]), 0);
+    f->sp.yields = &f->yields;
+    f->sp.stop = &f->stop;
+    reader.b = f;
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->read_task, busy_reader, &reader) != NULL);
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->spin_task, spinner, &f->sp) != NULL);
+    ASYNCIO_YIELD(); /* the reader suspends on the fd, the spinner runs; the first busy pass polls */
+    ASYNCIO_YIELD();
+    CHECK_EQ(write(f->sv[1], "w", 1), 1);
+    f->at_write = f->yields;
+    f->t_write = busy_now();
+    ASYNCIO_AWAIT(&f->read_task.fut);
+    f->stop = 1;
+    ASYNCIO_AWAIT(&f->spin_task.fut);
+    ASYNCIO_END();
+}
+
+static void busy_run(long long busy_poll_ns, busy_t *f)
+{
+    asyncio_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    memset(f, 0, sizeof *f);
+    cfg.virtual_clock = -1;
+    cfg.busy_poll_ns = busy_poll_ns;
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv), 0);
+    CHECK_EQ(asyncio_run_config(&cfg, busy_main, f, NULL), 0);
+    close(f->sv[1]);
+}
+
+void test_backend_busy_poll_interval_bounds_io_latency(void)
+{
+    busy_t f;
+    busy_run(0, &f);
+    CHECK(f.at_wake - f.at_write <= 2); /* CPython's order: the next pass sees it */
+    busy_run(500000000, &f);
+    if (!strcmp(asyncio_backend_name(), "io_uring"))
+        CHECK(f.at_wake - f.at_write <= 2);
+    else
+        CHECK(f.at_wake - f.at_write > 10); /* the loop kept running instead of polling */
+    CHECK(f.t_wake - f.t_write < 5000000000LL); /* and polled within the bound (generous) */
 }
