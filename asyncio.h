@@ -2154,9 +2154,9 @@ asyncio_process_op *asyncio_process_communicate(asyncio_process_op *op, asyncio_
 int asyncio_process_io(asyncio_task *self, void *frame);
 
 /* Files, as coroutines that run the blocking calls on the default
-   executor (section 13) -- on the io_uring backend, fsync, close, unlink
-   and rename in the ring instead: fill an asyncio_file_op with one of
-   these and await the coroutine asyncio_file_io on it:
+   executor (section 13) -- on the io_uring backend, pread, pwrite, fsync,
+   close, unlink and rename in the ring instead: fill an asyncio_file_op
+   with one of these and await the coroutine asyncio_file_io on it:
        ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_open(&f->op, "out.txt", O_WRONLY | O_CREAT, 0644));
        f->fd = (int)ASYNCIO_RESULT().i;
    open:      result = the descriptor (close-on-exec).
@@ -3408,6 +3408,8 @@ enum {
     ASYNCIO__IORING_OP_POLL_ADD = 6,
     ASYNCIO__IORING_OP_ASYNC_CANCEL = 14,
     ASYNCIO__IORING_OP_CLOSE = 19,
+    ASYNCIO__IORING_OP_READ = 22,
+    ASYNCIO__IORING_OP_WRITE = 23,
     ASYNCIO__IORING_OP_RENAMEAT = 35,
     ASYNCIO__IORING_OP_UNLINKAT = 36,
     ASYNCIO__IORING_POLL_ADD_MULTI = 1 << 0,
@@ -11074,16 +11076,28 @@ static const char *asyncio__file_msg(asyncio_file_op *op)
 }
 
 #if ASYNCIO__URING
-/* On io_uring the ring runs fsync, close, unlink and rename: the work
-   future stands for the call (its executor NULL: it runs to its end),
-   counted among the jobs the loop waits for.  Reads and writes stay on
-   the executor: through the ring they run on the kernel's io-wq threads,
-   where RLIMIT_FSIZE's partial write and a blocking FIFO read's
-   cancellation behave otherwise (not yet matched); opens too (an open of
-   a FIFO blocks in the same place).  1: a call the executor runs. */
+/* On io_uring the ring runs pread and pwrite (in the executor's pieces),
+   fsync, close, unlink and rename: the work future stands for the call
+   (its executor NULL: it runs to its end, a cancellation stops it between
+   pieces), counted among the jobs the loop waits for.  read and write at
+   the descriptor's position stay on the executor: the ring does not move
+   the position past a short write as write(2) does (a write cut by
+   RLIMIT_FSIZE would write its next piece over the last); opens too (an
+   open of a FIFO blocks on the kernel's own threads, out of reach of the
+   cancellation the executor's job honours).  1: a call the executor runs. */
 static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
 {
+    size_t left = op->len - op->done, piece = left < ASYNCIO__FILE_PIECE ? left : ASYNCIO__FILE_PIECE;
+    unsigned long long at = (unsigned long long)(op->offset + (long long)op->done);
     switch (op->kind) {
+    case ASYNCIO__FILE_PREAD:
+        return piece ? asyncio__uring_op(L, ASYNCIO__IORING_OP_READ, op->fd, op->buf + op->done, (unsigned)piece, at,
+                                         0, op)
+                     : 1;
+    case ASYNCIO__FILE_PWRITE:
+        return piece ? asyncio__uring_op(L, ASYNCIO__IORING_OP_WRITE, op->fd, op->cbuf + op->done, (unsigned)piece,
+                                         at, 0, op)
+                     : 1;
     case ASYNCIO__FILE_FSYNC:
         return asyncio__uring_op(L, ASYNCIO__IORING_OP_FSYNC, op->fd, NULL, 0, 0, 0, op);
     case ASYNCIO__FILE_CLOSE:
@@ -11098,11 +11112,23 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
     }
 }
 
-/* The call is back (res: the system call's return, or -errno); close
-   keeps asyncio__file_job's rule: after EINTR the descriptor is gone. */
+/* A call or a piece is back (res: the system call's return, or -errno):
+   the next piece, or the end, by asyncio__file_move's rules (end of file
+   ends a read; a write that writes nothing fails with EIO); close keeps
+   asyncio__file_job's: after EINTR the descriptor is gone. */
 static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res)
 {
-    if (res < 0 && !(res == -EINTR && op->kind == ASYNCIO__FILE_CLOSE))
+    int rw = op->kind == ASYNCIO__FILE_PREAD || op->kind == ASYNCIO__FILE_PWRITE, rc;
+    if (rw && (res > 0 || res == -EINTR)) {
+        op->done += res > 0 ? (size_t)res : 0;
+        if (op->done < op->len && !op->work.stop) {
+            if ((rc = asyncio__file_ring_start(L, op)) == 0)
+                return;
+            op->err = -rc; /* no submission slot for the next piece: EBUSY, done says how far it got */
+        }
+    } else if (rw && res == 0 && op->kind == ASYNCIO__FILE_PWRITE)
+        op->err = EIO;
+    else if (res < 0 && !(res == -EINTR && op->kind == ASYNCIO__FILE_CLOSE))
         op->err = -res;
     ASYNCIO__ADD(&L->xjobs, -1);
     L->m_jobs_done++;
