@@ -3661,12 +3661,15 @@ static void asyncio__uring_del(asyncio_loop *L, int fd)
     asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
 }
 
+static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res);
+
 /* Completions into L->fired, as many as it holds (the rest wait in the
    ring for the next pass).  A multishot poll the kernel ended while its fd
    is still watched (an overflowing ring ends them) is armed again: its
-   first completion reports what is ready by then, so nothing is lost. */
-static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res);
-
+   first completion reports what is ready by then, so nothing is lost.
+   Returns how many completions it took, of every kind: a wake-up from
+   another thread or a file call's end is news too, and a loop that took
+   one must not go to sleep before it has run what that news made ready. */
 static int asyncio__uring_reap(asyncio_loop *L)
 {
     asyncio__uring *R = asyncio__ring(L);
@@ -3701,12 +3704,10 @@ static int asyncio__uring_reap(asyncio_loop *L)
             events = asyncio__epoll_events((unsigned)res);
         if (again && asyncio__uring_watch(L, fd, key) < 0)
             break; /* no room to arm it again: the completion stays in the ring for the next pass */
-        if (events) {
+        if (events)
             asyncio__fired_push(L, fd, e->gen, events);
-            n++;
-        }
     }
-    if (head != *R->cq_head) /* the slots are the kernel's again */
+    if ((n = (int)(head - *R->cq_head)) != 0) /* the slots are the kernel's again */
         __atomic_store_n(R->cq_head, head, __ATOMIC_RELEASE);
     return n;
 }

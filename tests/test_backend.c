@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -330,4 +331,85 @@ void test_backend_busy_poll_interval_bounds_io_latency(void)
     else
         CHECK(f.at_wake - f.at_write > 10); /* the loop kept running instead of polling */
     CHECK(f.t_wake - f.t_write < 5000000000LL); /* and polled within the bound (generous) */
+}
+
+/* ---- a completion that arrives before the loop sleeps ------------------- */
+/* A file call's completion posted while the loop is busy (on io_uring the
+   kernel delivers it at the loop thread's next system call: here a task
+   that spins calling sched_yield) must not be taken by the poll that then
+   goes to sleep as if nothing had happened: the loop used to sleep until
+   some other event -- forever here (a task waits on a silent fd). */
+typedef struct {
+    asyncio_coro co;
+    asyncio_file_op op;
+    const char *path;
+} late_unlink_t;
+
+static int late_unlink(asyncio_task *self, void *frame)
+{
+    late_unlink_t *f = (late_unlink_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_unlink(&f->op, f->path));
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+} late_spin_t;
+
+static int late_spin(asyncio_task *self, void *frame)
+{
+    late_spin_t *f = (late_spin_t *)frame;
+    long long until;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_YIELD(); /* this pass polls (a task waits on an fd): the unlink is submitted */
+    until = busy_now() + 50000000;
+    while (busy_now() < until)
+        sched_yield(); /* system calls: the kernel delivers the completion meanwhile */
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    int sv[2];
+    char path[160];
+    busy_reader_t silent;
+    busy_t b;
+    late_unlink_t un;
+    late_spin_t sp;
+    asyncio_task t_silent, t_un, t_spin;
+} late_t;
+
+static int late_main(asyncio_task *self, void *frame)
+{
+    late_t *f = (late_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->b.sv[0] = f->sv[0];
+    f->silent.b = &f->b;
+    CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[0]), 0);
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->t_silent, busy_reader, &f->silent) != NULL);
+    f->un.path = f->path;
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->t_un, late_unlink, &f->un) != NULL);
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->t_spin, late_spin, &f->sp) != NULL);
+    ASYNCIO_AWAIT(&f->t_un.fut); /* hangs (the runner's 20 s limit) if the completion is lost */
+    CHECK_EQ(access(f->path, F_OK), -1);
+    asyncio_task_cancel(&f->t_silent);
+    ASYNCIO_AWAIT_RC(f->sv[1], &f->t_silent.fut);
+    ASYNCIO_END();
+}
+
+void test_backend_completion_before_the_loop_sleeps_is_not_lost(void)
+{
+    late_t f;
+    int fd;
+    memset(&f, 0, sizeof f);
+    test_dir_make("late");
+    snprintf(f.path, sizeof f.path, "%s/x", test_dir);
+    CHECK((fd = open(f.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0);
+    close(fd);
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv), 0);
+    fd = f.sv[1];
+    CHECK_EQ(asyncio_run(late_main, &f, NULL), 0);
+    close(fd);
+    test_dir_remove();
 }
