@@ -3367,6 +3367,7 @@ static int asyncio__epoll_poll(asyncio_loop *L, long long timeout_ns)
 #endif
 
 #if ASYNCIO__EPOLL
+#define asyncio__backend_pending(L) 0 /* a backend with work of its own to poll for */
 #define asyncio__backend_init asyncio__epoll_init
 #define asyncio__backend_close asyncio__epoll_close
 #define asyncio__backend_wake asyncio__epoll_wake
@@ -3463,6 +3464,7 @@ typedef struct asyncio__uring {
     unsigned *sq_head, *sq_tail, *sq_flags, *cq_head, *cq_tail;
     unsigned sq_mask, sq_entries, cq_mask;
     unsigned tail, unsubmitted; /* the next SQE is ours; so are the last `unsubmitted` */
+    unsigned ops;               /* file calls in the ring: the loop polls while there are any */
     asyncio__uring_sqe *sqes;
     asyncio__uring_cqe *cqes;
     void *rings;
@@ -3532,9 +3534,10 @@ static int asyncio__uring_watch(asyncio_loop *L, int fd, unsigned long long key)
     e->opcode = ASYNCIO__IORING_OP_POLL_ADD;
     e->fd = fd;
     e->len = ASYNCIO__IORING_POLL_ADD_MULTI;
-    e->op_flags = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
-    if (key == ASYNCIO__URING_WAKE_KEY)
-        e->op_flags = EPOLLIN;
+    e->op_flags = key == ASYNCIO__URING_WAKE_KEY ? (unsigned)EPOLLIN : (unsigned)(EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    e->op_flags = e->op_flags << 16 | e->op_flags >> 16; /* the kernel reads poll32_events halfword-swapped there */
+#endif
     e->user_data = key;
     return 0;
 }
@@ -3612,9 +3615,11 @@ static int asyncio__uring_init(asyncio_loop *L)
         array[i] = i;
     L->backend_fd = fd;
     L->backend_buf = R;
+    /* The wake-up's poll is queued, not submitted: the kernel runs a
+       request's completion work on the thread that submitted it, which
+       must be the one that runs the loop (its first poll submits it). */
     L->wake_fd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (L->wake_fd[0] < 0 || (err = asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY)) < 0 ||
-        (err = asyncio__uring_enter(L, 0, 0, 0)) < 0) {
+    if (L->wake_fd[0] < 0 || (err = asyncio__uring_watch(L, L->wake_fd[0], ASYNCIO__URING_WAKE_KEY)) < 0) {
         err = L->wake_fd[0] < 0 ? -errno : err;
         asyncio__uring_close(L);
         L->backend_fd = L->wake_fd[0] = -1;
@@ -3642,6 +3647,7 @@ static int asyncio__uring_op(asyncio_loop *L, unsigned char opcode, int fd, cons
     e->off = off;
     e->op_flags = op_flags;
     e->user_data = (unsigned long long)(uintptr_t)owner | 1;
+    asyncio__ring(L)->ops++;
     return 0;
 }
 
@@ -3690,6 +3696,7 @@ static int asyncio__uring_reap(asyncio_loop *L)
             continue;
         }
         if (key & 1) {
+            R->ops--;
             asyncio__file_ring_done(L, (asyncio_file_op *)(uintptr_t)(key & ~1ull), res);
             continue;
         }
@@ -3725,6 +3732,11 @@ static int asyncio__uring_poll(asyncio_loop *L, long long timeout_ns)
         return n; /* nothing to submit, nothing ready: no system call */
     return rc < 0 ? rc : n + asyncio__uring_reap(L);
 }
+
+/* Submissions waiting, or file calls in the ring: the loop must poll even
+   while nobody waits on an fd. */
+#define asyncio__backend_pending(L)                                                                      \
+    ((L)->backend_buf && (asyncio__ring(L)->unsubmitted || asyncio__ring(L)->ops))
 
 static int asyncio__backend_init(asyncio_loop *L)
 {
@@ -3852,6 +3864,7 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
     return n;
 }
 
+#define asyncio__backend_pending(L) 0
 const char *asyncio_backend_name(void) { return "kqueue"; }
 
 /* >>backend-poll ---------------------------------------------------------- */
@@ -3949,6 +3962,7 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
     return n;
 }
 
+#define asyncio__backend_pending(L) 0
 const char *asyncio_backend_name(void) { return "poll"; }
 #endif
 
@@ -11090,6 +11104,14 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
 {
     size_t left = op->len - op->done, piece = left < ASYNCIO__FILE_PIECE ? left : ASYNCIO__FILE_PIECE;
     unsigned long long at = (unsigned long long)(op->offset + (long long)op->done);
+    struct stat st;
+    /* The ring reads offset -1 as "the position" and does not refuse a
+       pipe or a socket (pread(2): EINVAL, ESPIPE); the executor keeps
+       those answers, and a pread on an empty pipe cannot block out of
+       reach of a cancellation. */
+    if ((op->kind == ASYNCIO__FILE_PREAD || op->kind == ASYNCIO__FILE_PWRITE) && op->done == 0 &&
+        (op->offset < 0 || fstat(op->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))))
+        return 1;
     switch (op->kind) {
     case ASYNCIO__FILE_PREAD:
         return piece ? asyncio__uring_op(L, ASYNCIO__IORING_OP_READ, op->fd, op->buf + op->done, (unsigned)piece, at,
@@ -11767,7 +11789,7 @@ static int asyncio__run_once(asyncio_loop *L)
     if (L->is_virtual && timeout != 0 && ASYNCIO__LOAD(&L->xjobs) > 0)
         only = ASYNCIO__SLEEP_JOBS;
     wait = only == ASYNCIO__SLEEP_JOBS ? -1 : L->is_virtual && timeout > 0 ? 0 : timeout;
-    if ((L->nfdwait || L->nchildren || wait != 0) &&
+    if ((L->nfdwait || L->nchildren || wait != 0 || asyncio__backend_pending(L)) &&
         (wait != 0 || L->stopping || asyncio__list_empty(&L->ready) || asyncio__busy_poll_due(L, &now))) {
         int slept = wait != 0;
         long long t0 = 0;

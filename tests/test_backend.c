@@ -413,3 +413,74 @@ void test_backend_completion_before_the_loop_sleeps_is_not_lost(void)
     close(fd);
     test_dir_remove();
 }
+
+/* ---- ring calls while tasks keep running; what goes to the pool --------- */
+/* A file call must finish while other tasks keep the loop busy and nobody
+   waits on an fd (on io_uring nothing polled the ring then: the call was
+   never submitted).  pread/pwrite keep pread(2)'s answers everywhere: a
+   negative offset is EINVAL (the ring would take -1 as "the position"), a
+   pipe is ESPIPE (the ring would block on an empty one). */
+typedef struct {
+    asyncio_coro co;
+    asyncio_file_op op;
+    int fd;
+} busyring_sync_t;
+
+static int busyring_sync(asyncio_task *self, void *frame)
+{
+    busyring_sync_t *f = (busyring_sync_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_fsync(&f->op, f->fd));
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_file_op op;
+    int fd, rc, pipefd[2];
+    long yields;
+    busyring_sync_t sync;
+    asyncio_task t;
+    char buf[4];
+} busyring_t;
+
+static int busyring_main(asyncio_task *self, void *frame)
+{
+    busyring_t *f = (busyring_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    f->sync.fd = f->fd;
+    CHECK(asyncio_create_task(ASYNCIO_LOOP(), &f->t, busyring_sync, &f->sync) != NULL);
+    while (!asyncio_future_done(&f->t.fut)) { /* a busy loop: no pass sleeps, no fd waited on */
+        f->yields++;
+        ASYNCIO_YIELD();
+    }
+    CHECK_EQ(asyncio_future_error(&f->t.fut), 0);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_file_io, asyncio_file_pread(&f->op, f->fd, f->buf, 4, -1));
+    CHECK_EQ(f->rc, -EINVAL);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_file_io, asyncio_file_pwrite(&f->op, f->fd, "x", 1, -1));
+    CHECK_EQ(f->rc, -EINVAL);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_file_io, asyncio_file_pread(&f->op, f->pipefd[0], f->buf, 4, 0));
+    CHECK_EQ(f->rc, -ESPIPE);
+    ASYNCIO_END();
+}
+
+void test_backend_ring_calls_finish_in_a_busy_loop_and_keep_preads_answers(void)
+{
+    busyring_t f;
+    memset(&f, 0, sizeof f);
+    test_dir_make("busyring");
+    snprintf(f.buf, sizeof f.buf, "x");
+    {
+        char path[160];
+        snprintf(path, sizeof path, "%s/f", test_dir);
+        f.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    }
+    CHECK(f.fd >= 0);
+    CHECK_EQ(pipe(f.pipefd), 0);
+    CHECK_EQ(asyncio_run(busyring_main, &f, NULL), 0);
+    CHECK(f.yields > 0);
+    close(f.fd);
+    close(f.pipefd[0]);
+    close(f.pipefd[1]);
+    test_dir_remove();
+}
