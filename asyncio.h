@@ -3628,8 +3628,13 @@ static int asyncio__uring_init(asyncio_loop *L)
     return 0;
 }
 
+/* A regular file or a directory is refused as epoll refuses it: its poll
+   would end at once, every time it was armed again. */
 static int asyncio__uring_add(asyncio_loop *L, int fd, unsigned gen)
 {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+        return -EPERM;
     return asyncio__uring_watch(L, fd, asyncio__uring_fd_key(gen, fd));
 }
 
@@ -3703,8 +3708,8 @@ static int asyncio__uring_reap(asyncio_loop *L)
         e = asyncio__fd_get(L, fd);
         if (key == ASYNCIO__URING_QUIET_KEY || !e || e->gen != (unsigned)(key >> 32))
             continue; /* a cancellation, or an fd closed since */
-        if (res < 0 && res != -ECANCELED) {
-            events = ASYNCIO__ERR; /* the poll itself failed: let the waiters meet the error */
+        if (res < 0 && res != -ECANCELED && res != -ENOMEM && res != -EAGAIN) {
+            events = ASYNCIO__ERR; /* the poll itself failed for good: let the waiters meet the error */
             again = 0;
         }
         if (res > 0)
@@ -11099,7 +11104,8 @@ static const char *asyncio__file_msg(asyncio_file_op *op)
    the position past a short write as write(2) does (a write cut by
    RLIMIT_FSIZE would write its next piece over the last); opens too (an
    open of a FIFO blocks on the kernel's own threads, out of reach of the
-   cancellation the executor's job honours).  1: a call the executor runs. */
+   cancellation the executor's job honours).  Not 0: a call the executor
+   runs (also when the ring has no submission slot). */
 static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
 {
     size_t left = op->len - op->done, piece = left < ASYNCIO__FILE_PIECE ? left : ASYNCIO__FILE_PIECE;
@@ -11163,23 +11169,15 @@ static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int re
 /* Start the job for op's current kind; the future to await. */
 static asyncio_future *asyncio__file_start(asyncio_loop *L, asyncio_file_op *op)
 {
-#if ASYNCIO__URING
-    int rc;
-#endif
     op->err = 0;
     op->work.stop = 0;
 #if ASYNCIO__URING
-    if (L->backend_buf && !L->closed && (rc = asyncio__file_ring_start(L, op)) <= 0) {
+    if (L->backend_buf && !L->closed && asyncio__file_ring_start(L, op) == 0) { /* else the executor */
         asyncio__future_setup(&op->work.fut, L, ASYNCIO__K_WORK);
         op->work.ex = NULL;
         op->work.fut.state |= ASYNCIO__F_TO_END;
-        if (rc == 0) {
-            ASYNCIO__ADD(&L->xjobs, 1);
-            L->m_jobs++;
-        } else {
-            op->work.fut.u.msg = "file call: the io_uring has no submission slot free";
-            asyncio__complete(&op->work.fut, ASYNCIO__S_DONE, rc);
-        }
+        ASYNCIO__ADD(&L->xjobs, 1);
+        L->m_jobs++;
         return &op->work.fut;
     }
 #endif

@@ -484,3 +484,30 @@ void test_backend_ring_calls_finish_in_a_busy_loop_and_keep_preads_answers(void)
     close(f.pipefd[1]);
     test_dir_remove();
 }
+
+/* ---- a regular file is refused by the backends that cannot wait on it ---- */
+/* epoll refuses it (EPERM), and so does io_uring (its poll of a regular
+   file would end at once, every time it was armed again); poll takes it
+   (always ready). */
+void test_backend_regular_file_refused_where_it_cannot_be_waited_on(void)
+{
+    asyncio_loop loop;
+    char path[160];
+    int fd, rc;
+    test_dir_make("regular");
+    snprintf(path, sizeof path, "%s/f", test_dir);
+    CHECK((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0);
+    CHECK_EQ(asyncio_loop_init(&loop, NULL), 0);
+    rc = asyncio_fd_add(&loop, fd);
+    if (!strcmp(asyncio_backend_name(), "epoll") || !strcmp(asyncio_backend_name(), "io_uring")) {
+        CHECK_EQ(rc, -EPERM);
+        CHECK(strstr(asyncio_errmsg(), "regular file") != NULL);
+        close(fd);
+    } else if (!strcmp(asyncio_backend_name(), "poll")) {
+        CHECK_EQ(rc, 0);
+        CHECK_EQ(asyncio_fd_close(&loop, fd), 0);
+    } else
+        close(fd);
+    CHECK_EQ(asyncio_loop_close(&loop), 0);
+    test_dir_remove();
+}
