@@ -1,9 +1,17 @@
 /* Helpers for the tests that take the kernel as witness (processes,
-   files): open descriptors, byte patterns, a scratch directory. */
+   files): open descriptors, byte patterns, a scratch directory, the clock. */
 #define _GNU_SOURCE 1
 #include "tests.h"
 #include <dirent.h>
+#include <time.h>
 #include <unistd.h>
+
+long long test_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 int count_fds(void)
 {

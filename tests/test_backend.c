@@ -263,13 +263,6 @@ typedef struct {
     char c;
 } busy_t;
 
-static long long busy_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 typedef struct {
     asyncio_coro co;
     busy_t *b;
@@ -281,7 +274,7 @@ static int busy_reader(asyncio_task *self, void *frame)
     ASYNCIO_BEGIN(self, f);
     ASYNCIO_WAIT_FD(f->b->sv[0], ASYNCIO_READABLE); /* suspends: nothing written yet */
     f->b->at_wake = f->b->yields;
-    f->b->t_wake = busy_now();
+    f->b->t_wake = test_now_ns();
     CHECK_EQ(read(f->b->sv[0], &f->b->c, 1), 1);
     ASYNCIO_END();
 }
@@ -301,7 +294,7 @@ static int busy_main(asyncio_task *self, void *frame)
     ASYNCIO_YIELD();
     CHECK_EQ(write(f->sv[1], "w", 1), 1);
     f->at_write = f->yields;
-    f->t_write = busy_now();
+    f->t_write = test_now_ns();
     ASYNCIO_AWAIT(&f->read_task.fut);
     f->stop = 1;
     ASYNCIO_AWAIT(&f->spin_task.fut);
@@ -363,8 +356,8 @@ static int late_spin(asyncio_task *self, void *frame)
     long long until;
     ASYNCIO_BEGIN(self, f);
     ASYNCIO_YIELD(); /* this pass polls (a task waits on an fd): the unlink is submitted */
-    until = busy_now() + 50000000;
-    while (busy_now() < until)
+    until = test_now_ns() + 50000000;
+    while (test_now_ns() < until)
         sched_yield(); /* system calls: the kernel delivers the completion meanwhile */
     ASYNCIO_END();
 }

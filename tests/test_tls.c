@@ -146,12 +146,7 @@ static int run_real(asyncio_fn fn, void *frame)
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return (double)test_now_ns() / 1e9; }
 
 /* The peer certificate's common name, or "none". */
 static void peer_cn(SSL *ssl, char *buf, size_t size)
