@@ -95,6 +95,9 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 test_flags = $(if $(filter labels,$(1)),-std=gnu99 -DASYNCIO_LABELS=1,$(STD) -pedantic) -Wall -Wextra -Werror \
     $(if $(filter tls,$(2)),$(TLS_FLAGS)) \
     $(if $(filter plain,$(2)),$(CFLAGS),$(if $(filter tsan,$(2)),-fsanitize=thread,$(SAN)) -O1 -g) -I. -Itests -pthread
+# io_uring's tests run with a receive pool of four buffers: every suite
+# then meets a dry pool (a receive ends and is armed again) again and again
+URING_TEST_FLAGS := -DASYNCIO_URING_BUFFERS=4
 TEST_SHARED := $(filter-out tests/runner.c,$(TEST_SRC))
 test_obj_dir = $(BUILD)/tests/obj/$(1)-$(2)
 
@@ -108,7 +111,7 @@ endef
 define test_prog
 $(call test_obj_dir,$(2),$(4))/runner-$(3).o: tests/runner.c tests/tests.h tests/list.h tests/kqueue_emulation.h $(HDR)
 	@mkdir -p $$(@D)
-	$$(CC) $(call test_flags,$(2),$(4)) $(call backend_flag,$(3)) -c $$< -o $$@
+	$$(CC) $(call test_flags,$(2),$(4)) $(call backend_flag,$(3)) $(if $(filter uring,$(3)),$(URING_TEST_FLAGS)) -c $$< -o $$@
 $(BUILD)/tests/$(1): $(call test_obj_dir,$(2),$(4))/runner-$(3).o \
     $(TEST_SHARED:tests/%.c=$(call test_obj_dir,$(2),$(4))/%.o)
 	$$(CC) $(call test_flags,$(2),$(4)) $$^ -o $$@ $(if $(filter tls,$(4)),$(TLS_LIBS)) $(LIBS)

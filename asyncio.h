@@ -139,6 +139,10 @@
                               kernel.io_uring_disabled) runs on epoll.
    ASYNCIO_URING_ENTRIES      io_uring: submission slots (1 to 8192, default 256); the
                               completion ring has four times as many.
+   ASYNCIO_URING_BUFFERS      io_uring: buffers in a loop's receive pool (a power
+   ASYNCIO_URING_BUFFER_SIZE  of two up to 32768, default 128) and their size
+                              (default 16384): socket streams receive into
+                              them (section 11), allocated at the first.
    ASYNCIO_KQUEUE_HEADER      a header to include instead of <sys/event.h>
                               (the tests build kqueue on Linux with it).
    ASYNCIO_TLS                1: TLS for streams over OpenSSL (section 15;
@@ -2430,6 +2434,9 @@ typedef struct asyncio_metrics {
                                           cfg.slow_callback_duration times them (on the
                                           coarse clock: 1-4 ms steps); else 0 */
     size_t tasks_pending, fds_waited, timer_groups;
+    unsigned long long recv_pool_dry;  /* io_uring: receives that found the loop's buffer
+                                          pool empty (ASYNCIO_URING_BUFFERS) and were armed
+                                          again, nothing lost; 0 elsewhere */
 } asyncio_metrics;
 /* asyncio_loop_metrics: the counters so far. */
 void asyncio_loop_metrics(const asyncio_loop *loop, asyncio_metrics *m);
@@ -3232,6 +3239,7 @@ typedef struct asyncio__fd {
     asyncio_future *waiter[2]; /* [0] reader, [1] writer: a task or a handle */
     unsigned gen;
     unsigned char ready, added;
+    unsigned char fed; /* io_uring: its stream's completions mark it ready; no poll armed */
 } asyncio__fd;
 
 typedef struct asyncio__fired {
@@ -3368,6 +3376,8 @@ static int asyncio__epoll_poll(asyncio_loop *L, long long timeout_ns)
 
 #if ASYNCIO__EPOLL
 #define asyncio__backend_pending(L) 0 /* a backend with work of its own to poll for */
+#define asyncio__backend_sending(L) 0 /* output of its own that someone may wait for */
+#define asyncio__backend_quiesce(L) ((void)0) /* operations reading or writing the loop's memory: end them */
 #define asyncio__backend_init asyncio__epoll_init
 #define asyncio__backend_close asyncio__epoll_close
 #define asyncio__backend_wake asyncio__epoll_wake
@@ -3397,11 +3407,26 @@ const char *asyncio_backend_name(void) { return "epoll"; }
 #ifndef SYS_io_uring_enter
 #define SYS_io_uring_enter 426
 #endif
+#ifndef SYS_io_uring_register
+#define SYS_io_uring_register 427
+#endif
 #ifndef ASYNCIO_URING_ENTRIES
 #define ASYNCIO_URING_ENTRIES 256
 #endif
 #if ASYNCIO_URING_ENTRIES < 1 || ASYNCIO_URING_ENTRIES > 8192 /* the kernel's limit, over the CQ's factor of 4 */
 #error "asyncio.h: ASYNCIO_URING_ENTRIES must be 1 to 8192"
+#endif
+#ifndef ASYNCIO_URING_BUFFERS
+#define ASYNCIO_URING_BUFFERS 128
+#endif
+#ifndef ASYNCIO_URING_BUFFER_SIZE
+#define ASYNCIO_URING_BUFFER_SIZE 16384
+#endif
+#if ASYNCIO_URING_BUFFERS < 1 || ASYNCIO_URING_BUFFERS > 32768 || (ASYNCIO_URING_BUFFERS & (ASYNCIO_URING_BUFFERS - 1))
+#error "asyncio.h: ASYNCIO_URING_BUFFERS must be a power of two, 1 to 32768"
+#endif
+#if ASYNCIO_URING_BUFFER_SIZE < 1 || ASYNCIO_URING_BUFFER_SIZE > 1048576
+#error "asyncio.h: ASYNCIO_URING_BUFFER_SIZE must be 1 to 1048576"
 #endif
 #define ASYNCIO__IORING_OFF_SQES 0x10000000ULL
 enum {
@@ -3411,9 +3436,16 @@ enum {
     ASYNCIO__IORING_OP_CLOSE = 19,
     ASYNCIO__IORING_OP_READ = 22,
     ASYNCIO__IORING_OP_WRITE = 23,
+    ASYNCIO__IORING_OP_SEND = 26,
+    ASYNCIO__IORING_OP_RECV = 27,
     ASYNCIO__IORING_OP_RENAMEAT = 35,
     ASYNCIO__IORING_OP_UNLINKAT = 36,
     ASYNCIO__IORING_POLL_ADD_MULTI = 1 << 0,
+    ASYNCIO__IORING_RECV_MULTISHOT = 1 << 1, /* in ioprio; 6.0 */
+    ASYNCIO__IOSQE_BUFFER_SELECT = 1 << 5,
+    ASYNCIO__IORING_ASYNC_CANCEL_ALL = 1 << 0,
+    ASYNCIO__IORING_ASYNC_CANCEL_ANY = 1 << 2,
+    ASYNCIO__IORING_REGISTER_PBUF_RING = 22, /* 5.19 */
     ASYNCIO__IORING_SETUP_CQSIZE = 1 << 3,
     ASYNCIO__IORING_SETUP_COOP_TASKRUN = 1 << 8, /* 5.19 */
     ASYNCIO__IORING_SETUP_TASKRUN_FLAG = 1 << 9,
@@ -3421,10 +3453,12 @@ enum {
     ASYNCIO__IORING_FEAT_NODROP = 1 << 1,
     ASYNCIO__IORING_FEAT_EXT_ARG = 1 << 8,
     ASYNCIO__IORING_FEAT_RSRC_TAGS = 1 << 10, /* 5.13, the release with multishot poll */
+    ASYNCIO__IORING_FEAT_REG_REG_RING = 1 << 13, /* 6.3: past multishot receive (6.0) */
     ASYNCIO__IORING_ENTER_GETEVENTS = 1 << 0,
     ASYNCIO__IORING_ENTER_EXT_ARG = 1 << 3,
     ASYNCIO__IORING_SQ_CQ_OVERFLOW = 1 << 1,
     ASYNCIO__IORING_SQ_TASKRUN = 1 << 2,
+    ASYNCIO__IORING_CQE_F_BUFFER = 1 << 0, /* the buffer's id in flags >> 16 */
     ASYNCIO__IORING_CQE_F_MORE = 1 << 1,
     ASYNCIO__URING_NEEDS = ASYNCIO__IORING_FEAT_SINGLE_MMAP | ASYNCIO__IORING_FEAT_NODROP |
                            ASYNCIO__IORING_FEAT_EXT_ARG | ASYNCIO__IORING_FEAT_RSRC_TAGS
@@ -3457,25 +3491,53 @@ typedef struct asyncio__uring_getevents_arg {
     unsigned sigmask_sz, min_wait_usec;
     unsigned long long ts;
 } asyncio__uring_getevents_arg;
+typedef struct asyncio__uring_buf { /* a provided buffer; bufs[0].resv is the ring's tail */
+    unsigned long long addr;
+    unsigned len;
+    unsigned short bid, resv;
+} asyncio__uring_buf;
+typedef struct asyncio__uring_buf_reg {
+    unsigned long long ring_addr;
+    unsigned ring_entries;
+    unsigned short bgid, flags;
+    unsigned long long resv[3];
+} asyncio__uring_buf_reg;
 typedef char asyncio__uring_abi_check[(sizeof(asyncio__uring_params) == 120 && sizeof(asyncio__uring_sqe) == 64 &&
-                                       sizeof(asyncio__uring_cqe) == 16) ? 1 : -1];
+                                       sizeof(asyncio__uring_cqe) == 16 && sizeof(asyncio__uring_buf) == 16 &&
+                                       sizeof(asyncio__uring_buf_reg) == 40) ? 1 : -1];
 
 typedef struct asyncio__uring {
     unsigned *sq_head, *sq_tail, *sq_flags, *cq_head, *cq_tail;
     unsigned sq_mask, sq_entries, cq_mask;
     unsigned tail, unsubmitted; /* the next SQE is ours; so are the last `unsubmitted` */
     unsigned ops;               /* file calls in the ring: the loop polls while there are any */
+    unsigned stream_ops;        /* streams' receives and sends in the ring */
+    unsigned sends;             /* of which sends: output someone may wait for */
     asyncio__uring_sqe *sqes;
     asyncio__uring_cqe *cqes;
     void *rings;
     size_t rings_size, sqes_size;
+    /* The receive pool (section 11): a ring of provided buffers the kernel
+       picks from, each given back as soon as its bytes are copied out. */
+    asyncio__uring_buf *bufs;
+    char *pool;
+    unsigned short buf_tail;
+    signed char pool_state;     /* 0 not tried yet, 1 registered, -1 refused (streams wait for readiness) */
+    unsigned features;          /* the kernel's IORING_FEAT_ bits */
+    struct asyncio_stream *sendq; /* streams with output for the next submission */
+    unsigned long long pool_dry; /* receives that found the pool empty and were armed again */
 } asyncio__uring;
 
 /* A completion's user_data: gen << 32 | fd << 1 for an fd's poll, an
-   operation's owner | 1 (a file call: section 14), or one of these two. */
+   operation's owner | tag (owners are 8-aligned: a file call's op | 1,
+   section 14; a stream's receive | 3 or send | 5, section 11), or one of
+   these two. */
 #define ASYNCIO__URING_WAKE_KEY (~0ull)
 #define ASYNCIO__URING_QUIET_KEY (~1ull) /* a cancellation's own completion */
 #define asyncio__uring_fd_key(gen, fd) ((unsigned long long)(gen) << 32 | (unsigned)(fd) << 1)
+#define ASYNCIO__URING_FILE 1u
+#define ASYNCIO__URING_RECV 3u
+#define ASYNCIO__URING_SEND 5u
 #define asyncio__ring(L) ((asyncio__uring *)(L)->backend_buf)
 
 /* What asyncio_backend_name says: 0 no loop has tried a ring yet, 1 the
@@ -3549,6 +3611,9 @@ static void asyncio__uring_close(asyncio_loop *L)
     munmap(R->rings, R->rings_size);
     close(L->backend_fd); /* cancels every poll, releasing the files they hold */
     close(L->wake_fd[0]);
+    if (R->bufs)
+        munmap(R->bufs, ASYNCIO_URING_BUFFERS * sizeof *R->bufs);
+    ASYNCIO_FREE(L->cfg.alloc_ctx, R->pool);
     ASYNCIO_FREE(L->cfg.alloc_ctx, R);
     L->backend_buf = NULL;
 }
@@ -3613,6 +3678,7 @@ static int asyncio__uring_init(asyncio_loop *L)
     array = (unsigned *)(void *)(ring + p.sq_array); /* SQE i always sits in slot i */
     for (i = 0; i < p.sq_entries; i++)
         array[i] = i;
+    R->features = p.features;
     L->backend_fd = fd;
     L->backend_buf = R;
     /* The wake-up's poll is queued, not submitted: the kernel runs a
@@ -3638,22 +3704,104 @@ static int asyncio__uring_add(asyncio_loop *L, int fd, unsigned gen)
     return asyncio__uring_watch(L, fd, asyncio__uring_fd_key(gen, fd));
 }
 
-/* One operation for owner; its completion goes to asyncio__file_ring_done. */
-static int asyncio__uring_op(asyncio_loop *L, unsigned char opcode, int fd, const void *addr, unsigned len,
-                             unsigned long long off, unsigned op_flags, asyncio_file_op *owner)
+/* One operation for owner (tag: ASYNCIO__URING_FILE, _RECV, _SEND); its
+   completion goes to asyncio__file_ring_done or asyncio__stream_ring_done.
+   NULL: no submission slot. */
+static asyncio__uring_sqe *asyncio__uring_op(asyncio_loop *L, unsigned char opcode, int fd, const void *addr,
+                                             unsigned len, unsigned long long off, const void *owner, unsigned tag)
 {
     asyncio__uring_sqe *e = asyncio__uring_get(L);
     if (!e)
-        return -EBUSY;
+        return NULL;
     e->opcode = opcode;
     e->fd = fd;
     e->addr = (unsigned long long)(uintptr_t)addr;
     e->len = len;
     e->off = off;
-    e->op_flags = op_flags;
-    e->user_data = (unsigned long long)(uintptr_t)owner | 1;
-    asyncio__ring(L)->ops++;
-    return 0;
+    e->user_data = (unsigned long long)(uintptr_t)owner | tag;
+    if (tag == ASYNCIO__URING_FILE)
+        asyncio__ring(L)->ops++;
+    else
+        asyncio__ring(L)->stream_ops++;
+    return e;
+}
+
+/* Cancel owner's operation (tag as above): queued, not submitted. */
+static void asyncio__uring_cancel(asyncio_loop *L, const void *owner, unsigned tag)
+{
+    asyncio__uring_sqe *e = asyncio__uring_get(L);
+    if (!e)
+        return; /* the operation ends with its fd's close, or the loop's */
+    e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
+    e->fd = -1;
+    e->addr = (unsigned long long)(uintptr_t)owner | tag;
+    e->user_data = ASYNCIO__URING_QUIET_KEY;
+}
+
+/* The receive pool, set up for the loop's first socket stream: 1 when the
+   kernel takes it and has multishot receive (6.0; told by a feature bit
+   of 6.3), 0 when not: streams then wait for readiness. */
+static int asyncio__uring_pool(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio__uring_buf_reg reg;
+    unsigned i;
+    if (R->pool_state)
+        return R->pool_state > 0;
+    R->pool_state = -1;
+    if (!(R->features & ASYNCIO__IORING_FEAT_REG_REG_RING))
+        return 0;
+    R->bufs = (asyncio__uring_buf *)mmap(NULL, ASYNCIO_URING_BUFFERS * sizeof *R->bufs, PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* the kernel wants it page-aligned */
+    R->pool = (char *)ASYNCIO_REALLOC(L->cfg.alloc_ctx, NULL, (size_t)ASYNCIO_URING_BUFFERS * ASYNCIO_URING_BUFFER_SIZE);
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (unsigned long long)(uintptr_t)R->bufs;
+    reg.ring_entries = ASYNCIO_URING_BUFFERS;
+    if (R->bufs == MAP_FAILED || !R->pool ||
+        syscall(SYS_io_uring_register, L->backend_fd, ASYNCIO__IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        if (R->bufs != MAP_FAILED)
+            munmap(R->bufs, ASYNCIO_URING_BUFFERS * sizeof *R->bufs);
+        ASYNCIO_FREE(L->cfg.alloc_ctx, R->pool);
+        R->bufs = NULL;
+        R->pool = NULL;
+        return 0;
+    }
+    R->pool_state = 1;
+    for (i = 0; i < ASYNCIO_URING_BUFFERS; i++) {
+        R->bufs[i].addr = (unsigned long long)(uintptr_t)(R->pool + (size_t)i * ASYNCIO_URING_BUFFER_SIZE);
+        R->bufs[i].len = ASYNCIO_URING_BUFFER_SIZE;
+        R->bufs[i].bid = (unsigned short)i;
+    }
+    R->buf_tail = (unsigned short)ASYNCIO_URING_BUFFERS;
+    __atomic_store_n(&R->bufs[0].resv, R->buf_tail, __ATOMIC_RELEASE);
+    return 1;
+}
+
+/* Buffer bid back into the pool, its bytes copied out. */
+static void asyncio__uring_recycle(asyncio__uring *R, unsigned bid)
+{
+    asyncio__uring_buf *b = &R->bufs[R->buf_tail & (ASYNCIO_URING_BUFFERS - 1)];
+    b->addr = (unsigned long long)(uintptr_t)(R->pool + (size_t)bid * ASYNCIO_URING_BUFFER_SIZE);
+    b->len = ASYNCIO_URING_BUFFER_SIZE;
+    b->bid = (unsigned short)bid;
+    R->buf_tail++;
+    __atomic_store_n(&R->bufs[0].resv, R->buf_tail, __ATOMIC_RELEASE);
+}
+
+/* fd's readiness now comes from its stream's completions: its poll is
+   cancelled with the next submission and not armed again (until a caller
+   waits on the fd itself, asyncio__fd_begin). */
+static void asyncio__uring_unwatch(asyncio_loop *L, int fd)
+{
+    asyncio__fd *e = &L->fds[fd];
+    asyncio__uring_sqe *c;
+    if (e->fed || !(c = asyncio__uring_get(L)))
+        return;
+    e->fed = 1;
+    c->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
+    c->fd = -1;
+    c->addr = asyncio__uring_fd_key(e->gen, fd);
+    c->user_data = ASYNCIO__URING_QUIET_KEY;
 }
 
 /* Submitted at once, not with the next pass: the poll holds the file open,
@@ -3668,11 +3816,16 @@ static void asyncio__uring_del(asyncio_loop *L, int fd)
     e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
     e->fd = -1;
     e->addr = asyncio__uring_fd_key(L->fds[fd].gen, fd);
+    if (asyncio__ring(L)->pool_state > 0) /* a kernel that knows CANCEL_ALL (5.19): a stream's fd its caller */
+        e->op_flags = ASYNCIO__IORING_ASYNC_CANCEL_ALL; /* waited on may have had a second poll */
     e->user_data = ASYNCIO__URING_QUIET_KEY;
     asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
 }
 
 static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res);
+static void asyncio__stream_ring_done(asyncio_loop *L, struct asyncio_stream *s, unsigned tag, int res,
+                                      const char *data, int last);
+static void asyncio__stream_ring_submit(asyncio_loop *L);
 
 /* Completions into L->fired, as many as it holds (the rest wait in the
    ring for the next pass).  A multishot poll the kernel ended while its fd
@@ -3700,9 +3853,21 @@ static int asyncio__uring_reap(asyncio_loop *L)
             }
             continue;
         }
-        if (key & 1) {
+        if ((key & 7) == ASYNCIO__URING_FILE) {
             R->ops--;
-            asyncio__file_ring_done(L, (asyncio_file_op *)(uintptr_t)(key & ~1ull), res);
+            asyncio__file_ring_done(L, (asyncio_file_op *)(uintptr_t)(key & ~7ull), res);
+            continue;
+        }
+        if (key & 1) { /* a stream's receive or send */
+            unsigned bid = c->flags >> 16;
+            const char *data = c->flags & ASYNCIO__IORING_CQE_F_BUFFER
+                                   ? R->pool + (size_t)bid * ASYNCIO_URING_BUFFER_SIZE : NULL;
+            if (again)
+                R->stream_ops--;
+            asyncio__stream_ring_done(L, (struct asyncio_stream *)(uintptr_t)(key & ~7ull), (unsigned)(key & 7), res,
+                                      data, again);
+            if (data)
+                asyncio__uring_recycle(R, bid);
             continue;
         }
         e = asyncio__fd_get(L, fd);
@@ -3714,7 +3879,7 @@ static int asyncio__uring_reap(asyncio_loop *L)
         }
         if (res > 0)
             events = asyncio__epoll_events((unsigned)res);
-        if (again && asyncio__uring_watch(L, fd, key) < 0)
+        if (again && !e->fed && asyncio__uring_watch(L, fd, key) < 0)
             break; /* no room to arm it again: the completion stays in the ring for the next pass */
         if (events)
             asyncio__fired_push(L, fd, e->gen, events);
@@ -3727,8 +3892,12 @@ static int asyncio__uring_reap(asyncio_loop *L)
 static int asyncio__uring_poll(asyncio_loop *L, long long timeout_ns)
 {
     asyncio__uring *R = asyncio__ring(L);
-    int n = asyncio__uring_reap(L), rc;
-    unsigned kernel = __atomic_load_n(R->sq_flags, __ATOMIC_RELAXED);
+    int n, rc;
+    unsigned kernel;
+    if (R->sendq) /* the pass's output goes with this submission */
+        asyncio__stream_ring_submit(L);
+    n = asyncio__uring_reap(L);
+    kernel = __atomic_load_n(R->sq_flags, __ATOMIC_RELAXED);
     if (n == 0 && timeout_ns != 0)
         rc = asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, timeout_ns);
     else if (R->unsubmitted || (kernel & (ASYNCIO__IORING_SQ_CQ_OVERFLOW | ASYNCIO__IORING_SQ_TASKRUN)))
@@ -3738,10 +3907,36 @@ static int asyncio__uring_poll(asyncio_loop *L, long long timeout_ns)
     return rc < 0 ? rc : n + asyncio__uring_reap(L);
 }
 
-/* Submissions waiting, or file calls in the ring: the loop must poll even
-   while nobody waits on an fd. */
+/* Submissions or output waiting, or file calls in the ring: the loop must
+   poll even while nobody waits on an fd. */
 #define asyncio__backend_pending(L)                                                                      \
-    ((L)->backend_buf && (asyncio__ring(L)->unsubmitted || asyncio__ring(L)->ops))
+    ((L)->backend_buf && (asyncio__ring(L)->unsubmitted || asyncio__ring(L)->ops || asyncio__backend_sending(L)))
+/* Streams' output on its way: as a writer waiting on its fd elsewhere, the
+   loop is not stalled while there is any. */
+#define asyncio__backend_sending(L) ((L)->backend_buf && (asyncio__ring(L)->sendq || asyncio__ring(L)->sends))
+
+/* Before the loop frees its memory: every stream operation cancelled and
+   its completion taken, so the kernel neither reads output nor writes a
+   buffer the loop is about to free. */
+static void asyncio__backend_quiesce(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio__uring_sqe *e;
+    int tries;
+    if (!R || !R->stream_ops || !(e = asyncio__uring_get(L)))
+        return;
+    e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
+    e->fd = -1;
+    e->op_flags = ASYNCIO__IORING_ASYNC_CANCEL_ANY | ASYNCIO__IORING_ASYNC_CANCEL_ALL;
+    e->user_data = ASYNCIO__URING_QUIET_KEY;
+    R->sendq = NULL;
+    for (tries = 0; R->stream_ops && tries < 100; tries++) { /* a send stuck in the kernel: 10 s at most */
+        if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, 100000000LL) < 0)
+            break;
+        asyncio__uring_reap(L);
+        L->nfired = 0;
+    }
+}
 
 static int asyncio__backend_init(asyncio_loop *L)
 {
@@ -3870,6 +4065,8 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 }
 
 #define asyncio__backend_pending(L) 0
+#define asyncio__backend_sending(L) 0
+#define asyncio__backend_quiesce(L) ((void)0)
 const char *asyncio_backend_name(void) { return "kqueue"; }
 
 /* >>backend-poll ---------------------------------------------------------- */
@@ -3968,6 +4165,8 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 }
 
 #define asyncio__backend_pending(L) 0
+#define asyncio__backend_sending(L) 0
+#define asyncio__backend_quiesce(L) ((void)0)
 const char *asyncio_backend_name(void) { return "poll"; }
 #endif
 
@@ -5711,7 +5910,7 @@ int asyncio_fd_add(asyncio_loop *loop, int fd)
     if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return asyncio__failf(-errno, "fd_add: cannot make fd %d non-blocking: %s", fd, strerror(errno));
     e = &loop->fds[fd];
-    e->ready = 0;
+    e->ready = e->fed = 0;
     if ((rc = asyncio__backend_add(loop, fd, e->gen)) < 0)
         return asyncio__failf(rc, "fd_add: the %s backend cannot watch fd %d: %s%s", asyncio_backend_name(), fd,
                               asyncio_strerror(rc), rc == -EPERM ? " (a regular file? use the file calls)" : "");
@@ -5841,6 +6040,10 @@ int asyncio__fd_begin(asyncio_task *self, int fd, unsigned events, int level)
         self->fut.u.msg = "wait for ASYNCIO_READABLE or ASYNCIO_WRITABLE";
         return -EINVAL;
     }
+#if ASYNCIO__URING
+    if (level && e->fed && asyncio__backend_add(L, fd, e->gen) == 0)
+        e->fed = 0; /* a stream's fd waited on by its caller: the poll serves both */
+#endif
     if (level) {
         struct pollfd p;
         p.fd = fd;
@@ -6234,6 +6437,15 @@ struct asyncio_stream {
     asyncio_future drained, closed_fut;
     asyncio_future fed;     /* reader-only: what a waiting read awaits */
     void (*on_closed)(asyncio_stream *s);
+#if ASYNCIO__URING
+    struct asyncio__stream_ring { /* completions instead of readiness (asyncio__stream_ring_begin) */
+        unsigned char on, receiving, queued, release_waits;
+        unsigned ops;       /* its receive and send in the ring: it is not freed before they end */
+        size_t sending;     /* bytes of wbuf[wstart, ...) the send in flight reads */
+        char *wold;         /* the buffer that send reads, outgrown meanwhile */
+        asyncio_stream *next; /* in the ring's send queue */
+    } ring;
+#endif
     unsigned peerlen;
     unsigned char peer[128];
 };
@@ -6241,6 +6453,9 @@ struct asyncio_stream {
 static void asyncio__stream_flush(asyncio_loop *L, void *arg);
 static void asyncio__stream_release(asyncio_loop *L, void *arg);
 static void asyncio__ignore_sigpipe(void);
+#if ASYNCIO__URING
+static void asyncio__stream_ring_end(asyncio_stream *s);
+#endif
 
 #if ASYNCIO_TLS
 static long asyncio__tls_read(asyncio_stream *s, char *buf, size_t len);
@@ -6364,14 +6579,18 @@ void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size
     s->low = low > high ? high : low;
 }
 
-/* Make room for `more` bytes after end in a buffer of unread [start, end). */
-static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t *end, size_t *cap, size_t more)
+/* Make room for `more` bytes after end in a buffer of unread [start, end).
+   keep: not NULL while the kernel reads the buffer (a send in flight on
+   io_uring): its bytes stay where they are, a bigger buffer takes a copy
+   and the old one waits in *keep to be freed when the send is back. */
+static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t *end, size_t *cap, size_t more,
+                             char **keep)
 {
     size_t used = *end - *start, ncap = *cap ? *cap : 4096;
     char *nb;
     if (*cap - *end >= more)
         return 0;
-    if (*cap - used >= more && *start) { /* slide down */
+    if (*cap - used >= more && *start && !keep) { /* slide down */
         memmove(*buf, *buf + *start, used);
         *start = 0;
         *end = used;
@@ -6386,7 +6605,10 @@ static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t 
         return -ENOMEM;
     if (used)
         memcpy(nb, *buf + *start, used);
-    asyncio__release(L, *buf);
+    if (keep && !*keep)
+        *keep = *buf;
+    else
+        asyncio__release(L, *buf);
     *buf = nb;
     *start = 0;
     *end = used;
@@ -6425,7 +6647,7 @@ int asyncio_stream_feed_data(asyncio_stream *s, const void *data, size_t len)
         return asyncio__fail(ASYNCIO_EINVALIDSTATE, "feed_data after feed_eof");
     if (!len)
         return 0;
-    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, len) < 0)
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, len, NULL) < 0)
         return asyncio__fail(-ENOMEM, "feed_data: no memory");
     memcpy(s->rbuf + s->rend, data, len);
     s->rend += len;
@@ -6444,12 +6666,11 @@ int asyncio_stream_feed_eof(asyncio_stream *s)
     return 0;
 }
 
-/* Read once into the buffer: bytes read, 0 at EOF, -EAGAIN, or an error. */
 /* Read what the fd has.  The room offered starts at 4 KiB and doubles,
    up to 256 KiB (CPython's most per read), each time a read fills it: a
    quiet connection keeps a small buffer, a bulk one needs few system
    calls. */
-static long asyncio__stream_fill(asyncio_stream *s)
+static long asyncio__stream_fill(asyncio_stream *s, int dry)
 {
     long n;
     size_t room;
@@ -6457,7 +6678,15 @@ static long asyncio__stream_fill(asyncio_stream *s)
         return s->err;
     if (s->eof)
         return 0;
-    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow) < 0)
+#if ASYNCIO__URING
+    /* the bytes arrived with the receive's completions, and the readiness
+       they set is spent -- unless dry: the receive found the pool empty */
+    if (s->ring.on && !dry) {
+        asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
+        return -EAGAIN;
+    }
+#endif
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow, NULL) < 0)
         return -ENOMEM;
     room = s->rcap - s->rend;
 #if ASYNCIO_TLS
@@ -6607,16 +6836,28 @@ asyncio_read_t *asyncio_stream_readuntil(asyncio_read_t *rd, asyncio_stream *s, 
     return asyncio__read_setup(rd, s, ASYNCIO__READUNTIL, 0, sep, seplen);
 }
 
-/* CPython's RuntimeError, naming the read as CPython does (readline is
-   its readuntil). */
+#if ASYNCIO__URING
+static int asyncio__stream_ring_begin(asyncio_stream *s);
+static void asyncio__stream_ring_recv(asyncio_stream *s);
+#endif
+
 /* What a read waits for: the fd readable -- or, under TLS, writable (the
    handshake of a renegotiation or key update), or nothing: decrypted
-   bytes are waiting inside OpenSSL. */
+   bytes are waiting inside OpenSSL, or (io_uring) the stream failed. */
+static unsigned asyncio__stream_read_wait(asyncio_stream *s)
+{
 #if ASYNCIO_TLS
-#define asyncio__stream_read_wait(s) ((s)->tls ? asyncio__tls_wait((s), 1) : (unsigned)ASYNCIO_READABLE)
-#else
-#define asyncio__stream_read_wait(s) ((unsigned)ASYNCIO_READABLE)
+    if (s->tls)
+        return asyncio__tls_wait(s, 1);
 #endif
+#if ASYNCIO__URING
+    if (asyncio__stream_ring_begin(s)) {
+        asyncio__stream_ring_recv(s);
+        return s->err ? 0u : (unsigned)ASYNCIO_READABLE;
+    }
+#endif
+    return ASYNCIO_READABLE;
+}
 
 /* The waiting read's deadline passed: wake it (in its fd's slot, or on
    the fed future); it fails with ASYNCIO_EREADTIMEOUT. */
@@ -6701,7 +6942,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
                           s->aborted ? "stream aborted while reading" : "stream closed while reading");
         if (rc < 0)
             ASYNCIO_RAISE(rc, NULL);
-        if (s->fd >= 0 && (n = asyncio__stream_fill(s)) < 0 && n != -EAGAIN && !s->err)
+        if (s->fd >= 0 && (n = asyncio__stream_fill(s, 0)) < 0 && n != -EAGAIN && !s->err)
             ASYNCIO_RAISE((int)n, NULL); /* -ENOMEM (a connection error: the next pass raises it) */
     }
     if (rc < 0)
@@ -6723,6 +6964,9 @@ static void asyncio__stream_finish_close(asyncio_stream *s)
     if (s->tls)
         asyncio__tls_close(s);
 #endif
+#if ASYNCIO__URING
+    asyncio__stream_ring_end(s); /* its cancellations go out with the fd's, before the close */
+#endif
     if (s->fd >= 0)
         asyncio_fd_close(s->loop, s->fd);
     asyncio_handle_cancel(&s->rtimer);
@@ -6738,6 +6982,12 @@ static void asyncio__stream_finish_close(asyncio_stream *s)
 static void asyncio__stream_release(asyncio_loop *L, void *arg)
 {
     asyncio_stream *s = (asyncio_stream *)arg;
+#if ASYNCIO__URING
+    if (s->ring.ops) { /* the kernel still holds its buffers: the last completion frees it */
+        s->ring.release_waits = 1;
+        return;
+    }
+#endif
 #if ASYNCIO_TLS
     if (s->tls)
         asyncio__tls_release(s);
@@ -6794,6 +7044,10 @@ static void asyncio__stream_write_expired(asyncio_loop *L, void *arg)
     }
     s->err = ASYNCIO_EWRITETIMEOUT;
     s->errmsg = "write timed out: the peer did not read in time (the stream's write timeout)";
+#if ASYNCIO__URING
+    if (s->ring.sending) /* the output stops here, as it does on the other backends */
+        asyncio__uring_cancel(L, s, ASYNCIO__URING_SEND);
+#endif
     asyncio__stream_resume(s);
     asyncio__stream_read_expired(L, s); /* a waiting read hears of it too */
     s->read_expired = 0;
@@ -6828,6 +7082,231 @@ static void asyncio__stream_output_done(asyncio_stream *s)
     asyncio__stream_finish_close(s);
 }
 
+/* Output went out (or failed): empty, the buffer starts over; the writer
+   may go on; a closing stream closes once nothing is left. */
+static void asyncio__stream_wrote(asyncio_stream *s)
+{
+    if (s->wstart == s->wend) {
+        s->wstart = s->wend = 0;
+        asyncio_handle_cancel(&s->wtimer);
+    }
+    asyncio__stream_resume(s);
+    if (s->closing && (s->wstart == s->wend || s->err))
+        asyncio__stream_output_done(s);
+}
+
+#if ASYNCIO__URING
+/* On io_uring a socket stream reads and writes by completions, not
+   readiness.  One multishot receive, armed when a read first waits, takes
+   what arrives into the loop's buffer pool; the loop copies the bytes into
+   rbuf as it reads the completions (no recv(2), no readiness round trip).
+   A pass's output leaves as one send per stream with the loop's next
+   submission (no send(2) per write).  Reads still wait in the fd's slot,
+   which each receive marks readable, so timeouts, cancellation and close
+   work as on the other backends.  Like CPython's transport, the stream
+   reads ahead while nobody reads, up to twice its limit, then pauses (the
+   receive is cancelled) until a read waits again.  The bytes a send reads
+   stay where they are until it is back (asyncio__buf_room's keep), and a
+   stream is freed only after its last completion.  Pipes, TLS, output
+   still queued from before, and a kernel without the pool keep
+   readiness.  1: the stream is on completions. */
+static int asyncio__stream_ring_begin(asyncio_stream *s)
+{
+    asyncio_loop *L = s->loop;
+    if (s->ring.on)
+        return 1;
+    if (!L->backend_buf || s->fd < 0 || s->pipe || s->closing || s->wstart != s->wend ||
+        !asyncio__fd_get(L, s->fd) || !asyncio__uring_pool(L))
+        return 0;
+#if ASYNCIO_TLS
+    if (s->tls)
+        return 0;
+#endif
+    asyncio__uring_unwatch(L, s->fd);
+    s->ring.on = 1;
+    return 1;
+}
+
+/* Arm the receive, unless one is armed or the stream has nothing more to
+   read; with no submission slot the stream fails (EBUSY). */
+static void asyncio__stream_ring_recv(asyncio_stream *s)
+{
+    asyncio__uring_sqe *e;
+    if (!s->ring.on || s->ring.receiving || s->eof || s->err || s->closing)
+        return;
+    if (!(e = asyncio__uring_op(s->loop, ASYNCIO__IORING_OP_RECV, s->fd, NULL, 0, 0, s, ASYNCIO__URING_RECV))) {
+        s->err = -EBUSY;
+        s->errmsg = "no io_uring submission slot for the stream's receive";
+        return;
+    }
+    e->ioprio = ASYNCIO__IORING_RECV_MULTISHOT;
+    e->flags = ASYNCIO__IOSQE_BUFFER_SELECT; /* from buffer group 0: the pool */
+    s->ring.receiving = 1;
+    s->ring.ops++;
+}
+
+/* Output for the next submission. */
+static void asyncio__stream_ring_queue(asyncio_stream *s)
+{
+    asyncio__uring *R = asyncio__ring(s->loop);
+    if (s->ring.queued || s->ring.sending)
+        return; /* a send in flight queues the rest when it is back */
+    s->ring.queued = 1;
+    s->ring.next = R->sendq;
+    R->sendq = s;
+}
+
+/* The send queue into the submission: one send per stream, of all its
+   output (a short one sends the rest when it is back). */
+static void asyncio__stream_ring_submit(asyncio_loop *L)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio_stream *s;
+    asyncio__uring_sqe *e;
+    while ((s = R->sendq) != NULL) {
+        size_t n = s->wend - s->wstart;
+        if (n > 0x7ffff000u) /* the most one send(2) takes */
+            n = 0x7ffff000u;
+        if (!(e = asyncio__uring_op(L, ASYNCIO__IORING_OP_SEND, s->fd, s->wbuf + s->wstart, (unsigned)n, 0, s,
+                                    ASYNCIO__URING_SEND)))
+            return; /* no slot: the next pass */
+        e->op_flags = MSG_NOSIGNAL;
+        R->sendq = s->ring.next;
+        R->sends++;
+        s->ring.queued = 0;
+        s->ring.sending = n;
+        s->ring.ops++;
+        if (s->write_timeout && !(s->wtimer.fut.state & ASYNCIO__F_LINKED))
+            asyncio__stream_write_clock(s);
+    }
+}
+
+/* Completions stop: the receive and the send are cancelled (with the next
+   submission), the stream leaves the send queue; their last completions
+   still come. */
+static void asyncio__stream_ring_end(asyncio_stream *s)
+{
+    asyncio_loop *L = s->loop;
+    asyncio_stream **p;
+    if (!s->ring.on)
+        return;
+    if (s->ring.queued) {
+        for (p = &asyncio__ring(L)->sendq; *p != s; p = &(*p)->ring.next)
+            ;
+        *p = s->ring.next;
+        s->ring.queued = 0;
+    }
+    if (s->ring.receiving == 1) {
+        asyncio__uring_cancel(L, s, ASYNCIO__URING_RECV);
+        s->ring.receiving = 2;
+    }
+    if (s->ring.sending)
+        asyncio__uring_cancel(L, s, ASYNCIO__URING_SEND);
+    s->ring.on = 0;
+}
+
+/* CPython pauses reading past twice the limit. */
+#define asyncio__stream_ahead(s)                                                                         \
+    ((s)->rend - (s)->rstart > (s)->limit && (s)->rend - (s)->rstart - (s)->limit > (s)->limit)
+
+/* A completion of s's receive or send (data: the pool buffer holding
+   res bytes; last: the operation is over).  The fd's slot hears of it as
+   readiness; a stream closed meanwhile only counts it. */
+static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsigned tag, int res, const char *data,
+                                      int last)
+{
+    unsigned events = 0;
+    asyncio__fd *e;
+    int ahead;
+    if (last)
+        s->ring.ops--;
+    if (tag == ASYNCIO__URING_SEND) {
+        asyncio__ring(L)->sends--;
+        asyncio__release(L, s->ring.wold);
+        s->ring.wold = NULL;
+        s->ring.sending = 0;
+        if (!s->closed) {
+            if (res > 0) {
+                s->wstart += (size_t)res;
+                s->wtotal += (unsigned long long)res;
+                if (s->write_timeout && s->wstart < s->wend) { /* the socket is full: its clock starts now */
+                    asyncio_handle_cancel(&s->wtimer);
+                    asyncio__stream_write_clock(s);
+                }
+            } else if (!s->err)
+                s->err = res < 0 ? res : -EPIPE;
+            if (s->wstart < s->wend && !s->err && s->ring.on)
+                asyncio__stream_ring_queue(s);
+            events = s->err ? ASYNCIO__ERR : 0; /* a waiting read meets the error */
+            asyncio__stream_wrote(s);
+        }
+    } else if (!s->closed) {
+        if (data && res > 0) {
+            events = ASYNCIO_READABLE;
+            if (asyncio__buf_room(L, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)res, NULL) == 0) {
+                memcpy(s->rbuf + s->rend, data, (size_t)res);
+                s->rend += (size_t)res;
+            } else if (!s->err) {
+                s->err = -ENOMEM;
+                s->errmsg = "no memory for what the connection received";
+            }
+        } else if (res == 0) {
+            s->eof = 1;
+            events = ASYNCIO_READABLE;
+        } else if (res == -ENOBUFS) {
+            /* The pool ran dry: what this stream has is read at once, as
+               without the ring -- a dry pool costs a recv(2), never a turn
+               (the first receives armed again would take every buffer
+               given back, pass after pass, and starve the rest). */
+            asyncio__ring(L)->pool_dry++;
+            if ((s->waiting || !asyncio__stream_ahead(s)) && asyncio__stream_fill(s, 1) != -EAGAIN)
+                events = ASYNCIO_READABLE;
+        } else if (res != -ECANCELED && !s->err)
+            s->err = res;
+        if (s->err)
+            events = ASYNCIO__ERR;
+        ahead = asyncio__stream_ahead(s);
+        if (last) { /* ended by a dry pool, a pause, or the kernel: armed again when wanted */
+            s->ring.receiving = 0;
+            if (s->waiting || !ahead)
+                asyncio__stream_ring_recv(s);
+        } else if (s->ring.receiving == 1 && !s->waiting && ahead) {
+            asyncio__uring_cancel(L, s, ASYNCIO__URING_RECV);
+            s->ring.receiving = 2;
+        }
+    }
+    if (events && (e = asyncio__fd_get(L, s->fd)) != NULL) /* reap leaves room for one */
+        asyncio__fired_push(L, s->fd, e->gen, events);
+    if (!s->ring.ops && s->ring.release_waits)
+        asyncio__stream_release(L, s);
+}
+
+#if ASYNCIO_TLS
+/* Back to readiness, for TLS: the receive's cancellation is submitted and
+   its completions read at once, so what it took is in rbuf (where TLS
+   takes early bytes from) before the handshake reads the socket.  -EBUSY
+   while a send is in flight (its bytes are not all out). */
+static int asyncio__stream_ring_leave(asyncio_stream *s)
+{
+    asyncio_loop *L = s->loop;
+    asyncio__fd *e = asyncio__fd_get(L, s->fd);
+    if (!s->ring.on)
+        return 0;
+    if (s->ring.sending)
+        return -EBUSY;
+    asyncio__stream_ring_end(s);
+    if (!e || asyncio__backend_add(L, s->fd, e->gen) < 0)
+        return -EBADF;
+    e->fed = 0;
+    if (s->wstart != s->wend) /* queued for the ring: the flush sends it now, when the fd is writable */
+        asyncio__stream_blocked(s);
+    if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0) == 0)
+        asyncio__uring_reap(L);
+    return 0;
+}
+#endif
+#endif
+
 /* Write what is queued; wait for writability again on EAGAIN. */
 static void asyncio__stream_flush(asyncio_loop *L, void *arg)
 {
@@ -6849,25 +7328,25 @@ static void asyncio__stream_flush(asyncio_loop *L, void *arg)
             s->wtotal += (unsigned long long)n;
         }
     }
-    if (s->wstart == s->wend) {
-        s->wstart = s->wend = 0;
-        asyncio_handle_cancel(&s->wtimer);
-    }
-    asyncio__stream_resume(s);
-    if (s->closing && (s->wstart == s->wend || s->err))
-        asyncio__stream_output_done(s);
+    asyncio__stream_wrote(s);
 }
 
 int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
 {
     const char *p = (const char *)data;
+    int ring = 0;
+    char **keep = NULL;
     if (s->fd < 0)
         return asyncio__fail(-ENOTSUP, "write to a reader-only stream");
     if (s->closing)
         return asyncio__fail(-EBADF, "write: the stream is closing");
     if (s->err)
         return asyncio__failf(s->err, "write: the connection failed: %s", asyncio_strerror(s->err));
-    if (s->wstart == s->wend) { /* nothing queued: try the socket first */
+#if ASYNCIO__URING
+    if ((ring = asyncio__stream_ring_begin(s)) != 0 && s->ring.sending)
+        keep = &s->ring.wold;
+#endif
+    if (s->wstart == s->wend && !ring) { /* nothing queued: try the socket first */
         long n = 0;
         while (len && (n = asyncio__stream_send(s, p, len)) > 0) {
             p += n;
@@ -6883,10 +7362,14 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
             return 0;
         asyncio__stream_blocked(s);
     }
-    if (asyncio__buf_room(s->loop, &s->wbuf, &s->wstart, &s->wend, &s->wcap, len) < 0)
+    if (asyncio__buf_room(s->loop, &s->wbuf, &s->wstart, &s->wend, &s->wcap, len, keep) < 0)
         return asyncio__fail(-ENOMEM, "write: no memory to buffer the output");
     memcpy(s->wbuf + s->wend, p, len);
     s->wend += len;
+#if ASYNCIO__URING
+    if (ring)
+        asyncio__stream_ring_queue(s);
+#endif
     if (!s->paused && s->wend - s->wstart > s->high && !s->drained.waiters &&
         !(s->drained.state & ASYNCIO__F_LINKED)) {
         s->paused = 1;
@@ -6910,6 +7393,16 @@ asyncio_future *asyncio_stream_drain(asyncio_stream *s)
         asyncio_future_init(&s->drained, s->loop);
         asyncio_future_set_error(&s->drained, s->err, asyncio__stream_errmsg(s));
     }
+#if ASYNCIO__URING
+    /* On completions the output leaves with the next submission: drain
+       waits for it there, so that its error meets the drain, as it does
+       where write sends at once. */
+    if (s->ring.on && (s->ring.queued || s->ring.sending) && !s->paused && !s->err && !s->drained.waiters &&
+        !(s->drained.state & ASYNCIO__F_LINKED)) {
+        s->paused = 1;
+        asyncio_future_init(&s->drained, s->loop);
+    }
+#endif
     return &s->drained;
 }
 
@@ -7607,6 +8100,11 @@ asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, co
                                                           : "start_tls: TLS needs a TCP stream";
     } else if (s->waiting || s->closing)
         rc = -EBUSY, msg = s->closing ? "start_tls: the stream is closing" : "start_tls: a read is waiting";
+#if ASYNCIO__URING
+    else if ((rc = asyncio__stream_ring_leave(s)) < 0)
+        msg = rc == -EBUSY ? "start_tls: output is still on its way to the peer (io_uring); write nothing between "
+                             "the last drain and start_tls" : "start_tls: the stream's fd is gone";
+#endif
     else if ((rc = asyncio__tls_begin(s, ctx, server_hostname)) < 0)
         msg = asyncio_errmsg();
     if (rc < 0) {
@@ -11106,6 +11604,13 @@ static const char *asyncio__file_msg(asyncio_file_op *op)
    open of a FIFO blocks on the kernel's own threads, out of reach of the
    cancellation the executor's job honours).  Not 0: a call the executor
    runs (also when the ring has no submission slot). */
+/* 0, or -EBUSY: no submission slot. */
+static int asyncio__file_ring_op(asyncio_loop *L, unsigned char opcode, int fd, const void *addr, unsigned len,
+                                 unsigned long long off, asyncio_file_op *op)
+{
+    return asyncio__uring_op(L, opcode, fd, addr, len, off, op, ASYNCIO__URING_FILE) ? 0 : -EBUSY;
+}
+
 static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
 {
     size_t left = op->len - op->done, piece = left < ASYNCIO__FILE_PIECE ? left : ASYNCIO__FILE_PIECE;
@@ -11120,22 +11625,22 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
         return 1;
     switch (op->kind) {
     case ASYNCIO__FILE_PREAD:
-        return piece ? asyncio__uring_op(L, ASYNCIO__IORING_OP_READ, op->fd, op->buf + op->done, (unsigned)piece, at,
-                                         0, op)
+        return piece ? asyncio__file_ring_op(L, ASYNCIO__IORING_OP_READ, op->fd, op->buf + op->done, (unsigned)piece,
+                                             at, op)
                      : 1;
     case ASYNCIO__FILE_PWRITE:
-        return piece ? asyncio__uring_op(L, ASYNCIO__IORING_OP_WRITE, op->fd, op->cbuf + op->done, (unsigned)piece,
-                                         at, 0, op)
+        return piece ? asyncio__file_ring_op(L, ASYNCIO__IORING_OP_WRITE, op->fd, op->cbuf + op->done,
+                                             (unsigned)piece, at, op)
                      : 1;
     case ASYNCIO__FILE_FSYNC:
-        return asyncio__uring_op(L, ASYNCIO__IORING_OP_FSYNC, op->fd, NULL, 0, 0, 0, op);
+        return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_FSYNC, op->fd, NULL, 0, 0, op);
     case ASYNCIO__FILE_CLOSE:
-        return asyncio__uring_op(L, ASYNCIO__IORING_OP_CLOSE, op->fd, NULL, 0, 0, 0, op);
+        return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_CLOSE, op->fd, NULL, 0, 0, op);
     case ASYNCIO__FILE_UNLINK:
-        return asyncio__uring_op(L, ASYNCIO__IORING_OP_UNLINKAT, AT_FDCWD, op->path, 0, 0, 0, op);
+        return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_UNLINKAT, AT_FDCWD, op->path, 0, 0, op);
     case ASYNCIO__FILE_RENAME:
-        return asyncio__uring_op(L, ASYNCIO__IORING_OP_RENAMEAT, AT_FDCWD, op->path, (unsigned)AT_FDCWD,
-                                 (unsigned long long)(uintptr_t)op->path2, 0, op);
+        return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_RENAMEAT, AT_FDCWD, op->path, (unsigned)AT_FDCWD,
+                                     (unsigned long long)(uintptr_t)op->path2, op);
     default:
         return 1;
     }
@@ -11684,6 +12189,9 @@ void asyncio_loop_metrics(const asyncio_loop *loop, asyncio_metrics *m)
     m->worst_step_ns = loop->worst_step_ns;
     m->tasks_pending = (size_t)(loop->m_created - loop->m_finished);
     m->fds_waited = loop->nfdwait;
+#if ASYNCIO__URING
+    m->recv_pool_dry = loop->backend_buf ? asyncio__ring(loop)->pool_dry : 0;
+#endif
     m->timer_groups = loop->nheap;
 }
 
@@ -11772,7 +12280,7 @@ static int asyncio__run_once(asyncio_loop *L)
                just after it fire in the same wake-up: the OS adds about
                as much slack anyway, and each wake-up costs ~20 us. */
             timeout += L->cfg.timer_resolution_ns;
-    } else if (!L->nfdwait && !L->nchildren) {
+    } else if (!L->nfdwait && !L->nchildren && !asyncio__backend_sending(L)) {
         if (!asyncio__xalive(L))
             return ASYNCIO_ESTALLED;
         only = ASYNCIO__SLEEP_THREADS;
@@ -11805,7 +12313,8 @@ static int asyncio__run_once(asyncio_loop *L)
         now = 0;
         if (rc < 0)
             return rc;
-        if (L->is_virtual && timeout > 0 && (L->nfired || only == ASYNCIO__SLEEP_JOBS))
+        /* news (an fd's event, a completion that made work ready): no jump */
+        if (L->is_virtual && timeout > 0 && (rc > 0 || L->nfired || only == ASYNCIO__SLEEP_JOBS))
             timeout = 0;
         asyncio__fd_dispatch(L);
         if (ASYNCIO__XHEAD(__atomic_load_n(&L->xq, __ATOMIC_RELAXED))) /* as above: no atomic exchange for nothing */
@@ -11917,6 +12426,7 @@ int asyncio_loop_close(asyncio_loop *loop)
     asyncio__signals_close(loop);
     asyncio__procs_close(loop);
     asyncio__threads_close(loop);
+    asyncio__backend_quiesce(loop);
     for (i = 0; i < loop->ntasks; i++)
         if (loop->tasks[i]) {
             asyncio__report_pending(loop, loop->tasks[i]);

@@ -504,3 +504,204 @@ void test_backend_regular_file_refused_where_it_cannot_be_waited_on(void)
     CHECK_EQ(asyncio_loop_close(&loop), 0);
     test_dir_remove();
 }
+
+/* ---- streams on completions (io_uring) ---------------------------------- */
+/* 64 streams receive 40 000 bytes each, all sent before the loop runs: on
+   io_uring every receive completes at once, 192 pool buffers' worth
+   against the pool's 128 (the tests build with 4), so receives find the
+   pool dry, end, and are armed again -- and every byte must still arrive,
+   in order, and go back out through the streams' sends. */
+#define DRY 64
+#define DRY_BYTES 40000
+typedef struct {
+    asyncio_coro co;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+    int rc;
+} dry_echo_t;
+
+static int dry_echo(asyncio_task *self, void *frame)
+{
+    dry_echo_t *f = (dry_echo_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, DRY_BYTES));
+    CHECK_EQ(asyncio_stream_write(f->s, asyncio_stream_data(f->s), DRY_BYTES), 0);
+    ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s));
+    CHECK_EQ(f->rc, 0);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s));
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    int sv[DRY][2];
+    asyncio_task tasks[DRY];
+    dry_echo_t frames[DRY];
+    asyncio_gather_t g;
+    asyncio_metrics m;
+    int i;
+} dry_t;
+
+static int dry_main(asyncio_task *self, void *frame)
+{
+    dry_t *f = (dry_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < DRY; f->i++)
+        CHECK((f->frames[f->i].s = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[f->i][0])) != NULL);
+    CHECK_EQ(asyncio_gather_map(&f->g, ASYNCIO_LOOP(), f->tasks, dry_echo, f->frames, sizeof f->frames[0], DRY, 0),
+             0);
+    ASYNCIO_AWAIT(&f->g.fut);
+    CHECK_EQ(asyncio_future_error(&f->g.fut), 0);
+    asyncio_loop_metrics(ASYNCIO_LOOP(), &f->m);
+    ASYNCIO_END();
+}
+
+static unsigned char dry_byte(int stream, long i) { return (unsigned char)((i * 7 + stream * 13) % 251); }
+
+void test_backend_streams_receive_through_a_dry_buffer_pool_losing_nothing(void)
+{
+    static dry_t f;
+    static unsigned char buf[DRY_BYTES];
+    int i;
+    long j, n, got;
+    memset(&f, 0, sizeof f);
+    for (i = 0; i < DRY; i++) {
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv[i]), 0);
+        for (j = 0; j < DRY_BYTES; j++)
+            buf[j] = dry_byte(i, j);
+        CHECK_EQ(write(f.sv[i][1], buf, DRY_BYTES), DRY_BYTES);
+    }
+    CHECK_EQ(asyncio_run(dry_main, &f, NULL), 0);
+    if (!strcmp(asyncio_backend_name(), "io_uring"))
+        CHECK(f.m.recv_pool_dry > 0);
+    else
+        CHECK_EQ(f.m.recv_pool_dry, 0);
+    for (i = 0; i < DRY; i++) {
+        for (got = 0; got < DRY_BYTES; got += n)
+            CHECK((n = read(f.sv[i][1], buf + got, (size_t)(DRY_BYTES - got))) > 0);
+        for (j = 0; j < DRY_BYTES; j++)
+            if (buf[j] != dry_byte(i, j))
+                break;
+        CHECK_EQ(j, DRY_BYTES);
+        CHECK_EQ(read(f.sv[i][1], buf, 1), 0); /* closed by the stream */
+        close(f.sv[i][1]);
+    }
+}
+
+/* Output grows while a send is in flight (the peer reads nothing yet):
+   the bytes the kernel is reading must stay where they are, the new ones
+   follow them, and the peer gets every byte in order.  Then a stream is
+   closed, and another aborted, with a receive armed and a send stuck in
+   the kernel, and a third left open when the loop closes: nothing is
+   freed under the kernel (ASan), the peers see the ends. */
+#define GROW_PIECE 65536
+#define GROW_PIECES 48
+
+static unsigned char grow_byte(long i) { return (unsigned char)(i % 253); }
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+    int rc;
+} grow_reader_t;
+
+static int grow_reader(asyncio_task *self, void *frame) /* a read waiting: the receive is armed */
+{
+    grow_reader_t *f = (grow_reader_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO_RC(f->rc, asyncio_reader, asyncio_stream_readline(&f->rd, f->s));
+    CHECK(f->rc < 0); /* the stream is closed or aborted under it */
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    int sv[4][2], i, rc;
+    asyncio_stream *s[4];
+    asyncio_task readers[4];
+    grow_reader_t rf[4];
+    long got;
+    unsigned char piece[GROW_PIECE], sink[GROW_PIECE];
+} grow_t;
+
+static int grow_main(asyncio_task *self, void *frame)
+{
+    grow_t *f = (grow_t *)frame;
+    long j;
+    int fl;
+    ASYNCIO_BEGIN(self, f);
+    for (f->i = 0; f->i < 4; f->i++)
+        CHECK((f->s[f->i] = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[f->i][0])) != NULL);
+    asyncio_stream_set_write_buffer_limits(f->s[0], (size_t)GROW_PIECE * GROW_PIECES, 0);
+    /* 1 MiB at once: its send fills the socket and, a few passes later,
+       the rest waits in the kernel; then 2 MiB more, a step apart, each
+       growing the buffer that send still reads */
+    for (f->i = 0; f->i < GROW_PIECES; f->i++) {
+        for (j = 0; j < GROW_PIECE; j++)
+            f->piece[j] = grow_byte((long)f->i * GROW_PIECE + j);
+        CHECK_EQ(asyncio_stream_write(f->s[0], f->piece, GROW_PIECE), 0);
+        if (f->i >= 15) {
+            ASYNCIO_YIELD();
+            ASYNCIO_YIELD();
+        }
+    }
+    fl = fcntl(f->sv[0][1], F_GETFL);
+    CHECK_EQ(fcntl(f->sv[0][1], F_SETFL, fl | O_NONBLOCK), 0);
+    while (f->got < (long)GROW_PIECE * GROW_PIECES) {
+        long n = read(f->sv[0][1], f->sink, sizeof f->sink);
+        if (n > 0) {
+            for (j = 0; j < n; j++)
+                if (f->sink[j] != grow_byte(f->got + j))
+                    break;
+            CHECK_EQ(j, n);
+            f->got += n;
+        } else {
+            ASYNCIO_SLEEP(0.001);
+        }
+    }
+    ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s[0]));
+    CHECK_EQ(f->rc, 0);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s[0]));
+    /* streams 1-3: a read waiting (its receive armed), then output the
+       peer never reads: more than the socket holds, a send stays out */
+    for (f->i = 1; f->i < 4; f->i++) {
+        static char lots[1 << 20];
+        f->rf[f->i].s = f->s[f->i];
+        if (f->i == 2) /* its close waits for the output: the write timeout ends it */
+            asyncio_stream_set_timeouts(f->s[2], 0, 0.05);
+        asyncio_create_task(ASYNCIO_LOOP(), &f->readers[f->i], grow_reader, &f->rf[f->i]);
+        CHECK_EQ(asyncio_stream_write(f->s[f->i], lots, sizeof lots), 0);
+    }
+    ASYNCIO_YIELD();
+    ASYNCIO_YIELD();
+    CHECK_EQ(asyncio_stream_write_buffer_size(f->s[1]) > 0, 1); /* still out there */
+    asyncio_stream_abort(f->s[1]);
+    ASYNCIO_AWAIT(asyncio_stream_close(f->s[2]));
+    ASYNCIO_YIELD();
+    ASYNCIO_END(); /* stream 3 is left to the loop's close */
+}
+
+void test_backend_stream_output_grows_while_sends_are_in_flight(void)
+{
+    static grow_t f;
+    char c;
+    int i;
+    memset(&f, 0, sizeof f);
+    for (i = 0; i < 4; i++)
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv[i]), 0);
+    CHECK_EQ(asyncio_run(grow_main, &f, NULL), 0);
+    CHECK_EQ(f.got, (long)GROW_PIECE * GROW_PIECES);
+    for (i = 0; i < 4; i++) { /* every stream's end is closed: the peer reads its bytes, then EOF */
+        long n;
+        int fl = fcntl(f.sv[i][1], F_GETFL);
+        fcntl(f.sv[i][1], F_SETFL, fl & ~O_NONBLOCK);
+        while ((n = read(f.sv[i][1], &c, 1)) > 0) {
+            static char sink[1 << 16];
+            if (read(f.sv[i][1], sink, sizeof sink) < 0)
+                break;
+        }
+        CHECK_EQ(n, 0);
+        close(f.sv[i][1]);
+    }
+}

@@ -383,7 +383,10 @@ void test_broken_pipe_is_an_error_not_a_signal(void)
     pipe_t f;
     signal(SIGPIPE, SIG_DFL);
     CHECK_EQ(run_virtual(broken, &f, NULL), 0);
-    CHECK_STR(trace_get(), "write:EPIPE drain:EPIPE");
+    /* io_uring sends a pass's output with the loop's next submission: the
+       writes only queue, the drain waits for the send and meets the error */
+    CHECK_STR(trace_get(), strcmp(asyncio_backend_name(), "io_uring") ? "write:EPIPE drain:EPIPE"
+                                                                       : "write:OK drain:EPIPE");
 }
 
 /* The peer resets (SO_LINGER 0): the read fails with ECONNRESET. */
