@@ -142,7 +142,7 @@
    ASYNCIO_URING_BUFFERS      io_uring: buffers in a loop's receive pool (a power
    ASYNCIO_URING_BUFFER_SIZE  of two up to 32768, default 128) and their size
                               (default 16384): socket streams receive into
-                              them (section 11), allocated at the first.
+                              them (section 10), allocated at the first.
    ASYNCIO_KQUEUE_HEADER      a header to include instead of <sys/event.h>
                               (the tests build kqueue on Linux with it).
    ASYNCIO_TLS                1: TLS for streams over OpenSSL (section 15;
@@ -1172,7 +1172,9 @@ void asyncio_stream_set_limit(asyncio_stream *s, size_t limit);
 int asyncio_stream_set_timeouts(asyncio_stream *s, double read_timeout, double write_timeout);
 
 /* asyncio_stream_write: queue len bytes; they are written in order, once.
-   Tries the socket first, buffers the rest.  Returns 0, the connection's
+   Tries the socket first, buffers the rest (on io_uring a socket stream's
+   output all leaves with the loop's next submission, see >>streams).
+   Does not suspend.  Returns 0, the connection's
    error (-EPIPE, -ECONNRESET, ...), -ENOMEM, -EBADF once closing, or
    -ENOTSUP on a reader-only stream (asyncio_stream_new_reader). */
 int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
@@ -1182,7 +1184,9 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
    water mark, otherwise once it has fallen to the low one; it fails with
    the connection's error, -EBADF if the stream is closed meanwhile,
    -ECONNABORTED if it is aborted, and at once with -ENOTSUP on a
-   reader-only stream.  Default marks 64 KiB / 16 KiB. */
+   reader-only stream.  Default marks 64 KiB / 16 KiB.  On io_uring,
+   while output waits for the loop's next submission, not done until
+   that send is back (its error then fails the drain). */
 asyncio_future *asyncio_stream_drain(asyncio_stream *s);
 void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low);
 /* asyncio_stream_write_buffer_size: bytes queued, not yet written. */
@@ -3396,7 +3400,9 @@ const char *asyncio_backend_name(void) { return "epoll"; }
    kernel has queued for this thread (IORING_SQ_TASKRUN: with COOP_TASKRUN
    nothing interrupts a busy loop, the flag says when to look), to move an
    overflow into the ring, or to sleep.  A loop whose ring the kernel
-   refuses runs on the epoll functions above. */
+   refuses runs on the epoll functions above.  Socket streams skip
+   readiness here: their receives and sends are operations of their own
+   in the ring, into a pool of provided buffers (section 10). */
 
 /* The kernel's interface (include/uapi/linux/io_uring.h), spelled out so
    that the header needs neither liburing nor recent kernel headers: these
@@ -3517,7 +3523,7 @@ typedef struct asyncio__uring {
     asyncio__uring_cqe *cqes;
     void *rings;
     size_t rings_size, sqes_size;
-    /* The receive pool (section 11): a ring of provided buffers the kernel
+    /* The receive pool (section 10): a ring of provided buffers the kernel
        picks from, each given back as soon as its bytes are copied out. */
     asyncio__uring_buf *bufs;
     char *pool;
@@ -3530,7 +3536,7 @@ typedef struct asyncio__uring {
 
 /* A completion's user_data: gen << 32 | fd << 1 for an fd's poll, an
    operation's owner | tag (owners are 8-aligned: a file call's op | 1,
-   section 14; a stream's receive | 3 or send | 5, section 11), or one of
+   section 14; a stream's receive | 3 or send | 5, section 10), or one of
    these two. */
 #define ASYNCIO__URING_WAKE_KEY (~0ull)
 #define ASYNCIO__URING_QUIET_KEY (~1ull) /* a cancellation's own completion */
@@ -6685,6 +6691,8 @@ static long asyncio__stream_fill(asyncio_stream *s, int dry)
         asyncio__fd_unready(s->loop, s->fd, ASYNCIO_READABLE);
         return -EAGAIN;
     }
+#else
+    (void)dry;
 #endif
     if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow, NULL) < 0)
         return -ENOMEM;
@@ -6846,6 +6854,7 @@ static void asyncio__stream_ring_recv(asyncio_stream *s);
    bytes are waiting inside OpenSSL, or (io_uring) the stream failed. */
 static unsigned asyncio__stream_read_wait(asyncio_stream *s)
 {
+    (void)s; /* a plain build: always readable */
 #if ASYNCIO_TLS
     if (s->tls)
         return asyncio__tls_wait(s, 1);
