@@ -2753,6 +2753,9 @@ int asyncio__gen_sent(asyncio_task *self, asyncio_coro *co, int rc);
 #if defined(__linux__)
 #include <sys/syscall.h>
 #endif
+#if ASYNCIO__URING
+#include <sys/sysmacros.h> /* makedev: statx's answers into a struct stat */
+#endif
 #if ASYNCIO_TLS
 #include <strings.h>
 #include <openssl/err.h>
@@ -3440,6 +3443,7 @@ enum {
     ASYNCIO__IORING_OP_POLL_ADD = 6,
     ASYNCIO__IORING_OP_ASYNC_CANCEL = 14,
     ASYNCIO__IORING_OP_CLOSE = 19,
+    ASYNCIO__IORING_OP_STATX = 21,
     ASYNCIO__IORING_OP_READ = 22,
     ASYNCIO__IORING_OP_WRITE = 23,
     ASYNCIO__IORING_OP_SEND = 26,
@@ -3497,6 +3501,22 @@ typedef struct asyncio__uring_getevents_arg {
     unsigned sigmask_sz, min_wait_usec;
     unsigned long long ts;
 } asyncio__uring_getevents_arg;
+typedef struct asyncio__statx_time {
+    long long sec;
+    unsigned nsec;
+    int reserved;
+} asyncio__statx_time;
+typedef struct asyncio__statx { /* include/uapi/linux/stat.h */
+    unsigned mask, blksize;
+    unsigned long long attributes;
+    unsigned nlink, uid, gid;
+    unsigned short mode, spare0;
+    unsigned long long ino, size, blocks, attributes_mask;
+    asyncio__statx_time atime, btime, ctime, mtime;
+    unsigned rdev_major, rdev_minor, dev_major, dev_minor;
+    unsigned long long spare[14];
+} asyncio__statx;
+#define ASYNCIO__STATX_BASIC_STATS 0x7ffu
 typedef struct asyncio__uring_buf { /* a provided buffer; bufs[0].resv is the ring's tail */
     unsigned long long addr;
     unsigned len;
@@ -3510,7 +3530,8 @@ typedef struct asyncio__uring_buf_reg {
 } asyncio__uring_buf_reg;
 typedef char asyncio__uring_abi_check[(sizeof(asyncio__uring_params) == 120 && sizeof(asyncio__uring_sqe) == 64 &&
                                        sizeof(asyncio__uring_cqe) == 16 && sizeof(asyncio__uring_buf) == 16 &&
-                                       sizeof(asyncio__uring_buf_reg) == 40) ? 1 : -1];
+                                       sizeof(asyncio__uring_buf_reg) == 40 && sizeof(asyncio__statx) == 256)
+                                          ? 1 : -1];
 
 typedef struct asyncio__uring {
     unsigned *sq_head, *sq_tail, *sq_flags, *cq_head, *cq_tail;
@@ -3903,6 +3924,8 @@ static int asyncio__uring_poll(asyncio_loop *L, long long timeout_ns)
     if (R->sendq) /* the pass's output goes with this submission */
         asyncio__stream_ring_submit(L);
     n = asyncio__uring_reap(L);
+    if (!n && L->nfired) /* left by a reap outside the poll (start_tls's): news all the same */
+        n = (int)L->nfired;
     kernel = __atomic_load_n(R->sq_flags, __ATOMIC_RELAXED);
     if (n == 0 && timeout_ns != 0)
         rc = asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, timeout_ns);
@@ -11603,16 +11626,6 @@ static const char *asyncio__file_msg(asyncio_file_op *op)
 }
 
 #if ASYNCIO__URING
-/* On io_uring the ring runs pread and pwrite (in the executor's pieces),
-   fsync, close, unlink and rename: the work future stands for the call
-   (its executor NULL: it runs to its end, a cancellation stops it between
-   pieces), counted among the jobs the loop waits for.  read and write at
-   the descriptor's position stay on the executor: the ring does not move
-   the position past a short write as write(2) does (a write cut by
-   RLIMIT_FSIZE would write its next piece over the last); opens too (an
-   open of a FIFO blocks on the kernel's own threads, out of reach of the
-   cancellation the executor's job honours).  Not 0: a call the executor
-   runs (also when the ring has no submission slot). */
 /* 0, or -EBUSY: no submission slot. */
 static int asyncio__file_ring_op(asyncio_loop *L, unsigned char opcode, int fd, const void *addr, unsigned len,
                                  unsigned long long off, asyncio_file_op *op)
@@ -11620,6 +11633,17 @@ static int asyncio__file_ring_op(asyncio_loop *L, unsigned char opcode, int fd, 
     return asyncio__uring_op(L, opcode, fd, addr, len, off, op, ASYNCIO__URING_FILE) ? 0 : -EBUSY;
 }
 
+/* On io_uring the ring runs pread and pwrite (in the executor's pieces),
+   fsync, stat and fstat (statx), close, unlink and rename: the work
+   future stands for the call (its executor NULL: it runs to its end, a
+   cancellation stops it between pieces), counted among the jobs the loop
+   waits for.  read and write at the descriptor's position stay on the
+   executor: the ring does not move the position past a short write as
+   write(2) does (a write cut by RLIMIT_FSIZE would write its next piece
+   over the last); opens too (an open of a FIFO blocks on the kernel's own
+   threads, out of reach of the cancellation the executor's job honours).
+   Not 0: a call the executor runs (-EBUSY also when the ring has no
+   submission slot). */
 static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
 {
     size_t left = op->len - op->done, piece = left < ASYNCIO__FILE_PIECE ? left : ASYNCIO__FILE_PIECE;
@@ -11650,9 +11674,45 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
     case ASYNCIO__FILE_RENAME:
         return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_RENAMEAT, AT_FDCWD, op->path, (unsigned)AT_FDCWD,
                                      (unsigned long long)(uintptr_t)op->path2, op);
+    case ASYNCIO__FILE_STAT: /* statx into msg (256 bytes, free until an error needs it), then a struct stat */
+    case ASYNCIO__FILE_FSTAT: {
+        typedef char msg_holds_statx[sizeof op->msg >= sizeof(asyncio__statx) ? 1 : -1];
+        asyncio__uring_sqe *e = asyncio__uring_op(L, ASYNCIO__IORING_OP_STATX, op->kind == ASYNCIO__FILE_STAT ? AT_FDCWD
+                                                  : op->fd, op->kind == ASYNCIO__FILE_STAT ? op->path : "",
+                                                  ASYNCIO__STATX_BASIC_STATS, (unsigned long long)(uintptr_t)op->msg,
+                                                  op, ASYNCIO__URING_FILE);
+        (void)sizeof(msg_holds_statx);
+        if (e && op->kind == ASYNCIO__FILE_FSTAT)
+            e->op_flags = AT_EMPTY_PATH;
+        return e ? 0 : -EBUSY;
+    }
     default:
         return 1;
     }
+}
+
+/* stat(2)'s answer from statx's, as glibc makes it. */
+static void asyncio__stat_from_statx(struct stat *st, const char *raw)
+{
+    asyncio__statx x;
+    memcpy(&x, raw, sizeof x); /* msg is a char array: no alignment promised */
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(x.dev_major, x.dev_minor);
+    st->st_ino = (ino_t)x.ino;
+    st->st_mode = (mode_t)x.mode;
+    st->st_nlink = (nlink_t)x.nlink;
+    st->st_uid = (uid_t)x.uid;
+    st->st_gid = (gid_t)x.gid;
+    st->st_rdev = makedev(x.rdev_major, x.rdev_minor);
+    st->st_size = (off_t)x.size;
+    st->st_blksize = (blksize_t)x.blksize;
+    st->st_blocks = (blkcnt_t)x.blocks;
+    st->st_atim.tv_sec = (time_t)x.atime.sec;
+    st->st_atim.tv_nsec = (long)x.atime.nsec;
+    st->st_mtim.tv_sec = (time_t)x.mtime.sec;
+    st->st_mtim.tv_nsec = (long)x.mtime.nsec;
+    st->st_ctim.tv_sec = (time_t)x.ctime.sec;
+    st->st_ctim.tv_nsec = (long)x.ctime.nsec;
 }
 
 /* A call or a piece is back (res: the system call's return, or -errno):
@@ -11671,6 +11731,8 @@ static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int re
         }
     } else if (rw && res == 0 && op->kind == ASYNCIO__FILE_PWRITE)
         op->err = EIO;
+    else if (res == 0 && (op->kind == ASYNCIO__FILE_STAT || op->kind == ASYNCIO__FILE_FSTAT))
+        asyncio__stat_from_statx(op->st, op->msg);
     else if (res < 0 && !(res == -EINTR && op->kind == ASYNCIO__FILE_CLOSE))
         op->err = -res;
     ASYNCIO__ADD(&L->xjobs, -1);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,17 +153,37 @@ void test_backend_refused_io_uring_falls_back_to_epoll(void)
 }
 
 /* ---- file calls on the ring --------------------------------------------- */
-/* On io_uring pwrite, pread, fsync, close, rename and unlink are run by
-   the ring, not the executor (whose count of completed jobs does not
-   move); elsewhere, and for the other calls, by the executor.  The results
-   are the same. */
+/* On io_uring pwrite, pread, fsync, fstat, stat, close, rename and
+   unlink are run by the ring, not the executor (whose count of completed
+   jobs does not move); elsewhere, and for the other calls, by the
+   executor.  The results are the same: stat's are compared field by field
+   with stat(2)'s. */
 typedef struct {
     asyncio_coro co;
     asyncio_file_op op;
     int fd;
     char path[160], path2[160];
     char buf[8];
+    struct stat st;
 } ringfile_t;
+
+static void same_stat(const struct stat *a, const struct stat *b)
+{
+    CHECK_EQ(a->st_dev, b->st_dev);
+    CHECK_EQ(a->st_ino, b->st_ino);
+    CHECK_EQ(a->st_mode, b->st_mode);
+    CHECK_EQ(a->st_nlink, b->st_nlink);
+    CHECK_EQ(a->st_uid, b->st_uid);
+    CHECK_EQ(a->st_gid, b->st_gid);
+    CHECK_EQ(a->st_rdev, b->st_rdev);
+    CHECK_EQ(a->st_size, b->st_size);
+    CHECK_EQ(a->st_blksize, b->st_blksize);
+    CHECK_EQ(a->st_blocks, b->st_blocks);
+    CHECK_EQ(a->st_mtim.tv_sec, b->st_mtim.tv_sec);
+    CHECK_EQ(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
+    CHECK_EQ(a->st_ctim.tv_sec, b->st_ctim.tv_sec);
+    CHECK_EQ(a->st_ctim.tv_nsec, b->st_ctim.tv_nsec);
+}
 
 static int ringfile_main(asyncio_task *self, void *frame)
 {
@@ -174,6 +195,20 @@ static int ringfile_main(asyncio_task *self, void *frame)
     CHECK_EQ(ASYNCIO_RESULT().i, 7); /* a hole of three, then the bytes; end of file cuts it short */
     CHECK(memcmp(f->buf, "\0\0\0ring", 7) == 0);
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_fsync(&f->op, f->fd));
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_fstat(&f->op, f->fd, &f->st));
+    {
+        struct stat want;
+        CHECK_EQ(fstat(f->fd, &want), 0);
+        same_stat(&f->st, &want);
+        CHECK_EQ(f->st.st_size, 7);
+    }
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_stat(&f->op, test_dir, &f->st));
+    {
+        struct stat want;
+        CHECK_EQ(stat(test_dir, &want), 0);
+        same_stat(&f->st, &want);
+        CHECK(S_ISDIR(f->st.st_mode));
+    }
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_close(&f->op, f->fd));
     CHECK_EQ(fcntl(f->fd, F_GETFD), -1);
     ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_rename(&f->op, f->path, f->path2));
@@ -183,6 +218,9 @@ static int ringfile_main(asyncio_task *self, void *frame)
     ASYNCIO_AWAIT_CORO_RC(f->fd, asyncio_file_io, asyncio_file_unlink(&f->op, f->path2));
     CHECK_EQ(f->fd, -ENOENT);
     CHECK(strstr(ASYNCIO_ERRMSG(), "unlink: [Errno 2]") != NULL);
+    ASYNCIO_AWAIT_CORO_RC(f->fd, asyncio_file_io, asyncio_file_stat(&f->op, f->path2, &f->st));
+    CHECK_EQ(f->fd, -ENOENT);
+    CHECK(strstr(ASYNCIO_ERRMSG(), "stat: [Errno 2] No such file or directory: '") != NULL);
     ASYNCIO_END();
 }
 
@@ -202,7 +240,7 @@ void test_backend_file_calls_on_the_ring_or_the_executor(void)
     asyncio_executor_stats(NULL, &after);
     on_ring = !strcmp(asyncio_backend_name(), "io_uring");
     CHECK(!on_ring || !strcmp(test_backend, "io_uring"));
-    CHECK_EQ(after.completed - before.completed, on_ring ? 0 : 7);
+    CHECK_EQ(after.completed - before.completed, on_ring ? 0 : 10);
     test_dir_remove();
 }
 
