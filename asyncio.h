@@ -3550,6 +3550,7 @@ typedef struct asyncio__uring {
     char *pool;
     unsigned short buf_tail;
     signed char pool_state;     /* 0 not tried yet, 1 registered, -1 refused (streams wait for readiness) */
+    unsigned char quiescing;    /* the loop is closing: nothing is armed again, no stream freed */
     unsigned features;          /* the kernel's IORING_FEAT_ bits */
     struct asyncio_stream *sendq; /* streams with output for the next submission */
     unsigned long long pool_dry; /* receives that found the pool empty and were armed again */
@@ -3959,6 +3960,7 @@ static void asyncio__backend_quiesce(asyncio_loop *L)
     e->op_flags = ASYNCIO__IORING_ASYNC_CANCEL_ANY | ASYNCIO__IORING_ASYNC_CANCEL_ALL;
     e->user_data = ASYNCIO__URING_QUIET_KEY;
     R->sendq = NULL;
+    R->quiescing = 1; /* the loop frees what it owns next; a stream's on_closed may reach a server long gone */
     for (tries = 0; R->stream_ops && tries < 100; tries++) { /* a send stuck in the kernel: 10 s at most */
         if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, 100000000LL) < 0)
             break;
@@ -7164,7 +7166,7 @@ static int asyncio__stream_ring_begin(asyncio_stream *s)
 static void asyncio__stream_ring_recv(asyncio_stream *s)
 {
     asyncio__uring_sqe *e;
-    if (!s->ring.on || s->ring.receiving || s->eof || s->err || s->closing)
+    if (!s->ring.on || s->ring.receiving || s->eof || s->err || s->closing || asyncio__ring(s->loop)->quiescing)
         return;
     if (!(e = asyncio__uring_op(s->loop, ASYNCIO__IORING_OP_RECV, s->fd, NULL, 0, 0, s, ASYNCIO__URING_RECV))) {
         s->err = -EBUSY;
@@ -7309,7 +7311,7 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
     }
     if (events && (e = asyncio__fd_get(L, s->fd)) != NULL) /* reap leaves room for one */
         asyncio__fired_push(L, s->fd, e->gen, events);
-    if (!s->ring.ops && s->ring.release_waits)
+    if (!s->ring.ops && s->ring.release_waits && !asyncio__ring(L)->quiescing)
         asyncio__stream_release(L, s);
 }
 
