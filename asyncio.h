@@ -1185,8 +1185,9 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len);
    the connection's error, -EBADF if the stream is closed meanwhile,
    -ECONNABORTED if it is aborted, and at once with -ENOTSUP on a
    reader-only stream.  Default marks 64 KiB / 16 KiB.  On io_uring,
-   while output waits for the loop's next submission, not done until
-   that send is back (its error then fails the drain). */
+   where output leaves with the loop's next submission, a drain with
+   output queued or in flight waits for a send to come back leaving at
+   most the low water mark (a send's error fails it). */
 asyncio_future *asyncio_stream_drain(asyncio_stream *s);
 void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size_t low);
 /* asyncio_stream_write_buffer_size: bytes queued, not yet written. */
@@ -3754,12 +3755,15 @@ static asyncio__uring_sqe *asyncio__uring_op(asyncio_loop *L, unsigned char opco
     return e;
 }
 
-/* Cancel owner's operation (tag as above): queued, not submitted. */
+/* Cancel owner's operation (tag as above): queued, not submitted.  With no
+   submission slot even after a submission (the kernel holding back a
+   full completion ring) the operation runs on, holding its file, until it
+   ends by itself or the loop closes: a known limit, not seen in tests. */
 static void asyncio__uring_cancel(asyncio_loop *L, const void *owner, unsigned tag)
 {
     asyncio__uring_sqe *e = asyncio__uring_get(L);
     if (!e)
-        return; /* the operation ends with its fd's close, or the loop's */
+        return;
     e->opcode = ASYNCIO__IORING_OP_ASYNC_CANCEL;
     e->fd = -1;
     e->addr = (unsigned long long)(uintptr_t)owner | tag;
@@ -6474,6 +6478,7 @@ struct asyncio_stream {
         unsigned ops;       /* its receive and send in the ring: it is not freed before they end */
         size_t sending;     /* bytes of wbuf[wstart, ...) the send in flight reads */
         char *wold;         /* the buffer that send reads, outgrown meanwhile */
+        char *rold;         /* the buffer the last read's view points into, outgrown meanwhile */
         asyncio_stream *next; /* in the ring's send queue */
     } ring;
 #endif
@@ -6543,6 +6548,15 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
 }
+
+/* Where a receive that grows rbuf leaves the old buffer: while a read's
+   view points into it, the bytes stay where they are until the next read
+   (on io_uring receives complete between reads). */
+#if ASYNCIO__URING
+#define asyncio__stream_rkeep(s) ((s)->view ? &(s)->ring.rold : NULL)
+#else
+#define asyncio__stream_rkeep(s) NULL
+#endif
 
 /* A stream of its own (not a server's): freed once closed. */
 static asyncio_stream *asyncio__stream_new(asyncio_loop *L, int fd)
@@ -6719,7 +6733,8 @@ static long asyncio__stream_fill(asyncio_stream *s, int dry)
 #else
     (void)dry;
 #endif
-    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow, NULL) < 0)
+    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow,
+                          asyncio__stream_rkeep(s)) < 0)
         return -ENOMEM;
     room = s->rcap - s->rend;
 #if ASYNCIO_TLS
@@ -6942,6 +6957,10 @@ int asyncio_reader(asyncio_task *self, void *frame)
            another's answered from the buffer while this one waited) */
         s->rstart += s->view;
         s->view = 0;
+#if ASYNCIO__URING
+        asyncio__release(s->loop, s->ring.rold);
+        s->ring.rold = NULL;
+#endif
         if ((rc = asyncio__stream_check(s, rd, &msg)) != 0)
             break;
         if (s->err) /* the connection failed with the data incomplete */
@@ -7028,6 +7047,9 @@ static void asyncio__stream_release(asyncio_loop *L, void *arg)
 #endif
     asyncio__release(L, s->rbuf);
     asyncio__release(L, s->wbuf);
+#if ASYNCIO__URING
+    asyncio__release(L, s->ring.rold);
+#endif
     if (s->on_closed)
         s->on_closed(s);
     else
@@ -7267,7 +7289,7 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
                     asyncio_handle_cancel(&s->wtimer);
                     asyncio__stream_write_clock(s);
                 }
-            } else if (!s->err)
+            } else if (!s->err && (res != -ECANCELED || s->ring.on)) /* cancelled by ring_leave: it stays queued */
                 s->err = res < 0 ? res : -EPIPE;
             if (s->wstart < s->wend && !s->err && s->ring.on)
                 asyncio__stream_ring_queue(s);
@@ -7277,7 +7299,8 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
     } else if (!s->closed) {
         if (data && res > 0) {
             events = ASYNCIO_READABLE;
-            if (asyncio__buf_room(L, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)res, NULL) == 0) {
+            if (asyncio__buf_room(L, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)res, asyncio__stream_rkeep(s)) ==
+                0) {
                 memcpy(s->rbuf + s->rend, data, (size_t)res);
                 s->rend += (size_t)res;
             } else if (!s->err) {
@@ -7316,27 +7339,31 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
 }
 
 #if ASYNCIO_TLS
-/* Back to readiness, for TLS: the receive's cancellation is submitted and
-   its completions read at once, so what it took is in rbuf (where TLS
-   takes early bytes from) before the handshake reads the socket.  -EBUSY
-   while a send is in flight (its bytes are not all out). */
+/* Back to readiness, for TLS: the fd's poll is armed again, the receive
+   and the send are cancelled, and their last completions are waited for
+   here, so that what the receive took is in rbuf (where TLS takes its
+   early bytes) and what the send did not send is still queued (TLS's
+   plain-text flush sends it) before the handshake touches the socket.
+   -EBUSY: no submission slot, or the kernel kept them past a second. */
 static int asyncio__stream_ring_leave(asyncio_stream *s)
 {
     asyncio_loop *L = s->loop;
     asyncio__fd *e = asyncio__fd_get(L, s->fd);
+    int tries;
     if (!s->ring.on)
         return 0;
-    if (s->ring.sending)
-        return -EBUSY;
-    asyncio__stream_ring_end(s);
     if (!e || asyncio__backend_add(L, s->fd, e->gen) < 0)
-        return -EBADF;
+        return -EBUSY; /* still on completions, and usable */
     e->fed = 0;
+    asyncio__stream_ring_end(s);
+    for (tries = 0; s->ring.ops && tries < 100; tries++) {
+        if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, 10000000LL) < 0)
+            break;
+        asyncio__uring_reap(L);
+    }
     if (s->wstart != s->wend) /* queued for the ring: the flush sends it now, when the fd is writable */
         asyncio__stream_blocked(s);
-    if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0) == 0)
-        asyncio__uring_reap(L);
-    return 0;
+    return s->ring.ops ? -EBUSY : 0;
 }
 #endif
 #endif
@@ -7376,6 +7403,8 @@ int asyncio_stream_write(asyncio_stream *s, const void *data, size_t len)
         return asyncio__fail(-EBADF, "write: the stream is closing");
     if (s->err)
         return asyncio__failf(s->err, "write: the connection failed: %s", asyncio_strerror(s->err));
+    if (!len)
+        return 0;
 #if ASYNCIO__URING
     if ((ring = asyncio__stream_ring_begin(s)) != 0 && s->ring.sending)
         keep = &s->ring.wold;
@@ -8136,8 +8165,8 @@ asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, co
         rc = -EBUSY, msg = s->closing ? "start_tls: the stream is closing" : "start_tls: a read is waiting";
 #if ASYNCIO__URING
     else if ((rc = asyncio__stream_ring_leave(s)) < 0)
-        msg = rc == -EBUSY ? "start_tls: output is still on its way to the peer (io_uring); write nothing between "
-                             "the last drain and start_tls" : "start_tls: the stream's fd is gone";
+        msg = "start_tls: io_uring did not give the stream back (no submission slot, or its receive and send "
+              "did not end within a second)";
 #endif
     else if ((rc = asyncio__tls_begin(s, ctx, server_hostname)) < 0)
         msg = asyncio_errmsg();
