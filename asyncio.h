@@ -6625,9 +6625,10 @@ void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size
 }
 
 /* Make room for `more` bytes after end in a buffer of unread [start, end).
-   keep: not NULL while the kernel reads the buffer (a send in flight on
-   io_uring): its bytes stay where they are, a bigger buffer takes a copy
-   and the old one waits in *keep to be freed when the send is back. */
+   keep: not NULL while the bytes must stay where they are (on io_uring: a
+   send in flight reads them, a read's view points at them): no sliding
+   down; a bigger buffer takes a copy and the old one waits in *keep for
+   its owner to free it when that is over. */
 static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t *end, size_t *cap, size_t more,
                              char **keep)
 {
@@ -6711,10 +6712,11 @@ int asyncio_stream_feed_eof(asyncio_stream *s)
     return 0;
 }
 
-/* Read what the fd has.  The room offered starts at 4 KiB and doubles,
-   up to 256 KiB (CPython's most per read), each time a read fills it: a
-   quiet connection keeps a small buffer, a bulk one needs few system
-   calls. */
+/* Read what the fd has: bytes read, 0 at EOF, -EAGAIN, or an error (dry:
+   on io_uring, read although the stream is on completions).  The room
+   offered starts at 4 KiB and doubles, up to 256 KiB (CPython's most per
+   read), each time a read fills it: a quiet connection keeps a small
+   buffer, a bulk one needs few system calls. */
 static long asyncio__stream_fill(asyncio_stream *s, int dry)
 {
     long n;
