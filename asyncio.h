@@ -6632,7 +6632,7 @@ void asyncio_stream_set_write_buffer_limits(asyncio_stream *s, size_t high, size
 static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t *end, size_t *cap, size_t more,
                              char **keep)
 {
-    size_t used = *end - *start, ncap = *cap ? *cap : 4096;
+    size_t used = *end - *start, ncap = *cap ? *cap : 256; /* small: idle connections are many */
     char *nb;
     if (*cap - *end >= more)
         return 0;
