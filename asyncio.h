@@ -3531,7 +3531,8 @@ typedef struct asyncio__uring_buf_reg {
 } asyncio__uring_buf_reg;
 typedef char asyncio__uring_abi_check[(sizeof(asyncio__uring_params) == 120 && sizeof(asyncio__uring_sqe) == 64 &&
                                        sizeof(asyncio__uring_cqe) == 16 && sizeof(asyncio__uring_buf) == 16 &&
-                                       sizeof(asyncio__uring_buf_reg) == 40 && sizeof(asyncio__statx) == 256)
+                                       sizeof(asyncio__uring_buf_reg) == 40 && sizeof(asyncio__statx) == 256 &&
+                                       sizeof(((asyncio_file_op *)0)->msg) >= sizeof(asyncio__statx)) /* stat's */
                                           ? 1 : -1];
 
 typedef struct asyncio__uring {
@@ -11707,15 +11708,13 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
     case ASYNCIO__FILE_RENAME:
         return asyncio__file_ring_op(L, ASYNCIO__IORING_OP_RENAMEAT, AT_FDCWD, op->path, (unsigned)AT_FDCWD,
                                      (unsigned long long)(uintptr_t)op->path2, op);
-    case ASYNCIO__FILE_STAT: /* statx into msg (256 bytes, free until an error needs it), then a struct stat */
+    case ASYNCIO__FILE_STAT: /* statx into msg (free until an error needs it), then into a struct stat */
     case ASYNCIO__FILE_FSTAT: {
-        typedef char msg_holds_statx[sizeof op->msg >= sizeof(asyncio__statx) ? 1 : -1];
-        asyncio__uring_sqe *e = asyncio__uring_op(L, ASYNCIO__IORING_OP_STATX, op->kind == ASYNCIO__FILE_STAT ? AT_FDCWD
-                                                  : op->fd, op->kind == ASYNCIO__FILE_STAT ? op->path : "",
-                                                  ASYNCIO__STATX_BASIC_STATS, (unsigned long long)(uintptr_t)op->msg,
-                                                  op, ASYNCIO__URING_FILE);
-        (void)sizeof(msg_holds_statx);
-        if (e && op->kind == ASYNCIO__FILE_FSTAT)
+        int of_path = op->kind == ASYNCIO__FILE_STAT;
+        asyncio__uring_sqe *e = asyncio__uring_op(L, ASYNCIO__IORING_OP_STATX, of_path ? AT_FDCWD : op->fd,
+                                                  of_path ? op->path : "", ASYNCIO__STATX_BASIC_STATS,
+                                                  (unsigned long long)(uintptr_t)op->msg, op, ASYNCIO__URING_FILE);
+        if (e && !of_path)
             e->op_flags = AT_EMPTY_PATH;
         return e ? 0 : -EBUSY;
     }
