@@ -420,6 +420,7 @@ typedef struct asyncio_work {
     struct asyncio__worker *worker;
     int state;
     int stop;                      /* a job that runs to its end was asked to stop early */
+    unsigned ring_at;              /* io_uring file call: where its submission sits */
 } asyncio_work;
 
 /* Run-time options; a zeroed struct gives the defaults. */
@@ -3749,11 +3750,27 @@ static asyncio__uring_sqe *asyncio__uring_op(asyncio_loop *L, unsigned char opco
     e->len = len;
     e->off = off;
     e->user_data = (unsigned long long)(uintptr_t)owner | tag;
-    if (tag == ASYNCIO__URING_FILE)
+    if (tag == ASYNCIO__URING_FILE) {
+        ((asyncio_file_op *)(uintptr_t)owner)->work.ring_at = asyncio__ring(L)->tail - 1;
         asyncio__ring(L)->ops++;
-    else
+    } else
         asyncio__ring(L)->stream_ops++;
     return e;
+}
+
+/* A file call whose submission has not gone to the kernel yet is taken
+   back: its slot becomes a no-op that completes quietly.  1 if it was. */
+static int asyncio__uring_withdraw(asyncio_loop *L, const asyncio_file_op *op)
+{
+    asyncio__uring *R = asyncio__ring(L);
+    asyncio__uring_sqe *e = &R->sqes[op->work.ring_at & R->sq_mask];
+    if (R->tail - op->work.ring_at > R->unsubmitted ||
+        e->user_data != ((unsigned long long)(uintptr_t)op | ASYNCIO__URING_FILE))
+        return 0;
+    memset(e, 0, sizeof *e); /* IORING_OP_NOP */
+    e->user_data = ASYNCIO__URING_QUIET_KEY;
+    R->ops--;
+    return 1;
 }
 
 /* Cancel owner's operation (tag as above): queued, not submitted.  With no
@@ -10218,7 +10235,14 @@ static int asyncio__work_cancel(asyncio_work *w)
     asyncio_loop *L = w->fut.loop;
     asyncio_executor *ex = w->ex;
     int state;
-    if (!ex) { /* a file call on the io_uring (section 14): it runs to its end */
+    if (!ex) { /* a file call on the io_uring (section 14): it runs to its end once the kernel has it */
+#if ASYNCIO__URING
+        const asyncio_file_op *op = ASYNCIO__CONTAINER(w, asyncio_file_op, work);
+        if (op->done == 0 && asyncio__uring_withdraw(L, op)) { /* never started: dropped, as a queued job */
+            ASYNCIO__ADD(&L->xjobs, -1);
+            return 1;
+        }
+#endif
         w->stop = 1;
         return 0;
     }
@@ -11669,8 +11693,9 @@ static int asyncio__file_ring_op(asyncio_loop *L, unsigned char opcode, int fd, 
 
 /* On io_uring the ring runs pread and pwrite (in the executor's pieces),
    fsync, stat and fstat (statx), close, unlink and rename: the work
-   future stands for the call (its executor NULL: it runs to its end, a
-   cancellation stops it between pieces), counted among the jobs the loop
+   future stands for the call (its executor NULL: cancelled before the
+   loop submitted it, it never runs, as a queued job; after, it runs to
+   its end, or stops between pieces), counted among the jobs the loop
    waits for.  read and write at the descriptor's position stay on the
    executor: the ring does not move the position past a short write as
    write(2) does (a write cut by RLIMIT_FSIZE would write its next piece

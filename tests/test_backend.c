@@ -803,3 +803,59 @@ void test_backend_stream_view_stays_until_the_next_read(void)
     CHECK_EQ(read(f.sv[1], &c, 1), 0); /* the loop closed the stream's end */
     close(f.sv[1]);
 }
+
+/* ---- a ring file call cancelled before it was submitted ------------------ */
+/* An unlink started and cancelled in the same pass, before the loop's next
+   poll: as a job still queued in the executor, it never runs (CPython's
+   to_thread dropped before a worker takes it).  Only io_uring can promise
+   it: the executor's workers may already have taken the job. */
+typedef struct {
+    asyncio_coro co;
+    asyncio_file_op op;
+    char path[160];
+} unlinker_t;
+
+static int unlinker(asyncio_task *self, void *frame)
+{
+    unlinker_t *f = (unlinker_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    ASYNCIO_AWAIT_CORO(asyncio_file_io, asyncio_file_unlink(&f->op, f->path));
+    ASYNCIO_END();
+}
+
+typedef struct {
+    asyncio_coro co;
+    asyncio_task t;
+    unlinker_t u;
+    int rc;
+} withdraw_t;
+
+static int withdraw_main(asyncio_task *self, void *frame)
+{
+    withdraw_t *f = (withdraw_t *)frame;
+    ASYNCIO_BEGIN(self, f);
+    asyncio_create_task(ASYNCIO_LOOP(), &f->t, unlinker, &f->u);
+    ASYNCIO_YIELD(); /* the unlinker starts its call and waits */
+    CHECK(!asyncio_future_done(&f->t.fut));
+    asyncio_task_cancel(&f->t);
+    ASYNCIO_AWAIT_RC(f->rc, &f->t.fut);
+    CHECK_EQ(f->rc, ASYNCIO_ECANCELLED);
+    ASYNCIO_SLEEP(0.01); /* the no-op left in its slot completes quietly */
+    ASYNCIO_END(); /* the loop's close waits for no job left over */
+}
+
+void test_backend_ring_file_call_cancelled_before_submission_never_runs(void)
+{
+    static withdraw_t f;
+    int fd;
+    memset(&f, 0, sizeof f);
+    test_dir_make("withdraw");
+    snprintf(f.u.path, sizeof f.u.path, "%s/keep", test_dir);
+    CHECK((fd = open(f.u.path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600)) >= 0);
+    close(fd);
+    CHECK_EQ(asyncio_run(withdraw_main, &f, NULL), 0);
+    if (!strcmp(asyncio_backend_name(), "io_uring"))
+        CHECK_EQ(access(f.u.path, F_OK), 0); /* never unlinked */
+    unlink(f.u.path);
+    test_dir_remove();
+}
