@@ -3,8 +3,11 @@
    completion ring holds (io_uring's ring overflows, its multishot polls
    end and are armed again: nothing may be lost), and a kernel that
    refuses io_uring (a seccomp filter makes io_uring_setup fail, as a
-   container's profile does): the loop runs on epoll and says so; and the
-   file calls the ring runs instead of the executor. */
+   container's profile does): the loop runs on epoll and says so; the
+   file calls the ring runs instead of the executor, and one cancelled
+   before it was submitted; streams on completions: a dry receive pool,
+   output growing under a send in flight, streams closed with operations
+   in flight, a read's view that must not move. */
 #define _GNU_SOURCE 1 /* syscall */
 #include "tests.h"
 #include <errno.h>
