@@ -6496,7 +6496,8 @@ struct asyncio_stream {
         unsigned ops;       /* its receive and send in the ring: it is not freed before they end */
         size_t sending;     /* bytes of wbuf[wstart, ...) the send in flight reads */
         char *wold;         /* the buffer that send reads, outgrown meanwhile */
-        char *rold;         /* the buffer the last read's view points into, outgrown meanwhile */
+        char *rold;         /* the buffer the last read's view was in, outgrown meanwhile */
+        const char *rview;  /* that view, in rold: what asyncio_stream_data answers until the next read */
         asyncio_stream *next; /* in the ring's send queue */
     } ring;
 #endif
@@ -6567,15 +6568,6 @@ static void asyncio__stream_init(asyncio_stream *s, asyncio_loop *L, int fd)
     }
 }
 
-/* Where a receive that grows rbuf leaves the old buffer: while a read's
-   view points into it, the bytes stay where they are until the next read
-   (on io_uring receives complete between reads). */
-#if ASYNCIO__URING
-#define asyncio__stream_rkeep(s) ((s)->view ? &(s)->ring.rold : NULL)
-#else
-#define asyncio__stream_rkeep(s) NULL
-#endif
-
 /* A stream of its own (not a server's): freed once closed. */
 static asyncio_stream *asyncio__stream_new(asyncio_loop *L, int fd)
 {
@@ -6605,7 +6597,14 @@ asyncio_stream *asyncio_stream_open(asyncio_loop *loop, int fd)
     return s;
 }
 
-const char *asyncio_stream_data(const asyncio_stream *s) { return s->rbuf ? s->rbuf + s->rstart : ""; }
+const char *asyncio_stream_data(const asyncio_stream *s)
+{
+#if ASYNCIO__URING
+    if (s->ring.rview)
+        return s->ring.rview;
+#endif
+    return s->rbuf ? s->rbuf + s->rstart : "";
+}
 int asyncio_stream_fd(const asyncio_stream *s) { return s->fd; }
 size_t asyncio_stream_data_size(const asyncio_stream *s) { return s->view; }
 size_t asyncio_stream_buffered(const asyncio_stream *s) { return s->rend - s->rstart - s->view; }
@@ -6678,6 +6677,24 @@ static int asyncio__buf_room(asyncio_loop *L, char **buf, size_t *start, size_t 
     *end = used;
     *cap = ncap;
     return 0;
+}
+
+/* Room in rbuf for `more` bytes.  On io_uring receives land between
+   reads: while a read's view is held, the buffer it is in stays
+   (ring.rold, freed by the next read) and asyncio_stream_data answers
+   from it, so every pointer it gave since that read stays good however
+   often rbuf grows. */
+static int asyncio__stream_room(asyncio_stream *s, size_t more)
+{
+#if ASYNCIO__URING
+    const char *viewed = s->rbuf ? s->rbuf + s->rstart : NULL;
+    int rc = asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, more, s->view ? &s->ring.rold : NULL);
+    if (s->ring.rold && !s->ring.rview)
+        s->ring.rview = viewed;
+    return rc;
+#else
+    return asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, more, NULL);
+#endif
 }
 
 asyncio_stream *asyncio_stream_new_reader(asyncio_loop *loop)
@@ -6753,8 +6770,7 @@ static long asyncio__stream_fill(asyncio_stream *s, int dry)
 #else
     (void)dry;
 #endif
-    if (asyncio__buf_room(s->loop, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)4096 << s->rgrow,
-                          asyncio__stream_rkeep(s)) < 0)
+    if (asyncio__stream_room(s, (size_t)4096 << s->rgrow) < 0)
         return -ENOMEM;
     room = s->rcap - s->rend;
 #if ASYNCIO_TLS
@@ -6980,6 +6996,7 @@ int asyncio_reader(asyncio_task *self, void *frame)
 #if ASYNCIO__URING
         asyncio__release(s->loop, s->ring.rold);
         s->ring.rold = NULL;
+        s->ring.rview = NULL;
 #endif
         if ((rc = asyncio__stream_check(s, rd, &msg)) != 0)
             break;
@@ -7319,8 +7336,7 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
     } else if (!s->closed) {
         if (data && res > 0) {
             events = ASYNCIO_READABLE;
-            if (asyncio__buf_room(L, &s->rbuf, &s->rstart, &s->rend, &s->rcap, (size_t)res, asyncio__stream_rkeep(s)) ==
-                0) {
+            if (asyncio__stream_room(s, (size_t)res) == 0) {
                 memcpy(s->rbuf + s->rend, data, (size_t)res);
                 s->rend += (size_t)res;
             } else if (!s->err) {

@@ -758,25 +758,32 @@ typedef struct {
     int sv[2];
     asyncio_stream *s;
     asyncio_read_t rd;
-    const char *view;
+    const char *view, *view2;
     int rc;
 } view_t;
 
 static int view_main(asyncio_task *self, void *frame)
 {
     view_t *f = (view_t *)frame;
-    static char more[60000];
+    static char more[200000];
     ASYNCIO_BEGIN(self, f);
     CHECK((f->s = asyncio_stream_open(ASYNCIO_LOOP(), f->sv[0])) != NULL);
     CHECK_EQ(write(f->sv[1], "0123456789", 10), 10);
     ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 5));
     ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_readexactly(&f->rd, f->s, 5));
     f->view = asyncio_stream_data(f->s);
+    asyncio_stream_set_limit(f->s, 1 << 20); /* read ahead far: rbuf grows again and again */
     memset(more, 'B', sizeof more);
-    CHECK_EQ(write(f->sv[1], more, sizeof more), (long)sizeof more);
-    CHECK_EQ(write(f->sv[1], "z", 1), 1);
+    CHECK_EQ(write(f->sv[1], more, sizeof more / 2), (long)sizeof more / 2);
     ASYNCIO_SLEEP(0.05);
     CHECK(memcmp(f->view, "56789", 5) == 0); /* not moved, not freed (ASan) */
+    f->view2 = asyncio_stream_data(f->s); /* asked again after the buffer grew: as good */
+    CHECK(memcmp(f->view2, "56789", 5) == 0);
+    CHECK_EQ(write(f->sv[1], more, sizeof more - sizeof more / 2), (long)(sizeof more - sizeof more / 2));
+    CHECK_EQ(write(f->sv[1], "z", 1), 1);
+    ASYNCIO_SLEEP(0.05);
+    CHECK(memcmp(f->view, "56789", 5) == 0);
+    CHECK(memcmp(f->view2, "56789", 5) == 0);
     CHECK_EQ(asyncio_stream_write(f->s, "", 0), 0);
     ASYNCIO_AWAIT_RC(f->rc, asyncio_stream_drain(f->s));
     CHECK_EQ(f->rc, 0);
