@@ -7380,7 +7380,11 @@ static void asyncio__stream_ring_done(asyncio_loop *L, asyncio_stream *s, unsign
    here, so that what the receive took is in rbuf (where TLS takes its
    early bytes) and what the send did not send is still queued (TLS's
    plain-text flush sends it) before the handshake touches the socket.
-   -EBUSY: no submission slot, or the kernel kept them past a second. */
+   The events this reaps for other fds are handed to their waiters as it
+   goes (a reap stops at a full L->fired).  -EBUSY: no submission slot,
+   the stream still on completions and usable; -ETIMEDOUT: the kernel
+   kept them past a second (not seen): the stream is aborted, as neither
+   way of reading or writing could go on in order. */
 static int asyncio__stream_ring_leave(asyncio_stream *s)
 {
     asyncio_loop *L = s->loop;
@@ -7389,17 +7393,22 @@ static int asyncio__stream_ring_leave(asyncio_stream *s)
     if (!s->ring.on)
         return 0;
     if (!e || asyncio__backend_add(L, s->fd, e->gen) < 0)
-        return -EBUSY; /* still on completions, and usable */
+        return -EBUSY;
     e->fed = 0;
     asyncio__stream_ring_end(s);
     for (tries = 0; s->ring.ops && tries < 100; tries++) {
         if (asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 1, 10000000LL) < 0)
             break;
+        asyncio__fd_dispatch(L);
         asyncio__uring_reap(L);
+    }
+    if (s->ring.ops) {
+        asyncio_stream_abort(s);
+        return -ETIMEDOUT;
     }
     if (s->wstart != s->wend) /* queued for the ring: the flush sends it now, when the fd is writable */
         asyncio__stream_blocked(s);
-    return s->ring.ops ? -EBUSY : 0;
+    return 0;
 }
 #endif
 #endif
@@ -8201,8 +8210,8 @@ asyncio_future *asyncio_stream_start_tls(asyncio_stream *s, asyncio_tls *ctx, co
         rc = -EBUSY, msg = s->closing ? "start_tls: the stream is closing" : "start_tls: a read is waiting";
 #if ASYNCIO__URING
     else if ((rc = asyncio__stream_ring_leave(s)) < 0)
-        msg = "start_tls: io_uring did not give the stream back (no submission slot, or its receive and send "
-              "did not end within a second)";
+        msg = rc == -EBUSY ? "start_tls: no io_uring submission slot to take the stream off the ring; try again"
+                           : "start_tls: io_uring kept the stream's receive or send past a second: stream aborted";
 #endif
     else if ((rc = asyncio__tls_begin(s, ctx, server_hostname)) < 0)
         msg = asyncio_errmsg();
@@ -11752,11 +11761,14 @@ static int asyncio__file_ring_start(asyncio_loop *L, asyncio_file_op *op)
     case ASYNCIO__FILE_STAT: /* statx into msg (free until an error needs it), then into a struct stat */
     case ASYNCIO__FILE_FSTAT: {
         int of_path = op->kind == ASYNCIO__FILE_STAT;
-        asyncio__uring_sqe *e = asyncio__uring_op(L, ASYNCIO__IORING_OP_STATX, of_path ? AT_FDCWD : op->fd,
-                                                  of_path ? op->path : "", ASYNCIO__STATX_BASIC_STATS,
-                                                  (unsigned long long)(uintptr_t)op->msg, op, ASYNCIO__URING_FILE);
-        if (e && !of_path)
-            e->op_flags = AT_EMPTY_PATH;
+        asyncio__uring_sqe *e;
+        if (!of_path && op->fd < 0)
+            return 1; /* statx would take AT_FDCWD and "" for the directory: fstat(2)'s EBADF comes from the executor */
+        e = asyncio__uring_op(L, ASYNCIO__IORING_OP_STATX, of_path ? AT_FDCWD : op->fd, of_path ? op->path : "",
+                              ASYNCIO__STATX_BASIC_STATS, (unsigned long long)(uintptr_t)op->msg, op,
+                              ASYNCIO__URING_FILE);
+        if (e) /* as stat(2) does: no automount of the last component */
+            e->op_flags = AT_NO_AUTOMOUNT | (of_path ? 0 : AT_EMPTY_PATH);
         return e ? 0 : -EBUSY;
     }
     default:

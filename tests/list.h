@@ -172,6 +172,7 @@ TEST(tls_sni_picks_the_certificate_by_name)
 TEST(tls_client_certificates)
 TEST(tls_200_concurrent_connections_echo_1mib_each)
 TEST(tls_start_tls_with_data_pipelined_behind_the_upgrade)
+TEST(tls_start_tls_right_after_a_pass_full_of_events)
 TEST(tls_cancel_during_handshake_and_cancelled_read_keeps_data)
 #endif
 TEST(debug_await_tree_of_a_known_program)

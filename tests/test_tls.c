@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -1860,6 +1861,76 @@ void test_tls_start_tls_with_data_pipelined_behind_the_upgrade(void)
     static starttls_main_t f;
     make_certs();
     CHECK_EQ(run_real(starttls_main, &f), 0);
+}
+
+/* start_tls right after a pass whose events fill the loop's list (700
+   fds readable at once): on io_uring the stream's receive must still be
+   taken back before the handshake -- not refused with EBUSY, nor left
+   running to hand plain bytes to a later read as if decrypted.  The peer
+   sends plain text where TLS expects a record: the handshake fails. */
+#define BUSYTLS_FDS 700
+typedef struct {
+    asyncio_coro co;
+    int cfd, afd, sv[BUSYTLS_FDS][2], i, rc;
+    asyncio_stream *s;
+    asyncio_read_t rd;
+    asyncio_tls *cctx;
+    asyncio_future *fut;
+} busytls_t;
+static int busytls_main(asyncio_task *self, void *frame)
+{
+    busytls_t *f = (busytls_t *)frame;
+    struct sockaddr_in a;
+    socklen_t al = sizeof a;
+    int lfd;
+    ASYNCIO_BEGIN(self, f);
+    CHECK((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(listen(lfd, 4), 0);
+    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    CHECK((f->cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+    CHECK_EQ(connect(f->cfd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK((f->afd = accept(lfd, NULL, NULL)) >= 0);
+    close(lfd);
+    f->cctx = client_ctx();
+    CHECK((f->s = asyncio_stream_open(ASYNCIO_LOOP(), f->cfd)) != NULL);
+    CHECK_EQ(write(f->afd, "a", 1), 1);
+    ASYNCIO_AWAIT_CORO(asyncio_reader, asyncio_stream_read(&f->rd, f->s, 1)); /* io_uring: a receive armed */
+    for (f->i = 0; f->i < BUSYTLS_FDS; f->i++) {
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f->sv[f->i]), 0);
+        CHECK_EQ(asyncio_fd_add(ASYNCIO_LOOP(), f->sv[f->i][0]), 0);
+        CHECK_EQ(write(f->sv[f->i][1], "x", 1), 1);
+    }
+    ASYNCIO_SLEEP(0);
+    CHECK_EQ(write(f->afd, "BC and more plain text\r\n", 24), 24);
+    f->fut = asyncio_stream_start_tls(f->s, f->cctx, "localhost");
+    ASYNCIO_AWAIT_RC(f->rc, f->fut); /* (it may fail at once: the bytes are there for the handshake) */
+    CHECK_EQ(f->rc, ASYNCIO_ETLS); /* the plain bytes met the handshake, not EBUSY */
+    CHECK_EQ(asyncio_stream_buffered(f->s), 0);
+    for (f->i = 0; f->i < BUSYTLS_FDS; f->i++) {
+        asyncio_fd_close(ASYNCIO_LOOP(), f->sv[f->i][0]);
+        close(f->sv[f->i][1]);
+    }
+    asyncio_stream_abort(f->s);
+    close(f->afd);
+    asyncio_tls_free(f->cctx);
+    ASYNCIO_END();
+}
+void test_tls_start_tls_right_after_a_pass_full_of_events(void)
+{
+    static busytls_t f;
+    struct rlimit rl;
+    memset(&f, 0, sizeof f);
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * BUSYTLS_FDS + 64) {
+        rl.rlim_cur = 2 * BUSYTLS_FDS + 64;
+        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    make_certs();
+    CHECK_EQ(run_real(busytls_main, &f), 0);
 }
 
 /* ---- cancellation ------------------------------------------------------------ */
