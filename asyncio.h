@@ -3386,6 +3386,7 @@ static int asyncio__epoll_poll(asyncio_loop *L, long long timeout_ns)
 #if ASYNCIO__EPOLL
 #define asyncio__backend_pending(L) 0 /* a backend with work of its own to poll for */
 #define asyncio__backend_sending(L) 0 /* output of its own that someone may wait for */
+#define asyncio__backend_flush(L) ((void)0) /* what backend_del queued, to the kernel (it queues nothing) */
 #define asyncio__backend_quiesce(L) ((void)0) /* operations reading or writing the loop's memory: end them */
 #define asyncio__backend_init asyncio__epoll_init
 #define asyncio__backend_close asyncio__epoll_close
@@ -3854,10 +3855,12 @@ static void asyncio__uring_unwatch(asyncio_loop *L, int fd)
     c->user_data = ASYNCIO__URING_QUIET_KEY;
 }
 
-/* Submitted at once, not with the next pass: the poll holds the file open,
-   and the caller closes the fd next -- its peer must see that now.  A
-   cancellation, not a POLL_REMOVE: the removal fails (EALREADY) while the
-   poll's first completion is still on its way, a cancellation never. */
+/* The fd's poll cancelled -- queued: the caller submits it with
+   asyncio__backend_flush before it closes the fd, since the poll holds
+   the file open and the peer must see the close now (loop close queues
+   every fd's, then submits once).  A cancellation, not a POLL_REMOVE: the
+   removal fails (EALREADY) while the poll's first completion is still on
+   its way, a cancellation never. */
 static void asyncio__uring_del(asyncio_loop *L, int fd)
 {
     asyncio__uring_sqe *e = asyncio__uring_get(L);
@@ -3869,7 +3872,6 @@ static void asyncio__uring_del(asyncio_loop *L, int fd)
     if (asyncio__ring(L)->pool_state > 0) /* a kernel that knows CANCEL_ALL (5.19): a stream's fd its caller */
         e->op_flags = ASYNCIO__IORING_ASYNC_CANCEL_ALL; /* waited on may have had a second poll */
     e->user_data = ASYNCIO__URING_QUIET_KEY;
-    asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
 }
 
 static void asyncio__file_ring_done(asyncio_loop *L, asyncio_file_op *op, int res);
@@ -4016,6 +4018,12 @@ static void asyncio__backend_del(asyncio_loop *L, int fd)
     else
         asyncio__epoll_del(L, fd);
 }
+/* What the dels queued goes to the kernel now (its completion work run). */
+static void asyncio__backend_flush(asyncio_loop *L)
+{
+    if (L->backend_buf)
+        asyncio__uring_enter(L, ASYNCIO__IORING_ENTER_GETEVENTS, 0, 0);
+}
 static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 {
     return L->backend_buf ? asyncio__uring_poll(L, timeout_ns) : asyncio__epoll_poll(L, timeout_ns);
@@ -4119,6 +4127,7 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 
 #define asyncio__backend_pending(L) 0
 #define asyncio__backend_sending(L) 0
+#define asyncio__backend_flush(L) ((void)0)
 #define asyncio__backend_quiesce(L) ((void)0)
 const char *asyncio_backend_name(void) { return "kqueue"; }
 
@@ -4219,6 +4228,7 @@ static int asyncio__backend_poll(asyncio_loop *L, long long timeout_ns)
 
 #define asyncio__backend_pending(L) 0
 #define asyncio__backend_sending(L) 0
+#define asyncio__backend_flush(L) ((void)0)
 #define asyncio__backend_quiesce(L) ((void)0)
 const char *asyncio_backend_name(void) { return "poll"; }
 #endif
@@ -5989,6 +5999,7 @@ int asyncio_fd_close(asyncio_loop *loop, int fd)
     if (!e)
         return asyncio__failf(-EBADF, "fd_close: fd %d is not added to the loop", fd);
     asyncio__backend_del(loop, fd);
+    asyncio__backend_flush(loop);
     e->added = 0;
     e->gen++; /* waiters see -EBADF; late events are dropped */
     e->ready = 0;
@@ -12619,10 +12630,12 @@ int asyncio_loop_close(asyncio_loop *loop)
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->heap);
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->tasks);
     for (i = 0; i < loop->capfds; i++) /* the loop owns what was added to it */
-        if (loop->fds[i].added) {
+        if (loop->fds[i].added)
             asyncio__backend_del(loop, (int)i);
+    asyncio__backend_flush(loop); /* one submission for all (io_uring), before the closes */
+    for (i = 0; i < loop->capfds; i++)
+        if (loop->fds[i].added)
             close((int)i);
-        }
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fds);
     ASYNCIO_FREE(loop->cfg.alloc_ctx, loop->fired);
     asyncio__backend_close(loop);
