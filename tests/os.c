@@ -3,6 +3,7 @@
 #define _GNU_SOURCE 1
 #include "tests.h"
 #include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +12,17 @@ long long test_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void test_fds_at_least(long n)
+{
+    struct rlimit rl;
+    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < (rlim_t)n) {
+        CHECK(rl.rlim_max >= (rlim_t)n); /* the test needs them */
+        rl.rlim_cur = (rlim_t)n;
+        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
 }
 
 int count_fds(void)

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sched.h>
@@ -85,15 +84,9 @@ static int many_main(asyncio_task *self, void *frame)
 void test_backend_more_fds_ready_at_once_than_the_rings_hold(void)
 {
     static many_t f;
-    struct rlimit rl;
     int i;
     char c[3];
-    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2 * MANY + 64) {
-        CHECK(rl.rlim_max >= 2 * MANY + 64); /* the test needs them */
-        rl.rlim_cur = 2 * MANY + 64;
-        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    }
+    test_fds_at_least(2 * MANY + 64);
     memset(&f, 0, sizeof f);
     for (i = 0; i < MANY; i++)
         CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, f.sv[i]), 0);

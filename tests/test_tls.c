@@ -23,7 +23,6 @@
 #include <openssl/x509.h>
 #include <math.h>
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -1922,13 +1921,8 @@ static int busytls_main(asyncio_task *self, void *frame)
 void test_tls_start_tls_right_after_a_pass_full_of_events(void)
 {
     static busytls_t f;
-    struct rlimit rl;
     memset(&f, 0, sizeof f);
-    CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2 * BUSYTLS_FDS + 64) {
-        rl.rlim_cur = 2 * BUSYTLS_FDS + 64;
-        CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-    }
+    test_fds_at_least(2 * BUSYTLS_FDS + 64);
     make_certs();
     CHECK_EQ(run_real(busytls_main, &f), 0);
 }

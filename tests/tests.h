@@ -64,6 +64,8 @@ void alloc_fail_after(long n);
 int count_fds(void);
 /* CLOCK_MONOTONIC in ns, for the tests where real time is the point. */
 long long test_now_ns(void);
+/* RLIMIT_NOFILE raised to at least n (a test of many fds at once). */
+void test_fds_at_least(long n);
 int count_fds_settled(void);
 void check_bytes(const char *file, int line, const char *p, size_t n, const char *s);
 #define CHECK_BYTES(p, n, s) check_bytes(__FILE__, __LINE__, (p), (size_t)(n), (s))
